@@ -1,0 +1,27 @@
+"""Accuracy reward that routes by task: code (test cases in the ground truth) or math (everything else)."""
+
+from __future__ import annotations
+
+import json
+
+from r1_recipe.rewards import registry
+from r1_recipe.rewards.types import RewardOutput, as_output
+
+
+def is_code_ground_truth(ground_truth) -> bool:
+    """verl's code datasets carry `{"inputs": [...], "outputs": [...]}` (as a dict or a JSON string)."""
+    if isinstance(ground_truth, str):
+        s = ground_truth.lstrip()
+        if not s.startswith("{"):
+            return False
+        try:
+            ground_truth = json.loads(s)
+        except ValueError:
+            return False
+    return isinstance(ground_truth, dict) and "inputs" in ground_truth and "outputs" in ground_truth
+
+
+def accuracy_reward(solution_str: str, ground_truth, extra_info: dict | None = None, **options) -> RewardOutput:
+    """R1's accuracy reward: `code` for test-case ground truths, `math` otherwise; options go to the chosen one."""
+    name = "code" if is_code_ground_truth(ground_truth) else "math"
+    return as_output(registry.get(name)(solution_str, ground_truth, extra_info, **options))

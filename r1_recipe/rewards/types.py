@@ -1,0 +1,34 @@
+"""The value every reward component returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RewardOutput:
+    """One component's verdict on one response.
+
+    score: the reward (the R1 rule rewards are 0/1; pass rates and language shares lie in [0, 1]).
+    reason: "" when the verdict is normal; otherwise a short machine-readable reason ("no_answer", "timeout",
+        "truncated", "multiple_answers", ...) that is logged in the reward's extra info.
+    pred: what was extracted from the response (the answer string, the program), for logging and majority votes.
+    info: small extra numbers or strings (e.g. passed/total for code).
+    """
+
+    score: float
+    reason: str = ""
+    pred: str | None = None
+    info: dict = field(default_factory=dict)
+
+
+def as_output(value) -> RewardOutput:
+    """Accept what third-party components may return: a RewardOutput, a number/bool, or a verl-style dict."""
+    if isinstance(value, RewardOutput):
+        return value
+    if isinstance(value, dict):
+        rest = {k: v for k, v in value.items() if k not in ("score", "reason", "pred")}
+        return RewardOutput(float(value["score"]), str(value.get("reason", "")), value.get("pred"), rest)
+    if isinstance(value, tuple):  # verl prime_math style (score, ...)
+        return RewardOutput(float(value[0]))
+    return RewardOutput(float(value))

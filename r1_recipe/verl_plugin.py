@@ -1,0 +1,68 @@
+"""verl plugin: imported by `import verl` in every process through the `verl.plugins` entry point.
+
+Registers, at import time (verl only imports this module, never calls it):
+- advantage estimators `r1_grpo` and `r1_grpo_process` (`algorithm.adv_estimator`);
+- reward manager `r1` (`reward.reward_manager.name`);
+- OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`).
+
+verl swallows plugin exceptions at DEBUG level, so a failure here is logged as a WARNING with its traceback, and
+`r1-recipe doctor` re-checks everything in a fresh process. Keep this module light: it runs in every Ray worker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("r1_recipe")
+
+ESTIMATORS = ("r1_grpo", "r1_grpo_process")
+REWARD_MANAGERS = ("r1",)
+RESOLVERS = ("r1_template",)
+
+
+def r1_grpo(token_level_rewards, response_mask, index=None, config=None, **kwargs):
+    """`algorithm.adv_estimator: r1_grpo`: outcome-supervision GRPO (see r1_recipe.advantage.outcome_advantage).
+
+    Options: `algorithm.norm_adv_by_std_in_grpo` (False = Dr.GRPO), `algorithm.r1.epsilon`, `algorithm.r1.unbiased_std`.
+    """
+    from r1_recipe.advantage import GRPOOptions, outcome_advantage
+
+    return outcome_advantage(token_level_rewards, response_mask, index, GRPOOptions.from_config(config))
+
+
+def r1_grpo_process(token_level_rewards, response_mask, index=None, config=None, step_mask=None, **kwargs):
+    """`algorithm.adv_estimator: r1_grpo_process`: process-supervision GRPO (r1_recipe.advantage.process_advantage).
+
+    Step rewards sit in `token_level_rewards` on the token that ends each step; `step_mask` marks step ends when a
+    caller has it (verl 0.9.1's trainer passes only the rewards: steps are then the non-zero reward tokens plus the
+    last valid token).
+    """
+    from r1_recipe.advantage import GRPOOptions, process_advantage
+
+    return process_advantage(token_level_rewards, response_mask, index, step_mask, GRPOOptions.from_config(config))
+
+
+def _template(name: str) -> str:
+    from r1_recipe.templates import load
+
+    return load(name)
+
+
+def _register() -> None:
+    from omegaconf import OmegaConf
+    from verl.experimental.reward_loop.reward_manager import register as register_reward_manager
+    from verl.trainer.ppo.core_algos import register_adv_est
+
+    from r1_recipe.reward_manager import R1RewardManager
+
+    register_adv_est("r1_grpo")(r1_grpo)
+    register_adv_est("r1_grpo_process")(r1_grpo_process)
+    register_reward_manager("r1")(R1RewardManager)
+    if not OmegaConf.has_resolver("r1_template"):
+        OmegaConf.register_new_resolver("r1_template", _template)
+
+
+try:
+    _register()
+except Exception:  # verl would hide this at DEBUG level
+    logger.warning("r1-recipe: registering the verl plugin failed; run `r1-recipe doctor`", exc_info=True)
