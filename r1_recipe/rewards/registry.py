@@ -26,6 +26,8 @@ _BUILTINS: dict[str, str] = {
     "format": "r1_recipe.rewards.format:format_reward",
     "math": "r1_recipe.rewards.math:math_reward",
     "accuracy": "r1_recipe.rewards.accuracy:accuracy_reward",
+    "code": "r1_recipe.rewards.code:code_reward",
+    "language": "r1_recipe.rewards.language:language_reward",
 }
 
 _registry: dict[str, Callable | str] = dict(_BUILTINS)
