@@ -15,9 +15,6 @@ import logging
 
 logger = logging.getLogger("r1_recipe")
 
-ESTIMATORS = ("r1_grpo", "r1_grpo_process")
-REWARD_MANAGERS = ("r1",)
-RESOLVERS = ("r1_template",)
 
 
 def r1_grpo(token_level_rewards, response_mask, index=None, config=None, **kwargs):

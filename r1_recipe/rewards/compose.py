@@ -105,9 +105,9 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
     )
 
 
-def call_component(name: str, solution_str: str, ground_truth, extra_info, options: dict) -> RewardOutput:
-    """Runs in a pool worker: resolves the component by name there (entry points included) and calls it."""
-    return as_output(registry.get(name)(solution_str, ground_truth, extra_info, **options))
+def call_component(fn, solution_str: str, ground_truth, extra_info, options: dict) -> RewardOutput:
+    """Runs in a pool worker. `fn` travels by reference (module + name), so it must be a module-level function."""
+    return as_output(fn(solution_str, ground_truth, extra_info, **options))
 
 
 class Composer:
@@ -118,6 +118,9 @@ class Composer:
         if pool is None:
             pool = shared_pool() if self.cfg.workers is None else BoundedPool(self.cfg.workers, self.cfg.memory_mb)
         self.pool = pool
+        # Resolved here, in the parent: an import error surfaces at start-up, and workers get the function itself
+        # (components registered with @register in a user's module work without an entry point).
+        self.fns = tuple(registry.get(c.name) for c in self.cfg.components)
         self._warnings = 0
 
     @property
@@ -132,9 +135,9 @@ class Composer:
                            " (further warnings suppressed)" if self._warnings == _MAX_WARNINGS else "")
         return RewardOutput(0.0, reason)
 
-    async def _one(self, component: Component, solution_str, ground_truth, extra_info) -> RewardOutput:
+    async def _one(self, component: Component, fn, solution_str, ground_truth, extra_info) -> RewardOutput:
         try:
-            return await self.pool.arun(call_component, component.name, solution_str, ground_truth, extra_info,
+            return await self.pool.arun(call_component, fn, solution_str, ground_truth, extra_info,
                                         component.options, timeout=self.cfg.timeout_s)
         except BoundExceeded as e:
             return self._failed(component, e.reason)
@@ -166,8 +169,8 @@ class Composer:
                      truncated: bool = False) -> dict:
         if truncated and not self.cfg.score_truncated:
             return self._truncated()
-        outs = await asyncio.gather(*(self._one(c, solution_str, ground_truth, extra_info)
-                                      for c in self.cfg.components))
+        outs = await asyncio.gather(*(self._one(c, fn, solution_str, ground_truth, extra_info)
+                                      for c, fn in zip(self.cfg.components, self.fns)))
         return self.assemble(outs)
 
     def score(self, solution_str: str, ground_truth, extra_info: dict | None = None, truncated: bool = False) -> dict:
@@ -188,11 +191,11 @@ class Composer:
                 solution_str, ground_truth, extra_info, *rest = sample
                 truncated = bool(rest[0]) if rest else False
                 current.append(truncated and not self.cfg.score_truncated)
-                for c in comps:
-                    yield (c.name, solution_str, ground_truth, extra_info, c.options)
+                for c, fn in zip(comps, self.fns):
+                    yield (fn, solution_str, ground_truth, extra_info, c.options)
 
         def default(reason, item):
-            return self._failed(next(c for c in comps if c.name == item[0]), reason)
+            return self._failed(comps[self.fns.index(item[0])], reason)
 
         buf: list[RewardOutput] = []
         if progress and total is not None:

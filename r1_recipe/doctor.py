@@ -1,0 +1,123 @@
+"""`r1-recipe doctor`: check, in a fresh process, that `import verl` registered every r1-recipe component.
+
+verl imports plugins inside `try/except` and logs failures at DEBUG level, so a broken install shows up only much later
+as "Unknown advantage estimator" in a Ray actor. The doctor imports verl in a new interpreter with DEBUG logging
+captured, then reports each component as registered or missing, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+OK, MISSING = "ok", "MISSING"
+
+
+def probe() -> dict:
+    """Runs inside the fresh interpreter: import verl and look every component up. Returns a JSON-able report."""
+    import importlib.metadata
+    import io
+    import logging
+    import os
+    import traceback
+
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    handler.setLevel(logging.DEBUG)
+    verl_logger = logging.getLogger("verl")
+    verl_logger.addHandler(handler)
+    verl_logger.setLevel(logging.DEBUG)
+    r1_logger = logging.getLogger("r1_recipe")
+    r1_logger.addHandler(handler)
+
+    report: dict = {"checks": [], "env": {"VERL_USE_EXTERNAL_PLUGINS": os.environ.get("VERL_USE_EXTERNAL_PLUGINS", "auto")}}
+
+    def check(kind: str, name: str, ok: bool, why: str = "") -> None:
+        report["checks"].append({"kind": kind, "name": name, "status": OK if ok else MISSING, "why": why})
+
+    eps = [ep for ep in importlib.metadata.entry_points(group="verl.plugins") if ep.name == "r1_recipe"]
+    check("entry point", "verl.plugins:r1_recipe", bool(eps),
+          "" if eps else "r1-recipe is not installed in this Python environment (pip install r1-recipe)")
+    try:
+        import verl  # noqa: F401  (loads the plugins)
+    except Exception as e:
+        check("import", "verl", False, f"{type(e).__name__}: {e}")
+        return report
+    plugin_error = "\n".join(line for line in log.getvalue().splitlines() if "r1_recipe" in line or "Traceback" in line)
+    loaded = "r1_recipe.verl_plugin" in sys.modules
+    setting = report["env"]["VERL_USE_EXTERNAL_PLUGINS"].lower()
+    if loaded:
+        why_missing = ""
+    elif setting == "none" or (setting not in ("auto", "") and "r1_recipe" not in setting.split(",")):
+        why_missing = f"verl plugin loading excludes r1_recipe: VERL_USE_EXTERNAL_PLUGINS={setting}"
+    else:
+        why_missing = plugin_error or "the plugin module was not imported by `import verl`"
+    check("plugin", "r1_recipe.verl_plugin", loaded, why_missing)
+
+    from omegaconf import OmegaConf
+    from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+
+    from r1_recipe import VERL_COMPONENTS  # names only: importing the plugin here would register what we check
+
+    registries = {"advantage estimator": ADV_ESTIMATOR_REGISTRY.__contains__,
+                  "reward manager": REWARD_MANAGER.__contains__, "config resolver": OmegaConf.has_resolver}
+    for kind, names in VERL_COMPONENTS.items():
+        for name in names:
+            check(kind, name, registries[kind](name), why_missing)
+
+    from r1_recipe import rewards, templates
+
+    for name in rewards.available():
+        try:
+            rewards.get(name)
+            check("reward component", f"{name} [{rewards.provider(name)}]", True)
+        except Exception as e:
+            check("reward component", name, False, f"{type(e).__name__}: {e}")
+    for name in templates.TEMPLATES:
+        try:
+            templates.load(name)
+            check("template", name, True)
+        except Exception:
+            check("template", name, False, traceback.format_exc(limit=1))
+    return report
+
+
+def run_doctor(python: str | None = None) -> tuple[int, str]:
+    """Run the probe in a fresh interpreter; returns (exit code, printable report)."""
+    proc = subprocess.run([python or sys.executable, "-m", "r1_recipe.doctor", "--probe"],
+                          capture_output=True, text=True, timeout=300)
+    try:
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return 1, f"r1-recipe doctor: the probe process failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+    lines = [f"{'status':8} {'kind':20} name", f"{'-' * 8} {'-' * 20} {'-' * 40}"]
+    missing = 0
+    for c in report["checks"]:
+        lines.append(f"{c['status']:8} {c['kind']:20} {c['name']}")
+        if c["status"] != OK:
+            missing += 1
+            lines.extend(f"{'':29} {line}" for line in c["why"].splitlines())
+    lines.append("")
+    lines.append("all components registered" if not missing else f"{missing} check(s) failed")
+    return (0 if not missing else 1), "\n".join(lines)
+
+
+def _cmd(args) -> int:
+    code, text = run_doctor()
+    print(text)
+    return code
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("doctor", help="check that `import verl` registers every r1-recipe component")
+    p.set_defaults(func=_cmd)
+    return p
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--probe"]:
+        print(json.dumps(probe()))
+    else:
+        sys.exit(_cmd(None))
