@@ -71,7 +71,8 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(f'{prefix}.{k}' for k in sorted(unknown))}; "
                          f"allowed: {', '.join(sorted(_KEYS))}")
-    raw = cfg.get("components") or DEFAULT_COMPONENTS
+    raw = cfg.get("components")
+    raw = DEFAULT_COMPONENTS if raw is None else raw
     if not isinstance(raw, dict):
         raise ValueError(f"{prefix}.components must map component names to weights, got {raw!r}")
     known = registry.available()

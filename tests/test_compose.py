@@ -1,0 +1,94 @@
+"""Weighted composition of reward components: config validation, fixed key set, failures scored 0 with a reason."""
+
+import pytest
+from _components import echo_extra, explode, length, sleepy
+
+from r1_recipe.bounded import BoundedPool
+from r1_recipe.rewards import register
+from r1_recipe.rewards.compose import Composer, parse_config
+
+register("t_sleepy")(sleepy)
+register("t_explode")(explode)
+register("t_length")(length)
+register("t_echo")(echo_extra)
+
+GOOD = "<think> 3 plus 4 is 7 </think> <answer> \\boxed{7} </answer>"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    p = BoundedPool(workers=2)
+    yield p
+    p.close()
+
+
+@pytest.mark.parametrize(
+    "cfg,message",
+    [
+        ({"componentz": {}}, r"unknown key\(s\) reward\.r1\.componentz"),
+        ({"components": {"formatt": 1.0}}, r"reward\.r1\.components\.formatt: unknown reward component 'formatt'"),
+        ({"components": {"format": {"weight": "high"}}}, r"reward\.r1\.components\.format\.weight must be a finite"),
+        ({"components": {"format": 1.0}, "timeout_s": 0}, r"reward\.r1\.timeout_s must be a positive"),
+        ({"components": {"format": 1.0}, "acc_component": "math"}, r"reward\.r1\.acc_component='math' is not one"),
+        ({"components": []}, r"reward\.r1\.components must map"),
+    ],
+)
+def test_bad_config_fails_naming_the_key(cfg, message):
+    with pytest.raises(ValueError, match=message):
+        parse_config(cfg)
+
+
+def test_defaults_are_the_paper_rule_reward():
+    cfg = parse_config(None)
+    assert [(c.name, c.weight) for c in cfg.components] == [("accuracy", 1.0), ("format", 1.0)]
+    assert cfg.acc_component == "accuracy"
+
+
+def test_score_is_the_weighted_sum_with_a_fixed_key_set(pool):
+    c = Composer({"components": {"math": 2.0, "format": 0.5}}, pool=pool)
+    good = c.score(GOOD, "7")
+    assert good == {"score": 2.5, "acc": 1.0, "pred": "7", "math": 1.0, "format": 1.0,
+                    "math_reason": "", "format_reason": ""}
+    wrong = c.score("<think> hmm </think> <answer> \\boxed{8} </answer> trailing", "7")
+    assert wrong == {"score": 0.0, "acc": 0.0, "pred": "8", "math": 0.0, "format": 0.0,
+                     "math_reason": "wrong", "format_reason": "text_after_answer"}
+    assert list(good) == list(wrong) == c.keys
+
+
+def test_timeouts_and_exceptions_score_zero_and_the_rest_goes_on(pool):
+    c = Composer({"components": {"format": 1.0, "t_sleepy": 1.0, "t_explode": 1.0}, "timeout_s": 1.0}, pool=pool)
+    out = c.score(GOOD, "7")
+    assert out["score"] == 1.0 and out["format"] == 1.0
+    assert (out["t_sleepy"], out["t_sleepy_reason"]) == (0.0, "timeout")
+    assert (out["t_explode"], out["t_explode_reason"]) == (0.0, "error: RuntimeError: component bug")
+    assert out["acc"] == 1.0  # no accuracy component: acc is the total
+
+
+def test_truncated_responses_score_zero_unless_configured(pool):
+    c = Composer({"components": {"math": 1.0, "format": 1.0}}, pool=pool)
+    assert c.score(GOOD, "7", truncated=True) == {"score": 0.0, "acc": 0.0, "pred": "", "math": 0.0, "format": 0.0,
+                                                  "math_reason": "truncated", "format_reason": "truncated"}
+    c2 = Composer({"components": {"math": 1.0}, "score_truncated": True}, pool=pool)
+    assert c2.score(GOOD, "7", truncated=True)["score"] == 1.0
+
+
+def test_options_reach_the_component_and_batch_api_keeps_order(pool):
+    c = Composer({"components": {"t_length": {"weight": 1.0, "scale": 0.5}, "t_echo": 0.0}}, pool=pool)
+    samples = [("ab", "g1", {"data_source": "d", "prompt": "p"}), ("abcd", "g2", {"data_source": "e", "prompt": "q"}),
+               ("abcdef", "g3", {"data_source": "f", "prompt": "r"}, True)]
+    out = list(c.score_many(samples))
+    assert [o["t_length"] for o in out] == [1.0, 2.0, 0.0]
+    assert [o["t_echo_reason"] for o in out] == ["", "", "truncated"]
+    assert c.score("ab", "g1", {"data_source": "d", "prompt": "p"})["score"] == 1.0
+
+
+def test_async_scoring_on_an_event_loop(pool):
+    import asyncio
+
+    c = Composer({"components": {"format": 1.0, "math": 1.0}}, pool=pool)
+
+    async def many():
+        return await asyncio.gather(*(c.ascore(GOOD, str(g)) for g in (7, 8, 7)))
+
+    outs = asyncio.new_event_loop().run_until_complete(many())
+    assert [o["score"] for o in outs] == [2.0, 1.0, 2.0]
