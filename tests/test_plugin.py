@@ -126,3 +126,21 @@ def test_chat_form_opens_the_reasoning_block(tiny_tokenizer):
                                               tokenize=False)
     assert text == ("<|im_start|>user\nWhat is 6*7? Please reason step by step, and put your final answer within "
                     "\\boxed{}.<|im_end|>\n<|im_start|>assistant\n<think>\n")
+
+
+def test_custom_chat_template_through_verl_model_config(tmp_path):
+    """verl's HFModelConfig sets `custom_chat_template` on a model whose tokenizer has no chat template."""
+    import verl  # noqa: F401
+    from conftest import build_tiny_tokenizer
+    from transformers import Qwen2Config
+    from verl.workers.config.model import HFModelConfig
+
+    from r1_recipe.templates import load
+
+    build_tiny_tokenizer(tmp_path)
+    Qwen2Config(vocab_size=600, hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
+                num_key_value_heads=1, architectures=["Qwen2ForCausalLM"]).save_pretrained(tmp_path)
+    model = HFModelConfig(path=str(tmp_path), custom_chat_template=load("r1_zero"))
+    text = model.tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True,
+                                               tokenize=False)
+    assert text.endswith("<think> reasoning process here </think> <answer> answer here </answer>. User: Hi. Assistant:")
