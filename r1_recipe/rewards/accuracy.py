@@ -25,3 +25,6 @@ def accuracy_reward(solution_str: str, ground_truth, extra_info: dict | None = N
     """R1's accuracy reward: `code` for test-case ground truths, `math` otherwise; options go to the chosen one."""
     name = "code" if is_code_ground_truth(ground_truth) else "math"
     return as_output(registry.get(name)(solution_str, ground_truth, extra_info, **options))
+
+
+accuracy_reward.preload = ("r1_recipe.rewards.math", "r1_recipe.rewards.code")

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from r1_recipe.bounded import BoundedPool, BoundExceeded, shared_pool
+from r1_recipe.bounded import BoundedPool, BoundExceeded
 from r1_recipe.rewards import registry
 from r1_recipe.rewards.types import RewardOutput, as_output
 
@@ -116,12 +116,15 @@ class Composer:
 
     def __init__(self, cfg: ComposeConfig | Mapping | None = None, pool: BoundedPool | None = None):
         self.cfg = cfg if isinstance(cfg, ComposeConfig) else parse_config(cfg)
-        if pool is None:
-            pool = shared_pool() if self.cfg.workers is None else BoundedPool(self.cfg.workers, self.cfg.memory_mb)
-        self.pool = pool
         # Resolved here, in the parent: an import error surfaces at start-up, and workers get the function itself
         # (components registered with @register in a user's module work without an entry point).
         self.fns = tuple(registry.get(c.name) for c in self.cfg.components)
+        if pool is None:
+            # a component may name the modules it imports lazily (e.g. accuracy -> math, code)
+            modules = [m for fn in self.fns for m in (fn.__module__, *getattr(fn, "preload", ()))]
+            preload = tuple(dict.fromkeys(modules))
+            pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=preload)
+        self.pool = pool
         self._warnings = 0
 
     @property
