@@ -40,3 +40,15 @@ def build_tiny_tokenizer(path, chat_template: str | None = None):
 def tiny_tokenizer(tmp_path_factory):
     """Tiny tokenizer with no chat template (like a base model)."""
     return build_tiny_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.gpu` tests need CUDA (and vLLM): skipped, with the reason shown, on CPU machines such as CI's."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
