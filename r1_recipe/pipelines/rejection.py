@@ -1,0 +1,484 @@
+"""`r1-recipe rejection-sample`: generations -> scored, filtered, selected SFT `messages` parquet (DeepSeek-R1 §2.3.3).
+
+Input: verl's `main_generation_server` output parquet (a `prompt` messages column and a `responses` list column, plus
+`data_source`, `reward_model.ground_truth`, `extra_info`) or a jsonl with the same keys (`prompt` may be a string,
+`ground_truth` may be a top-level column). Optional per-response columns: `truncated` (bools) or `finish_reasons`
+("length" = truncated), and a judge verdict column (`--judge-column`) used where no ground truth exists.
+
+Every response is scored with the training reward components (`Composer.score_many`, parallel over cores, each call
+under a hard time bound), then the filters of `r1_recipe.pipelines.filters` run, then the per-prompt selection.
+Work is split in shards of whole prompts; each shard's result is written atomically (temporary file + rename) under
+`OUT/shards/`, so a killed run started again with the same arguments continues after the last finished shard and
+produces the same output as an uninterrupted run.
+
+Output in OUT: `sft.parquet` (`messages` = the prompt messages + one assistant turn `<think>\\n...\\n</think>\\n\\n
+summary`, plus `data_source`, `prompt_index`, `response_index`, `acc`), `report.json` (counts in, dropped per
+filter, kept-per-prompt histogram, length distribution), `lengths.png`, and with `--mix` a `mixed.parquet`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from r1_recipe.pipelines.filters import FILTER_NAMES, Candidate, FilterConfig, first_failure, judge_verdict, select
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COMPONENTS = {"components": {"accuracy": 1.0}}
+SHARD_COLUMNS = ["prompt_index", "response_index", "data_source", "acc", "score", "pred", "status", "reason",
+                 "reward_reasons", "chars", "messages"]
+
+
+@dataclass
+class RejectionConfig:
+    """Everything that decides the output (its hash guards a resumed run against changed settings).
+
+    reward: the `reward.r1` composition block (as in the training recipe); `acc` decides correctness.
+    think_in_prompt: "auto" prepends `<think>` to responses that close `</think>` without opening it (the chat
+        template opened it); "yes" prepends it to every response lacking it; "no" never.
+    """
+
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    reward: dict = field(default_factory=lambda: dict(DEFAULT_COMPONENTS))
+    prompt_key: str = "prompt"
+    response_key: str = "responses"
+    judge_column: str | None = None
+    think_in_prompt: str = "auto"
+    shard_size: int = 256
+
+    def fingerprint(self) -> dict:
+        return {**asdict(self), "filters": asdict(self.filters)}
+
+
+# ---------------------------------------------------------------- input
+
+def read_generations(paths: Iterable[str | os.PathLike], prompt_key: str = "prompt",
+                     response_key: str = "responses") -> pd.DataFrame:
+    """Read verl generation parquet(s) or jsonl file(s) into one frame of prompt rows; errors name file and column."""
+    frames = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"generations file not found: {path}")
+        if path.suffix in (".jsonl", ".json"):
+            df = pd.read_json(path, lines=path.suffix == ".jsonl", dtype=False)
+        elif path.suffix == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            raise ValueError(f"{path}: expected .parquet, .jsonl or .json")
+        for key in (prompt_key, response_key):
+            if key not in df.columns:
+                hint = " (verl's main_generation_server writes `responses`)" if key == response_key else ""
+                raise ValueError(f"{path}: missing column {key!r}{hint}; columns: {', '.join(map(str, df.columns))}")
+        frames.append(df)
+    if not frames:
+        raise ValueError("no generations files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return list(value)
+
+
+def _messages(prompt) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in _as_list(prompt)]
+
+
+def last_user_message(messages: list[dict]) -> str:
+    """The last user turn (what the `r1` reward manager passes as `extra_info["prompt"]`). Not imported from
+    r1_recipe.reward_manager: that module imports verl, which this step does not need."""
+    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+
+
+def _ground_truth(row: Mapping):
+    rm = row.get("reward_model")
+    if isinstance(rm, Mapping) and rm.get("ground_truth") is not None:
+        return rm["ground_truth"]
+    gt = row.get("ground_truth")
+    if gt is None or (isinstance(gt, float) and gt != gt):
+        return None
+    return gt
+
+
+def _per_response(value, n: int) -> list:
+    values = _as_list(value) if not isinstance(value, bool | int | float) else [value]
+    if len(values) == n:
+        return values
+    return values * n if len(values) == 1 else [None] * n
+
+
+def _normalise(response: str, mode: str) -> str:
+    response = str(response)
+    if "<think>" in response or mode == "no":
+        return response
+    if mode == "yes" or "</think>" in response:
+        return "<think>\n" + response.lstrip("\n")
+    return response
+
+
+def sft_assistant(response: str) -> str:
+    """The assistant turn of the SFT set: `<think>\\n{reasoning}\\n</think>\\n\\n{summary}` (DeepSeek-R1's output
+    format, §2.3.3), end-of-sequence strings removed (the chat template adds its own)."""
+    from r1_recipe.rewards.format import strip_eos
+
+    response = strip_eos(response)
+    head, _, summary = response.partition("</think>")
+    reasoning = head.split("<think>", 1)[-1].strip()
+    return f"<think>\n{reasoning}\n</think>\n\n{summary.strip()}"
+
+
+# ---------------------------------------------------------------- one shard
+
+def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig, bar=None) -> pd.DataFrame:
+    """Score, filter and select the responses of prompt rows `rows` (global indices from `start`).
+
+    Returns one record per response (columns `SHARD_COLUMNS`); `status` is "kept" or the filter that dropped it.
+    """
+    from r1_recipe.rewards.accuracy import is_code_ground_truth
+
+    samples, cands, meta = [], [], []
+    for offset, row in enumerate(rows.to_dict("records")):
+        responses = [_normalise(r, cfg.think_in_prompt) for r in _as_list(row[cfg.response_key])]
+        n = len(responses)
+        prompt_msgs = _messages(row[cfg.prompt_key])
+        prompt_text = last_user_message(prompt_msgs)
+        gt = _ground_truth(row)
+        data_source = row.get("data_source")
+        data_source = None if data_source is None or data_source != data_source else str(data_source)
+        extra = dict(row.get("extra_info") or {}) if isinstance(row.get("extra_info"), Mapping) else {}
+        extra.setdefault("data_source", data_source)
+        extra.setdefault("prompt", prompt_text)
+        truncated = _per_response(row.get("truncated"), n)
+        finish = _per_response(row.get("finish_reasons"), n)
+        judges = _per_response(row.get(cfg.judge_column), n) if cfg.judge_column else [None] * n
+        is_code = is_code_ground_truth(gt) or "code" in (data_source or "").lower()
+        for j, response in enumerate(responses):
+            trunc = bool(truncated[j]) or finish[j] == "length"
+            cands.append(Candidate(response, prompt_text, None, judge_verdict(judges[j]), is_code, trunc))
+            meta.append((start + offset, j, data_source, prompt_msgs))
+            if gt is not None:
+                samples.append((len(cands) - 1, (response, gt, extra, trunc)))
+    scores: dict[int, dict] = {}
+    if samples:
+        results = composer.score_many(s for _, s in samples)
+        for (i, _), result in zip(samples, results, strict=True):
+            if "BrokenProcessPool" in str(result):
+                # every score would silently be 0: stop instead (typical cause: a script without a main guard,
+                # whose module the forkserver workers re-import)
+                raise RuntimeError("the reward worker pool could not start (BrokenProcessPool); when calling "
+                                   "rejection.run from a script, put the call under `if __name__ == '__main__':`")
+            scores[i] = result
+            cands[i].acc = float(result["acc"])
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.update(len(cands) - len(samples))
+
+    failures = [first_failure(c, cfg.filters) for c in cands]
+    records = []
+    i = 0
+    while i < len(cands):  # per prompt: selection among the responses that passed every filter
+        p = meta[i][0]
+        j_end = i
+        while j_end < len(cands) and meta[j_end][0] == p:
+            j_end += 1
+        group = range(i, j_end)
+        labels = select([cands[k].response for k in group], [not failures[k][0] for k in group], cfg.filters,
+                        key=json.dumps(meta[i][3], sort_keys=True))
+        for k, label in zip(group, labels, strict=True):
+            prompt_index, response_index, data_source, prompt_msgs = meta[k]
+            status = failures[k][0] or label
+            result = scores.get(k, {})
+            messages = None
+            if status == "kept":
+                messages = [*prompt_msgs, {"role": "assistant", "content": sft_assistant(cands[k].response)}]
+            records.append({
+                "prompt_index": prompt_index, "response_index": response_index, "data_source": data_source,
+                "acc": cands[k].acc, "score": result.get("score"), "pred": result.get("pred"),
+                "status": status, "reason": failures[k][1] or ("" if status == "kept" else status),
+                "reward_reasons": ";".join(f"{n}:{v}" for n, v in result.items() if n.endswith("_reason") and v),
+                "chars": len(cands[k].response), "messages": messages,
+            })
+        i = j_end
+    return pd.DataFrame.from_records(records, columns=SHARD_COLUMNS)
+
+
+# ---------------------------------------------------------------- the run
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _input_fingerprint(paths: list[str]) -> list:
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append([os.path.abspath(p), st.st_size, int(st.st_mtime)])
+    return out
+
+
+def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None = None, overwrite: bool = False,
+        progress: bool = True, plot: bool = True, composer=None) -> dict:
+    """The whole step; returns the report. Resumable: shards already in `out/shards/` are not recomputed."""
+    from r1_recipe.rewards.compose import Composer
+
+    cfg = cfg or RejectionConfig()
+    out = Path(out)
+    shard_dir = out / "shards"
+    manifest_path = out / "manifest.json"
+    manifest = {"inputs": _input_fingerprint(inputs), "config": cfg.fingerprint(), "version": 1}
+    df = read_generations(inputs, cfg.prompt_key, cfg.response_key)
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if old != json.loads(json.dumps(manifest)):
+            if not overwrite:
+                raise RuntimeError(f"{out} holds a run with different inputs or settings; pass --overwrite to start "
+                                   f"over or choose another --out")
+            for f in shard_dir.glob("*.parquet"):
+                f.unlink()
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=1)))
+
+    n_shards = max(1, -(-len(df) // cfg.shard_size))
+    paths = [shard_dir / f"shard-{i:05d}.parquet" for i in range(n_shards)]
+    lengths = df[cfg.response_key].map(lambda r: len(_as_list(r))).to_numpy()
+    bounds = [(i * cfg.shard_size, min(len(df), (i + 1) * cfg.shard_size)) for i in range(n_shards)]
+    todo = [i for i, p in enumerate(paths) if not p.exists()]
+    done_samples = int(sum(lengths[a:b].sum() for i, (a, b) in enumerate(bounds) if i not in todo))
+    if len(todo) < n_shards:
+        logger.info("resuming: %d of %d shards already done", n_shards - len(todo), n_shards)
+
+    own_composer = composer is None and bool(todo)
+    if own_composer:
+        composer = Composer(cfg.reward)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=int(lengths.sum()), initial=done_samples, desc="rejection-sample", unit="resp")
+    try:
+        for i in todo:
+            a, b = bounds[i]
+            records = process_shard(df.iloc[a:b], a, composer, cfg, bar)
+            _atomic_write(paths[i], lambda p, r=records: r.to_parquet(p, index=False))
+    finally:
+        if bar is not None:
+            bar.close()
+        if own_composer:
+            composer.pool.close()
+    return finish(out, paths, n_prompts=len(df), plot=plot)
+
+
+def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
+    """Concatenate shards into `sft.parquet` and write `report.json` (+ `lengths.png`)."""
+    records = pd.concat([pd.read_parquet(p) for p in shard_paths], ignore_index=True)
+    kept = records[records["status"] == "kept"]
+    sft = pd.DataFrame({
+        "messages": [list(m) for m in kept["messages"]],
+        "data_source": kept["data_source"].to_numpy(),
+        "prompt_index": kept["prompt_index"].to_numpy(),
+        "response_index": kept["response_index"].to_numpy(),
+        "acc": kept["acc"].to_numpy(),
+    })
+    _atomic_write(out / "sft.parquet", lambda p: sft.to_parquet(p, index=False))
+    report = build_report(records, n_prompts)
+    _atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report, indent=1)))
+    if plot:
+        plot_lengths(records, out / "lengths.png")
+    return report
+
+
+def _length_stats(chars: pd.Series) -> dict:
+    if chars.empty:
+        return {"count": 0}
+    q = chars.quantile([0.5, 0.9, 0.99]).tolist()
+    return {"count": int(chars.size), "min": int(chars.min()), "mean": round(float(chars.mean()), 1),
+            "p50": float(q[0]), "p90": float(q[1]), "p99": float(q[2]), "max": int(chars.max())}
+
+
+def build_report(records: pd.DataFrame, n_prompts: int) -> dict:
+    status = records["status"]
+    kept_per_prompt = records.assign(k=status.eq("kept")).groupby("prompt_index")["k"].sum()
+    kept_per_prompt = kept_per_prompt.reindex(range(n_prompts), fill_value=0) if n_prompts else kept_per_prompt
+    hist = Counter(int(v) for v in kept_per_prompt)
+    reasons = Counter(r for r in records.loc[status.ne("kept"), "reason"] if r)
+    edges = np.histogram_bin_edges(records["chars"], bins=20) if len(records) else np.array([0, 1])
+    return {
+        "prompts_in": int(n_prompts),
+        "responses_in": int(len(records)),
+        "kept": int(status.eq("kept").sum()),
+        "dropped": {name: int(status.eq(name).sum()) for name in FILTER_NAMES},
+        "drop_reasons": dict(reasons.most_common(30)),
+        "kept_per_prompt": {str(k): hist[k] for k in sorted(hist)},
+        "length_chars": {
+            "kept": _length_stats(records.loc[status.eq("kept"), "chars"]),
+            "all": _length_stats(records["chars"]),
+            "bin_edges": [float(e) for e in edges],
+            "kept_hist": np.histogram(records.loc[status.eq("kept"), "chars"], bins=edges)[0].tolist(),
+            "all_hist": np.histogram(records["chars"], bins=edges)[0].tolist(),
+        },
+    }
+
+
+def plot_lengths(records: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.histogram_bin_edges(records["chars"], bins=40) if len(records) else 10
+    ax.hist(records["chars"], bins=bins, alpha=0.5, label="all responses")
+    ax.hist(records.loc[records["status"] == "kept", "chars"], bins=bins, alpha=0.8, label="kept")
+    ax.set_xlabel("response length (characters)")
+    ax.set_ylabel("responses")
+    ax.set_title("rejection sampling: response lengths")
+    ax.legend()
+    fig.tight_layout()
+    _atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- mixing (sft_all)
+
+def _check_messages(df: pd.DataFrame, name: str) -> None:
+    if "messages" not in df.columns:
+        raise ValueError(f"{name}: missing column 'messages'; columns: {', '.join(map(str, df.columns))}")
+    for i, msgs in enumerate(df["messages"]):
+        roles = [m["role"] for m in _as_list(msgs)] if msgs is not None else []
+        if "assistant" not in roles:
+            raise ValueError(f"{name}: row {i} column 'messages' has no assistant turn (roles: {roles})")
+
+
+def mix_sft(reasoning: pd.DataFrame | str, non_reasoning: pd.DataFrame | str, ratio: float,
+            seed: int = 0) -> pd.DataFrame:
+    """Mix a reasoning and a non-reasoning SFT set at `ratio` reasoning rows per non-reasoning row (DeepSeek-R1
+    §2.3.3 used about 600k:200k, ratio 3). Uses every row of the set that limits the mix and a seeded sample of the
+    other; shuffles; adds a `source` column. Only `messages` (and `source`) are kept, so both sets line up."""
+    if not ratio > 0:
+        raise ValueError(f"ratio must be positive (reasoning rows per non-reasoning row), got {ratio}")
+    sets = {}
+    for name, data in (("reasoning", reasoning), ("non_reasoning", non_reasoning)):
+        df = pd.read_parquet(data) if isinstance(data, str | os.PathLike) else data
+        _check_messages(df, str(data) if isinstance(data, str | os.PathLike) else name)
+        sets[name] = df[["messages"]].assign(source=name)
+    r, nr = sets["reasoning"], sets["non_reasoning"]
+    if len(nr) >= len(r) / ratio:  # enough non-reasoning rows: keep every reasoning row
+        n_r, n_nr = len(r), int(round(len(r) / ratio))
+    else:  # the non-reasoning set limits the mix
+        n_r, n_nr = min(len(r), int(round(len(nr) * ratio))), len(nr)
+    rng = np.random.default_rng(seed)
+    parts = [r.iloc[np.sort(rng.choice(len(r), n_r, replace=False))],
+             nr.iloc[np.sort(rng.choice(len(nr), n_nr, replace=False))]]
+    mixed = pd.concat(parts, ignore_index=True)
+    return mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- CLI
+
+def _load_reward_config(path: str | None) -> dict:
+    if path is None:
+        return dict(DEFAULT_COMPONENTS)
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    node = cfg.get("reward", {}).get("r1") if isinstance(cfg.get("reward"), dict) else None
+    node = node if node is not None else cfg
+    if "components" not in node:
+        raise ValueError(f"{path}: no `reward.r1.components` (or top-level `components`) block")
+    return node
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "rejection-sample",
+        help="score, filter and select generations into an SFT messages parquet (R1 stage 3)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("inputs", nargs="+", help="verl generation parquet(s) or jsonl(s) with prompt + responses")
+    p.add_argument("--out", required=True, help="output directory (resumable: rerun the same command to continue)")
+    p.add_argument("--reward-config", help="YAML with the training reward.r1 block (default: accuracy only)")
+    p.add_argument("--k", type=int, default=4, help="at most K responses kept per prompt (default 4)")
+    p.add_argument("--selection", choices=("random", "shortest", "first"), default="random")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--language", help="target language of the reasoning (default: the prompt's)")
+    p.add_argument("--min-language-share", type=float, default=0.95)
+    p.add_argument("--max-paragraph-units", type=int, default=600)
+    p.add_argument("--min-chars", type=int, default=1)
+    p.add_argument("--max-chars", type=int, default=100_000)
+    p.add_argument("--max-repeat-ratio", type=float, default=0.3)
+    p.add_argument("--dedup-threshold", type=float, default=0.9)
+    p.add_argument("--answer-tag", action="store_true", help="require <answer>...</answer> (R1-Zero form)")
+    p.add_argument("--judge-column", help="verdict column used where a row has no ground truth")
+    p.add_argument("--think-in-prompt", choices=("auto", "yes", "no"), default="auto")
+    p.add_argument("--prompt-key", default="prompt")
+    p.add_argument("--response-key", default="responses")
+    p.add_argument("--shard-size", type=int, default=256, help="prompts per resumable shard")
+    p.add_argument("--overwrite", action="store_true", help="discard shards of a run with other inputs/settings")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--mix", metavar="NON_REASONING.parquet", help="also write OUT/mixed.parquet with this set")
+    p.add_argument("--mix-ratio", type=float, default=3.0, help="reasoning rows per non-reasoning row (default 3)")
+    p.add_argument("--mix-only", action="store_true",
+                   help="INPUTS are reasoning SFT parquets: only mix them with --mix into OUT/mixed.parquet")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args) -> int:
+    out = Path(args.out)
+    try:
+        if args.mix_only:
+            if not args.mix:
+                raise ValueError("--mix-only needs --mix NON_REASONING.parquet")
+            reasoning = pd.concat([pd.read_parquet(p) for p in args.inputs], ignore_index=True)
+            return _write_mix(reasoning, args, out)
+        filters = FilterConfig(
+            k=args.k, selection=args.selection, seed=args.seed, language=args.language,
+            min_language_share=args.min_language_share, max_paragraph_units=args.max_paragraph_units,
+            min_chars=args.min_chars, max_chars=args.max_chars, max_repeat_ratio=args.max_repeat_ratio,
+            dedup_threshold=args.dedup_threshold, answer_tag=args.answer_tag,
+        )
+        cfg = RejectionConfig(filters=filters, reward=_load_reward_config(args.reward_config),
+                              prompt_key=args.prompt_key, response_key=args.response_key,
+                              judge_column=args.judge_column, think_in_prompt=args.think_in_prompt,
+                              shard_size=args.shard_size)
+        report = run(args.inputs, out, cfg, overwrite=args.overwrite, plot=not args.no_plot)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"r1-recipe rejection-sample: error: {e}")
+        return 2
+    dropped = ", ".join(f"{k}={v}" for k, v in report["dropped"].items() if v)
+    print(f"{report['responses_in']} responses for {report['prompts_in']} prompts -> kept {report['kept']} "
+          f"({dropped or 'none dropped'}); wrote {out / 'sft.parquet'}, {out / 'report.json'}")
+    if args.mix:
+        return _write_mix(pd.read_parquet(out / "sft.parquet"), args, out)
+    return 0
+
+
+def _write_mix(reasoning: pd.DataFrame, args, out: Path) -> int:
+    mixed = mix_sft(reasoning, args.mix, args.mix_ratio, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "mixed.parquet", lambda p: mixed.to_parquet(p, index=False))
+    counts = mixed["source"].value_counts().to_dict()
+    print(f"mixed {counts.get('reasoning', 0)} reasoning + {counts.get('non_reasoning', 0)} non-reasoning rows "
+          f"-> {out / 'mixed.parquet'}")
+    return 0
