@@ -88,10 +88,9 @@ class Candidate:
 def check_truncated(c: Candidate, cfg: FilterConfig) -> str:
     if c.truncated:
         return "truncated"
-    # A response that opens its reasoning and never closes it stopped early (the format reward says "truncated"
-    # for an open <answer>).
-    opened = "<think>" in c.response and "</think>" not in c.response
-    if opened or check_format(c.response, answer_tag=cfg.answer_tag) == "truncated":
+    # A block opened and never closed means the generator stopped early (no finish reason in verl's output).
+    text = c.response
+    if ("<think>" in text and "</think>" not in text) or ("<answer>" in text and "</answer>" not in text):
         return "truncated"
     return ""
 

@@ -246,8 +246,8 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     out = Path(out)
     shard_dir = out / "shards"
     manifest_path = out / "manifest.json"
-    manifest = {"inputs": _input_fingerprint(inputs), "config": cfg.fingerprint(), "version": 1}
     df = read_generations(inputs, cfg.prompt_key, cfg.response_key)
+    manifest = {"inputs": _input_fingerprint(inputs), "config": cfg.fingerprint(), "version": 1}
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         if old != json.loads(json.dumps(manifest)):

@@ -1,0 +1,117 @@
+"""Rejection-sampling filters and per-prompt selection (R1 §2.3.3): one check per bad kind, first failure wins,
+near-duplicates dropped, at most K kept by a deterministic rule."""
+
+import pytest
+
+from r1_recipe.pipelines.filters import (
+    FILTER_NAMES,
+    Candidate,
+    FilterConfig,
+    first_failure,
+    jaccard,
+    judge_verdict,
+    repeat_ratio,
+    select,
+    selection_order,
+    shingles,
+)
+
+GOOD = "<think>\nWe add 3 and 4 to get 7.\n</think>\n\nThe answer is \\boxed{7}."
+CFG = FilterConfig(max_paragraph_units=40, max_chars=400)
+
+
+def words(n, prefix="w"):
+    """n distinct Latin words (a paragraph with no repetition)."""
+    return " ".join(f"{prefix}{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(n))
+
+
+def cand(response=GOOD, prompt="What is 3+4?", acc=1.0, **kw):
+    return Candidate(response, prompt, acc, **kw)
+
+
+@pytest.mark.parametrize(
+    "candidate,expected",
+    [
+        (cand(), ("", "")),
+        (cand(truncated=True), ("truncated", "truncated")),
+        (cand("<think>\nWe add 3 and 4"), ("truncated", "truncated")),
+        (cand("<think> a </think> <answer> 7"), ("truncated", "truncated")),
+        (cand(GOOD + " " + "z" * 400), ("length", "too_long")),
+        (cand("The answer is \\boxed{7}."), ("structure", "format:no_think_close")),
+        (cand("<think>\n\n</think> 7"), ("structure", "format:empty_think")),
+        (cand("<think>\n" + "3 plus 4 is 7. " * 20 + "</think>\n\n7"), ("repetition", "repetition")),
+        (cand("<think>\n我们 add 3 and 4 得到 7.\n</think>\n\n7"), ("mixed_language", "mixed_language")),
+        (cand("<think>\n" + words(41) + "\n</think>\n\n7"),
+         ("long_paragraph", "long_paragraph")),
+        (cand("<think>\n```python\nprint(3 + 4)\n```\n</think>\n\n7"), ("code_block", "code_block")),
+        (cand(acc=0.0), ("incorrect", "incorrect")),
+        (cand(acc=None, judge=True), ("", "")),
+        (cand(acc=None, judge=False), ("incorrect", "judge_rejected")),
+        (cand(acc=None), ("incorrect", "no_verifier")),
+    ],
+)
+def test_each_bad_kind_is_dropped_by_its_filter(candidate, expected):
+    assert first_failure(candidate, CFG) == expected
+
+
+def test_code_blocks_are_kept_for_code_tasks_and_paragraph_breaks_split_paragraphs():
+    code = "<think>\n```python\nprint(3 + 4)\n```\n</think>\n\n7"
+    assert first_failure(cand(code, is_code=True), CFG) == ("", "")
+    two = "<think>\n" + words(30) + "\n\n" + words(30, "v")
+    assert first_failure(cand(two + "\n</think>\n\n7"), CFG) == ("", "")
+
+
+def test_language_filter_uses_the_prompt_language_or_the_configured_one():
+    zh = "<think>\n三加四等于七。\n</think>\n\n7"
+    assert first_failure(cand(zh, prompt="三加四等于几？"), CFG) == ("", "")
+    assert first_failure(cand(zh, prompt="What is 3+4?"), CFG) == ("mixed_language", "mixed_language")
+    assert first_failure(cand(zh, prompt="What is 3+4?"), FilterConfig(language="zh")) == ("", "")
+
+
+def test_repeat_ratio_is_the_share_of_repeated_ngrams():
+    assert repeat_ratio("a b c d e f g h i j k l m n o p q r s t u v", 10) == 0.0
+    # 5 units x 20 repetitions = 100 units, 91 ten-grams, 5 distinct
+    assert repeat_ratio("3 plus 4 is 7. " * 20, 10) == pytest.approx(1 - 5 / 91)
+    assert repeat_ratio("too short", 10) == 0.0
+
+
+def test_judge_verdicts_are_read_leniently():
+    assert [judge_verdict(v) for v in (True, 0, 1.0, "Correct", " yes ", "no", "", None, float("nan"))] == [
+        True, False, True, True, True, False, None, None, None]
+
+
+def test_selection_walks_the_rule_order_drops_near_duplicates_and_caps_at_k():
+    responses = [
+        "<think> alpha beta gamma delta epsilon zeta </think> 7",
+        "<think> alpha, beta; gamma delta epsilon zeta! </think> 7",  # same words: a near duplicate of 0
+        "<think> one two three four five six seven eight </think> 7",
+        "<think> short one </think> 7",
+        "<think> failed the filters </think> 8",
+    ]
+    passed = [True, True, True, True, False]
+    cfg = FilterConfig(k=2, selection="first")
+    assert select(responses, passed, cfg) == ["kept", "near_duplicate", "kept", "over_k", ""]
+    cfg = FilterConfig(k=2, selection="shortest")
+    assert select(responses, passed, cfg) == ["kept", "near_duplicate", "over_k", "kept", ""]
+
+
+def test_random_selection_is_seeded_by_prompt_and_repeatable():
+    order = selection_order(["a"] * 8, "random", key="prompt 1", seed=0)
+    assert sorted(order) == list(range(8))
+    assert order == selection_order(["a"] * 8, "random", key="prompt 1", seed=0)
+    assert order != list(range(8))
+    others = {tuple(selection_order(["a"] * 8, "random", key=f"prompt {i}", seed=0)) for i in range(5)}
+    assert len(others) > 1
+
+
+def test_shingle_similarity_ignores_case_and_punctuation():
+    assert jaccard(shingles("A b, c d e f!"), shingles("a B c d. e f")) == 1.0
+    assert jaccard(shingles("a b c d e f"), shingles("a b c d e g")) == pytest.approx(1 / 3)
+
+
+def test_bad_configuration_fails_naming_the_value():
+    with pytest.raises(ValueError, match="selection must be one of"):
+        FilterConfig(selection="best")
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        FilterConfig(k=0)
+    assert FILTER_NAMES[-2:] == ("near_duplicate", "over_k")
