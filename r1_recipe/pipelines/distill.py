@@ -88,7 +88,11 @@ def check_student_template(student, chat_template: str | None = None, through_ve
             f"the chat template of {label} strips the reasoning before </think> from assistant turns: SFT would "
             f"train on the final answers only. Rendered probe:\n{rendered}\nFix: {fix}")
     if through_verl:
-        target = loss_masked_text(tok, probe_messages())
+        try:
+            target = loss_masked_text(tok, probe_messages())
+        except AssertionError as e:  # verl's per-turn vs whole-conversation tokenisation check
+            raise DistillCheckError(f"verl's MultiTurnSFTDataset cannot train with the chat template of {label}: "
+                                    f"{e}\nFix: {fix}") from e
         missing = [t for t in (PROBE_REASONING, PROBE_ANSWER) if t not in target]
         if missing or PROBE_QUESTION in target:
             raise DistillCheckError(

@@ -116,8 +116,8 @@ def repeat_ratio(text: str, n: int) -> float:
     total = len(units) - n + 1
     if total < n + 1:
         return 0.0
-    seen = {hash(tuple(units[i : i + n])) for i in range(total)}
-    return 1.0 - len(seen) / total
+    distinct = len(set(zip(*(units[i:] for i in range(n)))))  # n-grams built by zip, in C
+    return 1.0 - distinct / total
 
 
 def check_repetition(c: Candidate, cfg: FilterConfig) -> str:
@@ -134,7 +134,9 @@ def check_language(c: Candidate, cfg: FilterConfig) -> str:
 
 def check_paragraphs(c: Candidate, cfg: FilterConfig) -> str:
     for paragraph in _PARAGRAPH.split(strip_eos(c.response)):
-        if sum(count_units(paragraph, strip=False).values()) > cfg.max_paragraph_units:
+        # a unit takes at least one character: shorter paragraphs cannot be too long
+        if len(paragraph) > cfg.max_paragraph_units and \
+                sum(count_units(paragraph, strip=False).values()) > cfg.max_paragraph_units:
             return "long_paragraph"
     return ""
 

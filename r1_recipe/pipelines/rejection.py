@@ -176,23 +176,25 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
             meta.append((start + offset, j, data_source, prompt_msgs))
             if gt is not None:
                 samples.append((len(cands) - 1, (response, gt, extra, trunc)))
+    # The filters run here, in the parent, while the pool's workers score the responses queued ahead (score_many
+    # keeps a window of tasks in flight), so filtering costs little wall time on top of scoring.
     scores: dict[int, dict] = {}
-    if samples:
-        results = composer.score_many(s for _, s in samples)
-        for (i, _), result in zip(samples, results, strict=True):
+    scored = set(i for i, _ in samples)
+    results = iter(composer.score_many(s for _, s in samples)) if samples else iter(())
+    failures = []
+    for i, c in enumerate(cands):
+        if i in scored:
+            result = next(results)
             if "BrokenProcessPool" in str(result):
                 # every score would silently be 0: stop instead (typical cause: a script without a main guard,
                 # whose module the forkserver workers re-import)
                 raise RuntimeError("the reward worker pool could not start (BrokenProcessPool); when calling "
                                    "rejection.run from a script, put the call under `if __name__ == '__main__':`")
             scores[i] = result
-            cands[i].acc = float(result["acc"])
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.update(len(cands) - len(samples))
-
-    failures = [first_failure(c, cfg.filters) for c in cands]
+            c.acc = float(result["acc"])
+        failures.append(first_failure(c, cfg.filters))
+        if bar is not None:
+            bar.update(1)
     records = []
     i = 0
     while i < len(cands):  # per prompt: selection among the responses that passed every filter

@@ -39,9 +39,8 @@ _WORD_SCRIPTS = {
     "devanagari": "\u0900-\u097f",
     "thai": "\u0e00-\u0e7f",
 }
-_UNIT = re.compile(
-    "|".join([f"(?P<{s}>[{c}])" for s, c in _CJK.items()] + [f"(?P<{s}>[{c}]+)" for s, c in _WORD_SCRIPTS.items()])
-)
+_SCRIPT_RE = {**{s: re.compile(f"[{c}]") for s, c in _CJK.items()},
+              **{s: re.compile(f"[{c}]+") for s, c in _WORD_SCRIPTS.items()}}
 
 # language code -> the scripts that count as that language
 LANGUAGES: dict[str, frozenset[str]] = {
@@ -95,15 +94,19 @@ def count_units(text: str, strip: bool = True) -> Counter:
     if strip:
         text = strip_math_and_code(text)
     counts: Counter = Counter()
-    for m in _UNIT.finditer(text):
-        script = m.lastgroup
+    # One C-level findall per script (a Python loop over matches is several times slower on long reasoning);
+    # pure-ASCII text, the common case, can only hold Latin words.
+    scripts = ("latin",) if text.isascii() else (*_CJK, *_WORD_SCRIPTS)
+    for script in scripts:
+        found = _SCRIPT_RE[script].findall(text)
         if script == "latin":
-            word = m.group()
-            if len(word) < 2 or word.lower() in _MATH_WORDS:
-                continue
-        elif script == "greek" and len(m.group()) <= _GREEK_SYMBOL_MAX:
-            continue
-        counts[script] += 1
+            n = sum(1 for w in found if len(w) > 1 and w.lower() not in _MATH_WORDS)
+        elif script == "greek":
+            n = sum(1 for w in found if len(w) > _GREEK_SYMBOL_MAX)
+        else:
+            n = len(found)
+        if n:
+            counts[script] = n
     return counts
 
 
