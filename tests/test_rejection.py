@@ -186,13 +186,19 @@ def test_resuming_with_other_settings_is_refused_unless_overwriting(generations,
     assert report["kept_per_prompt"] == {"0": 1, "1": 5}
 
 
-def test_jsonl_input_with_string_prompts_and_a_top_level_ground_truth(tmp_path, composer):
-    path = tmp_path / "gen.jsonl"
-    path.write_text(json.dumps({"prompt": "What is 3+4?", "responses": [good(3, 4)], "ground_truth": "7"}) + "\n")
-    report = run([str(path)], tmp_path / "out", CFG, progress=False, plot=False, composer=composer)
-    assert report["kept"] == 1
+def test_jsonl_inputs_with_string_prompts_and_a_top_level_ground_truth(tmp_path, composer):
+    paths = []
+    for i, (a, b) in enumerate([(3, 4), (1, 2)]):
+        paths.append(tmp_path / f"gen{i}.jsonl")
+        paths[-1].write_text(json.dumps({"prompt": f"What is {a}+{b}?", "responses": [good(a, b)],
+                                         "ground_truth": str(a + b)}) + "\n")
+    report = run([str(p) for p in paths], tmp_path / "out", CFG, progress=False, plot=False, composer=composer)
+    assert report["kept"] == 2
+    assert sorted(p.name for p in (tmp_path / "out" / "shards").iterdir()) == [
+        "shard-00000.parquet", "shard-00001.parquet"]  # one per file: shards never span two files
     sft = pd.read_parquet(tmp_path / "out" / "sft.parquet")
-    assert [dict(m) for m in sft.messages[0]][0] == {"role": "user", "content": "What is 3+4?"}
+    assert list(sft.prompt_index) == [0, 1]
+    assert [dict(m) for m in sft.messages[1]][0] == {"role": "user", "content": "What is 1+2?"}
 
 
 def test_missing_columns_are_named(tmp_path):

@@ -63,27 +63,68 @@ class RejectionConfig:
 
 # ---------------------------------------------------------------- input
 
+def _check_columns(path: Path, columns, prompt_key: str, response_key: str) -> None:
+    for key in (prompt_key, response_key):
+        if key not in columns:
+            hint = " (verl's main_generation_server writes `responses`)" if key == response_key else ""
+            raise ValueError(f"{path}: missing column {key!r}{hint}; columns: {', '.join(map(str, columns))}")
+
+
+def _open(path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"generations file not found: {path}")
+    if path.suffix not in (".parquet", ".jsonl"):
+        raise ValueError(f"{path}: expected a .parquet or .jsonl file")
+
+
+def count_prompts(paths: Iterable[str | os.PathLike], prompt_key: str = "prompt",
+                  response_key: str = "responses") -> list[int]:
+    """Prompt rows per file, read from parquet metadata or by counting jsonl lines; checks the columns."""
+    import pyarrow.parquet as pq
+
+    counts = []
+    for path in map(Path, paths):
+        _open(path)
+        if path.suffix == ".parquet":
+            meta = pq.ParquetFile(path)
+            _check_columns(path, meta.schema_arrow.names, prompt_key, response_key)
+            counts.append(meta.metadata.num_rows)
+        else:
+            with open(path, encoding="utf-8") as f:
+                first = f.readline()
+                n = (1 if first.strip() else 0) + sum(1 for line in f if line.strip())
+            if first.strip():
+                _check_columns(path, json.loads(first), prompt_key, response_key)
+            counts.append(n)
+    return counts
+
+
+def iter_generations(paths: Iterable[str | os.PathLike], batch: int, prompt_key: str = "prompt",
+                     response_key: str = "responses"):
+    """Stream `(first global row index, DataFrame of <= batch prompt rows)`, file after file; memory stays at one
+    batch however large the input. Batches never span two files, so shard boundaries are stable across runs."""
+    import pyarrow.parquet as pq
+
+    start = 0
+    for path in map(Path, paths):
+        _open(path)
+        if path.suffix == ".parquet":
+            chunks = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=batch))
+        else:
+            chunks = pd.read_json(path, lines=True, dtype=False, chunksize=batch)
+        for df in chunks:
+            _check_columns(path, df.columns, prompt_key, response_key)
+            yield start, df.reset_index(drop=True)
+            start += len(df)
+
+
 def read_generations(paths: Iterable[str | os.PathLike], prompt_key: str = "prompt",
                      response_key: str = "responses") -> pd.DataFrame:
-    """Read verl generation parquet(s) or jsonl file(s) into one frame of prompt rows; errors name file and column."""
-    frames = []
-    for path in map(Path, paths):
-        if not path.exists():
-            raise FileNotFoundError(f"generations file not found: {path}")
-        if path.suffix in (".jsonl", ".json"):
-            df = pd.read_json(path, lines=path.suffix == ".jsonl", dtype=False)
-        elif path.suffix == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            raise ValueError(f"{path}: expected .parquet, .jsonl or .json")
-        for key in (prompt_key, response_key):
-            if key not in df.columns:
-                hint = " (verl's main_generation_server writes `responses`)" if key == response_key else ""
-                raise ValueError(f"{path}: missing column {key!r}{hint}; columns: {', '.join(map(str, df.columns))}")
-        frames.append(df)
-    if not frames:
-        raise ValueError("no generations files given")
-    return pd.concat(frames, ignore_index=True)
+    """All prompt rows of verl generation parquet(s) / jsonl(s) in one frame (small inputs, tests, inspection)."""
+    paths = list(paths)
+    count_prompts(paths, prompt_key, response_key)
+    frames = [df for _, df in iter_generations(paths, 1 << 16, prompt_key, response_key)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[prompt_key, response_key])
 
 
 def _as_list(value) -> list:
@@ -147,7 +188,7 @@ def sft_assistant(response: str) -> str:
 
 # ---------------------------------------------------------------- one shard
 
-def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig, bar=None) -> pd.DataFrame:
+def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig) -> pd.DataFrame:
     """Score, filter and select the responses of prompt rows `rows` (global indices from `start`).
 
     Returns one record per response (columns `SHARD_COLUMNS`); `status` is "kept" or the filter that dropped it.
@@ -193,8 +234,6 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
             scores[i] = result
             c.acc = float(result["acc"])
         failures.append(first_failure(c, cfg.filters))
-        if bar is not None:
-            bar.update(1)
     records = []
     i = 0
     while i < len(cands):  # per prompt: selection among the responses that passed every filter
@@ -248,7 +287,10 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     out = Path(out)
     shard_dir = out / "shards"
     manifest_path = out / "manifest.json"
-    df = read_generations(inputs, cfg.prompt_key, cfg.response_key)
+    inputs = [str(p) for p in inputs]
+    if not inputs:
+        raise ValueError("no generations files given")
+    per_file = count_prompts(inputs, cfg.prompt_key, cfg.response_key)
     manifest = {"inputs": _input_fingerprint(inputs), "config": cfg.fingerprint(), "version": 1}
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
@@ -261,48 +303,68 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     shard_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=1)))
 
-    n_shards = max(1, -(-len(df) // cfg.shard_size))
+    n_shards = sum(-(-n // cfg.shard_size) for n in per_file)
     paths = [shard_dir / f"shard-{i:05d}.parquet" for i in range(n_shards)]
-    lengths = df[cfg.response_key].map(lambda r: len(_as_list(r))).to_numpy()
-    bounds = [(i * cfg.shard_size, min(len(df), (i + 1) * cfg.shard_size)) for i in range(n_shards)]
-    todo = [i for i, p in enumerate(paths) if not p.exists()]
-    done_samples = int(sum(lengths[a:b].sum() for i, (a, b) in enumerate(bounds) if i not in todo))
-    if len(todo) < n_shards:
-        logger.info("resuming: %d of %d shards already done", n_shards - len(todo), n_shards)
-
-    own_composer = composer is None and bool(todo)
+    done = sum(p.exists() for p in paths)
+    if done:
+        logger.info("resuming: %d of %d shards already done", done, n_shards)
+    own_composer = composer is None and done < n_shards
     if own_composer:
         composer = Composer(cfg.reward)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=int(lengths.sum()), initial=done_samples, desc="rejection-sample", unit="resp")
+        bar = tqdm(total=sum(per_file), desc="rejection-sample", unit="prompt")
     try:
-        for i in todo:
-            a, b = bounds[i]
-            records = process_shard(df.iloc[a:b], a, composer, cfg, bar)
-            _atomic_write(paths[i], lambda p, r=records: r.to_parquet(p, index=False))
+        batches = iter_generations(inputs, cfg.shard_size, cfg.prompt_key, cfg.response_key)
+        for i, (start, rows) in enumerate(batches):
+            if not paths[i].exists():
+                records = process_shard(rows, start, composer, cfg)
+                _atomic_write(paths[i], lambda p, r=records: r.to_parquet(p, index=False))
+            if bar is not None:
+                bar.update(len(rows))
     finally:
         if bar is not None:
             bar.close()
         if own_composer:
             composer.pool.close()
-    return finish(out, paths, n_prompts=len(df), plot=plot)
+    return finish(out, paths, n_prompts=sum(per_file), plot=plot)
+
+
+def _sft_schema():
+    import pyarrow as pa
+
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    return pa.schema([("messages", pa.list_(message)), ("data_source", pa.string()), ("prompt_index", pa.int64()),
+                      ("response_index", pa.int64()), ("acc", pa.float64())])
 
 
 def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
-    """Concatenate shards into `sft.parquet` and write `report.json` (+ `lengths.png`)."""
-    records = pd.concat([pd.read_parquet(p) for p in shard_paths], ignore_index=True)
-    kept = records[records["status"] == "kept"]
-    sft = pd.DataFrame({
-        "messages": [list(m) for m in kept["messages"]],
-        "data_source": kept["data_source"].to_numpy(),
-        "prompt_index": kept["prompt_index"].to_numpy(),
-        "response_index": kept["response_index"].to_numpy(),
-        "acc": kept["acc"].to_numpy(),
-    })
-    _atomic_write(out / "sft.parquet", lambda p: sft.to_parquet(p, index=False))
+    """Stream the kept rows of every shard into `sft.parquet`; write `report.json` (+ `lengths.png`) from the
+    small per-response columns (the texts are never all in memory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _sft_schema()
+    small = []
+    tmp = out / f".sft.parquet.tmp-{os.getpid()}"
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for path in shard_paths:
+            records = pd.read_parquet(path)
+            kept = records[records["status"] == "kept"]
+            if len(kept):
+                writer.write_table(pa.Table.from_pydict({
+                    "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
+                                 for msgs in kept["messages"]],
+                    "data_source": [None if v is None else str(v) for v in kept["data_source"]],
+                    "prompt_index": kept["prompt_index"].astype("int64").tolist(),
+                    "response_index": kept["response_index"].astype("int64").tolist(),
+                    "acc": [None if v is None or v != v else float(v) for v in kept["acc"]],
+                }, schema=schema))
+            small.append(records[["prompt_index", "status", "reason", "chars"]])
+    os.replace(tmp, out / "sft.parquet")
+    records = pd.concat(small, ignore_index=True)
     report = build_report(records, n_prompts)
     _atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report, indent=1)))
     if plot:
