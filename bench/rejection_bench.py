@@ -36,7 +36,7 @@ def make_set(prompts: int, n: int, seed: int = 0) -> pd.DataFrame:
         a, b = rng.randint(2, 999), rng.randint(2, 999)
         answer = f"\\frac{{{a}}}{{{b}}}" if p % 3 == 0 else str(a + b)
         responses = []
-        for j in range(n):
+        for _j in range(n):
             steps = " ".join(f"Step {k}: we combine {a} with {b} and check the partial sum {a + k * b} carefully."
                              for k in range(rng.randint(3, 30)))
             kind = rng.random()

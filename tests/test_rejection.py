@@ -53,7 +53,8 @@ ROWS = [
     },
     {   # prompt 2: no ground truth, a judge verdict per response
         "prompt": [{"role": "user", "content": "Write a haiku about autumn."}],
-        "responses": ["<think>\nSeasons and leaves.\n</think>\n\nLeaves fall, quiet red", "<think>\nHmm.\n</think>\n\nNo."],
+        "responses": ["<think>\nSeasons and leaves.\n</think>\n\nLeaves fall, quiet red",
+                      "<think>\nHmm.\n</think>\n\nNo."],
         "judge": ["correct", "wrong"],
         "data_source": "general",
     },
@@ -129,7 +130,8 @@ def test_every_kind_of_bad_sample_is_dropped_by_its_filter(result):
 def test_sft_rows_hold_the_prompt_then_think_then_summary(result):
     out, _ = result
     sft = pd.read_parquet(out / "sft.parquet")
-    assert list(zip(sft.prompt_index, sft.response_index)) == [(0, 0), (1, 0), (1, 1), (2, 0), (4, 0), (5, 0)]
+    kept = list(zip(sft.prompt_index, sft.response_index, strict=True))
+    assert kept == [(0, 0), (1, 0), (1, 1), (2, 0), (4, 0), (5, 0)]
     first = [dict(m) for m in sft.messages[0]]
     assert first == [{"role": "user", "content": "What is 3+4?"},
                      {"role": "assistant",

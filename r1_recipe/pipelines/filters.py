@@ -116,7 +116,7 @@ def repeat_ratio(text: str, n: int) -> float:
     total = len(units) - n + 1
     if total < n + 1:
         return 0.0
-    distinct = len(set(zip(*(units[i:] for i in range(n)))))  # n-grams built by zip, in C
+    distinct = len(set(zip(*(units[i:] for i in range(n)), strict=False)))  # n-grams built by zip, in C
     return 1.0 - distinct / total
 
 

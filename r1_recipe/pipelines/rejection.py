@@ -19,7 +19,6 @@ filter, kept-per-prompt histogram, length distribution), `lengths.png`, and with
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os

@@ -21,6 +21,7 @@ import re
 from collections import Counter
 
 from r1_recipe.rewards.types import RewardOutput
+from r1_recipe.templates import MATH_INSTRUCTION
 
 MAX_CHARS = 200_000
 
@@ -127,8 +128,6 @@ def detect_language(text: str) -> str | None:
     Any kana makes Han text Japanese. The shipped maths instruction (an English sentence appended to every prompt) is
     removed before counting, so a short Chinese question with it still reads as Chinese.
     """
-    from r1_recipe.templates import MATH_INSTRUCTION
-
     counts = count_units(text.replace(MATH_INSTRUCTION, " "))
     if not counts:
         return None
