@@ -145,9 +145,9 @@ def test_report_counts_each_filter_and_the_kept_per_prompt_histogram(result):
     out, report = result
     assert report == json.loads((out / "report.json").read_text())
     assert (report["prompts_in"], report["responses_in"], report["kept"]) == (6, 20, 6)
-    assert report["dropped"] == {"truncated": 2, "length": 1, "structure": 1, "repetition": 1, "mixed_language": 2,
-                                 "long_paragraph": 1, "code_block": 1, "incorrect": 3, "near_duplicate": 1,
-                                 "over_k": 1}
+    assert report["dropped"] == {"malformed": 0, "truncated": 2, "length": 1, "structure": 1, "repetition": 1,
+                                 "mixed_language": 2, "long_paragraph": 1, "code_block": 1, "incorrect": 3,
+                                 "near_duplicate": 1, "over_k": 1}
     assert report["drop_reasons"]["judge_rejected"] == 1 and report["drop_reasons"]["no_verifier"] == 1
     assert report["kept_per_prompt"] == {"0": 1, "1": 4, "2": 1}
     assert report["length_chars"]["kept"]["count"] == 6
@@ -201,6 +201,17 @@ def test_jsonl_inputs_with_string_prompts_and_a_top_level_ground_truth(tmp_path,
     sft = pd.read_parquet(tmp_path / "out" / "sft.parquet")
     assert list(sft.prompt_index) == [0, 1]
     assert [dict(m) for m in sft.messages[1]][0] == {"role": "user", "content": "What is 1+2?"}
+
+
+def test_a_malformed_row_is_dropped_with_its_reason_and_the_run_goes_on(tmp_path, composer, caplog):
+    path = tmp_path / "gen.jsonl"
+    rows = [{"prompt": [{"content": "no role"}], "responses": [good(1, 1), good(1, 1)], "ground_truth": "2"},
+            {"prompt": "What is 3+4?", "responses": [good(3, 4)], "ground_truth": "7"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = run([str(path)], tmp_path / "out", CFG, progress=False, plot=False, composer=composer)
+    assert (report["kept"], report["dropped"]["malformed"]) == (1, 2)
+    assert report["drop_reasons"] == {"malformed_row: KeyError: 'role'": 2}
+    assert "prompt row 0 dropped: malformed_row: KeyError: 'role'" in caplog.text
 
 
 def test_missing_columns_are_named(tmp_path):

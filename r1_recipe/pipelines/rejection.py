@@ -194,22 +194,34 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
     """
     from r1_recipe.rewards.accuracy import is_code_ground_truth
 
-    samples, cands, meta = [], [], []
+    samples, cands, meta, malformed = [], [], [], []
     for offset, row in enumerate(rows.to_dict("records")):
-        responses = [_normalise(r, cfg.think_in_prompt) for r in _as_list(row[cfg.response_key])]
-        n = len(responses)
-        prompt_msgs = _messages(row[cfg.prompt_key])
-        prompt_text = last_user_message(prompt_msgs)
-        gt = _ground_truth(row)
-        data_source = row.get("data_source")
-        data_source = None if data_source is None or data_source != data_source else str(data_source)
-        extra = dict(row.get("extra_info") or {}) if isinstance(row.get("extra_info"), Mapping) else {}
-        extra.setdefault("data_source", data_source)
-        extra.setdefault("prompt", prompt_text)
-        truncated = _per_response(row.get("truncated"), n)
-        finish = _per_response(row.get("finish_reasons"), n)
-        judges = _per_response(row.get(cfg.judge_column), n) if cfg.judge_column else [None] * n
-        is_code = is_code_ground_truth(gt) or "code" in (data_source or "").lower()
+        try:
+            responses = [_normalise(r, cfg.think_in_prompt) for r in _as_list(row[cfg.response_key])]
+            n = len(responses)
+            prompt_msgs = _messages(row[cfg.prompt_key])
+            prompt_text = last_user_message(prompt_msgs)
+            gt = _ground_truth(row)
+            data_source = row.get("data_source")
+            data_source = None if data_source is None or data_source != data_source else str(data_source)
+            extra = dict(row.get("extra_info") or {}) if isinstance(row.get("extra_info"), Mapping) else {}
+            extra.setdefault("data_source", data_source)
+            extra.setdefault("prompt", prompt_text)
+            truncated = _per_response(row.get("truncated"), n)
+            finish = _per_response(row.get("finish_reasons"), n)
+            judges = _per_response(row.get(cfg.judge_column), n) if cfg.judge_column else [None] * n
+            is_code = is_code_ground_truth(gt) or "code" in (data_source or "").lower()
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            # one bad row must not stop a long run: its responses are dropped as `malformed`, with the reason
+            reason = f"malformed_row: {type(e).__name__}: {e}"[:200]
+            logger.warning("prompt row %d dropped: %s", start + offset, reason)
+            try:
+                n = max(1, len(_as_list(row.get(cfg.response_key))))
+            except TypeError:
+                n = 1
+            malformed.extend(_record(start + offset, j, None, None, {}, "malformed", reason, 0, None)
+                             for j in range(n))
+            continue
         for j, response in enumerate(responses):
             trunc = bool(truncated[j]) or finish[j] == "length"
             cands.append(Candidate(response, prompt_text, None, judge_verdict(judges[j]), is_code, trunc))
@@ -250,15 +262,22 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
             messages = None
             if status == "kept":
                 messages = [*prompt_msgs, {"role": "assistant", "content": sft_assistant(cands[k].response)}]
-            records.append({
-                "prompt_index": prompt_index, "response_index": response_index, "data_source": data_source,
-                "acc": cands[k].acc, "score": result.get("score"), "pred": result.get("pred"),
-                "status": status, "reason": failures[k][1] or ("" if status == "kept" else status),
-                "reward_reasons": ";".join(f"{n}:{v}" for n, v in result.items() if n.endswith("_reason") and v),
-                "chars": len(cands[k].response), "messages": messages,
-            })
+            records.append(_record(prompt_index, response_index, data_source, cands[k].acc, result, status,
+                                   failures[k][1] or ("" if status == "kept" else status),
+                                   len(cands[k].response), messages))
         i = j_end
+    records.extend(malformed)
+    records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
     return pd.DataFrame.from_records(records, columns=SHARD_COLUMNS)
+
+
+def _record(prompt_index, response_index, data_source, acc, result: dict, status, reason, chars, messages) -> dict:
+    return {
+        "prompt_index": prompt_index, "response_index": response_index, "data_source": data_source, "acc": acc,
+        "score": result.get("score"), "pred": result.get("pred"), "status": status, "reason": reason,
+        "reward_reasons": ";".join(f"{n}:{v}" for n, v in result.items() if n.endswith("_reason") and v),
+        "chars": chars, "messages": messages,
+    }
 
 
 # ---------------------------------------------------------------- the run
@@ -390,7 +409,7 @@ def build_report(records: pd.DataFrame, n_prompts: int) -> dict:
         "prompts_in": int(n_prompts),
         "responses_in": int(len(records)),
         "kept": int(status.eq("kept").sum()),
-        "dropped": {name: int(status.eq(name).sum()) for name in FILTER_NAMES},
+        "dropped": {name: int(status.eq(name).sum()) for name in ("malformed", *FILTER_NAMES)},
         "drop_reasons": dict(reasons.most_common(30)),
         "kept_per_prompt": {str(k): hist[k] for k in sorted(hist)},
         "length_chars": {
