@@ -276,3 +276,14 @@ def test_sft_set_through_verl_multiturn_dataset_masks_exactly_the_assistant_toke
         assert tok.decode(ids[mask].tolist()) == assistant.removeprefix("<think>\n") + "<|im_end|>\n"
         assert tok.decode(ids[attended & ~mask].tolist()) == (
             f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n<think>\n")
+
+
+def test_reward_config_is_read_from_a_training_recipe(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("reward:\n  r1:\n    components:\n      accuracy: 1.0\n"
+                      "      format: {weight: 1.0, answer_tag: false}\n    timeout_s: 5\n")
+    assert rejection._load_reward_config(str(recipe)) == {
+        "components": {"accuracy": 1.0, "format": {"weight": 1.0, "answer_tag": False}}, "timeout_s": 5}
+    (tmp_path / "bad.yaml").write_text("trainer:\n  n_gpus_per_node: 8\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: no `reward.r1.components`"):
+        rejection._load_reward_config(str(tmp_path / "bad.yaml"))
