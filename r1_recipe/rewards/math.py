@@ -182,6 +182,11 @@ _UNIT_WORDS = (
 )
 _TEXT_UNIT = re.compile(r"\\(?:text|mbox|mathrm|textnormal)\{\s*" + _UNIT_WORDS + r"\s*\}(?:\^\{?[23]\}?)?\s*$")
 _BARE_UNIT = re.compile(r"(?<=[\d}])\s*" + _UNIT_WORDS + r"(?:\^\{?[23]\}?)?\s*$")
+_NUM_THEN_UNITS = re.compile(
+    r"^(-?[\d.,]+(?:\s*\\times\s*10\^\{?-?\d+\}?)?)\s*"
+    r"((?:\\(?:text|mathrm|mbox)\{[^{}]*\}|[/\s]|\^\{?\d\}?|\\cdot)*\\(?:text|mathrm|mbox)\{[^{}]*\}"
+    r"(?:[/\s]|\^\{?\d\}?|\\cdot|\\(?:text|mathrm|mbox)\{[^{}]*\})*)$"
+)
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textnormal|operatorname)\{([^{}]*)\}")
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _LHS = re.compile(r"^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*=(?![=<>])\s*")  # "x = 3" -> "3" (a single variable on the left)
@@ -211,6 +216,10 @@ def normalize(s: str) -> str:
     s = _DEGREE.sub("", s)
     s = _TEXT_UNIT.sub("", s).strip()
     s = _BARE_UNIT.sub("", s).strip()
+    m = _NUM_THEN_UNITS.match(s)  # `9.8 \text{ m}/\text{s}^2`, `300 \text{ K}`: a number followed by units only
+    if m:
+        s = m.group(1)
+    s = _TEXT.sub(r"\1", s).replace("\\$", "").strip()  # remaining text wrappers keep their words; `\$18` = `18`
     m = re.fullmatch(r"\\(?:text|textbf|mathrm|mathbf|mbox)\{(.*)\}", s)
     if m and "{" not in m.group(1):
         s = m.group(1).strip()
@@ -244,7 +253,9 @@ def _split_top(s: str, sep: str = ",") -> list[str]:
 _FRAC = re.compile(r"^(-)?\\frac\s*(?:\{\s*(-?\d+)\s*\}|(\d))\s*(?:\{\s*(-?\d+)\s*\}|(\d))$")
 _MIXED = re.compile(r"^(-)?(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$")
 _DECIMAL = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
+_REPEATING = re.compile(r"^(-)?(\d*)\.(\d*)\\overline\{?(\d+)\}?$")
 _SLASH = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
+_SCI = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:\s*(?:\\times|\\cdot|×|\*)\s*10\^\{?([+-]?\d{1,3})\}?|[eE]([+-]?\d{1,3}))$")
 
 
 def to_number(s: str) -> Fraction | None:
@@ -257,6 +268,15 @@ def to_number(s: str) -> Fraction | None:
     try:
         if _DECIMAL.match(s):
             return Fraction(s)
+        m = _REPEATING.match(s)
+        if m:  # 0.1\overline{6} = 1/6: the exact value of a repeating decimal
+            sign, whole, fixed, rep = m.groups()
+            value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed or ""))
+            value += Fraction(int(rep), (10 ** len(rep) - 1) * 10 ** len(fixed or ""))
+            return -value if sign else value
+        m = _SCI.match(s)
+        if m:
+            return Fraction(m.group(1)) * Fraction(10) ** int(m.group(2) or m.group(3))
         m = _SLASH.match(s)
         if m and int(m.group(2)) != 0:
             return Fraction(int(m.group(1)), int(m.group(2)))
@@ -381,7 +401,12 @@ def canonical_answer(pred: str) -> str:
 # Equivalence
 # ---------------------------------------------------------------------------------------------------------------
 
-_HOSTILE = re.compile(r"\^\s*\{?[^{}^]*\^|\d{4,}\s*!|\d{7,}|\\underbrace|\\overbrace")
+_HOSTILE = re.compile(
+    r"\^\s*\{?[^{}^]*\^"  # power towers: 10^{10^{10}}
+    r"|\^\s*\{?\s*\d{6,}"  # huge literal exponents
+    r"|\d{4,}\s*!|!\s*[)}\]]\s*!|!!"  # big or nested factorials: 1000000!, (100!)!
+    r"|\d{7,}|\\underbrace|\\overbrace"
+)
 
 
 def _hostile(s: str) -> bool:

@@ -1,0 +1,158 @@
+"""Math answer verification: verdict quality and speed of our math reward against math-verify and verl's scorers.
+
+Case file `bench/data/math_cases.jsonl` (one JSON object a line: response, gold, label 1/0, kind, source, style):
+answer conventions of MATH, GSM8K, AIME, AMC, OlympiadBench and Minerva, each gold with equivalent forms (label 1) and
+near misses (label 0), wrapped as R1-distill (`</think>` then `\\boxed{}`), R1-Zero (`<answer>`), plain boxed and GSM8K
+`####` responses; plus reward hacks (several boxed candidates, unclosed tags, gold as a substring, answer only inside the
+reasoning) and hostile inputs (power towers, huge factorials, deep nesting).
+
+Scorers, each given the full response and the gold string, as their users call them:
+- ours: `r1_recipe.rewards.math.math_reward(response, gold)` (default options);
+- math-verify: `verify(parse("$" + gold + "$"), parse(response))` with its default settings;
+- verl `math_dapo.compute_score(response, gold)["acc"]`; verl `prime_math.compute_score(response, gold)[0]`.
+
+Every verdict runs in a `BoundedPool` worker (all modules preloaded, one warm-up pass per scorer); latency is measured
+inside the worker around the scorer call alone. A verdict slower than `--bound` (default 5 s) is a hang; the pool kills
+a call at 2x the bound so the bench itself never hangs, and a killed call counts as a wrong verdict.
+
+Run: `python bench/math_verify_bench.py [--bound 5] [--workers 2] [--show-errors]`.
+Prints a per-scorer table (accuracy, FP, FN, hangs, throughput, median and p99 latency) and one summary line with
+ratios against math-verify (median latency) and the best peer (accuracy, false positives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+CASES = os.path.join(HERE, "data", "math_cases.jsonl")
+SCORERS = ("ours", "math_verify", "verl_math_dapo", "verl_prime_math")
+PRELOAD = (
+    "r1_recipe.rewards.math", "math_verify", "sympy", "latex2sympy2_extended",
+    "verl.utils.reward_score.math_dapo", "verl.utils.reward_score.prime_math",
+)  # fmt: skip
+
+
+def _score(name: str, response: str, gold: str) -> float:
+    if name == "ours":
+        from r1_recipe.rewards.math import math_reward
+
+        return math_reward(response, gold).score
+    if name == "math_verify":
+        from math_verify import parse, verify
+
+        return float(verify(parse("$" + gold + "$"), parse(response)))
+    if name == "verl_math_dapo":
+        from verl.utils.reward_score.math_dapo import compute_score
+
+        return float(compute_score(response, gold)["acc"])
+    if name == "verl_prime_math":
+        from verl.utils.reward_score.prime_math import compute_score
+
+        return float(compute_score(response, gold)[0])
+    raise ValueError(name)
+
+
+def timed(name: str, response: str, gold: str) -> tuple[float, float, str]:
+    """(verdict, seconds, error) for one call, measured inside the worker."""
+    start = time.perf_counter()
+    try:
+        verdict, error = _score(name, response, gold), ""
+    except Exception as e:  # a scorer that raises gives a wrong verdict, as a reward would
+        verdict, error = 0.0, f"{type(e).__name__}: {e}"[:120]
+    return verdict, time.perf_counter() - start, error
+
+
+def load(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_scorer(pool, name: str, cases: list[dict], bound: float) -> list[tuple[float, float, str]]:
+    def killed(reason, item):
+        return 0.0, 2 * bound, reason
+
+    items = [(name, c["response"], c["gold"]) for c in cases]
+    list(pool.map(timed, items[:20], timeout=2 * bound, default=killed))  # warm-up: parser caches, lazy imports
+    return list(pool.map(timed, items, timeout=2 * bound, default=killed, progress=name))
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default=CASES)
+    ap.add_argument("--bound", type=float, default=5.0, help="seconds; a slower verdict is a hang")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scorers", default=",".join(SCORERS))
+    ap.add_argument("--show-errors", action="store_true", help="list every wrong verdict of ours")
+    args = ap.parse_args(argv)
+
+    from r1_recipe.bounded import BoundedPool
+
+    cases = load(args.cases)
+    labels = [c["label"] for c in cases]
+    print(
+        f"{len(cases)} cases: {sum(labels)} positive, {len(labels) - sum(labels)} negative "
+        f"({sum(c['kind'] == 'hack' for c in cases)} reward hacks, {sum(c['kind'] == 'hostile' for c in cases)} hostile)"
+    )
+    pool = BoundedPool(workers=args.workers, memory_mb=None, preload=PRELOAD)
+    rows = {}
+    try:
+        for name in args.scorers.split(","):
+            results = run_scorer(pool, name, cases, args.bound)
+            verdicts = [r[0] >= 1.0 for r in results]
+            secs = [r[1] for r in results]
+            rows[name] = dict(
+                acc=sum(v == bool(lab) for v, lab in zip(verdicts, labels)) / len(cases),
+                fp=sum(v and not lab for v, lab in zip(verdicts, labels)),
+                fn=sum(lab and not v for v, lab in zip(verdicts, labels)),
+                hangs=sum(s > args.bound for s in secs),
+                thr=len(secs) / sum(secs),
+                med=statistics.median(secs),
+                p99=p99(secs),
+                results=results,
+            )
+    finally:
+        pool.close()
+
+    print(f"\n{'scorer':<16}{'accuracy':>9}{'FP':>5}{'FN':>5}{'hangs':>6}{'verdicts/s':>12}{'median ms':>11}{'p99 ms':>10}")
+    for name, r in rows.items():
+        print(
+            f"{name:<16}{r['acc']:>9.3f}{r['fp']:>5}{r['fn']:>5}{r['hangs']:>6}{r['thr']:>12.1f}"
+            f"{1000 * r['med']:>11.3f}{1000 * r['p99']:>10.1f}"
+        )
+    if args.show_errors and "ours" in rows:
+        print("\nwrong verdicts of ours:")
+        for c, (v, s, err) in zip(cases, rows["ours"]["results"]):
+            if (v >= 1.0) != bool(c["label"]):
+                print(f"  #{c['id']} {c['kind']}/{c['source']} label={c['label']} gold={c['gold']!r} "
+                      f"pred={c['pred']!r} {err}")
+    if "ours" in rows and len(rows) > 1:
+        ours = rows["ours"]
+        peers = {k: v for k, v in rows.items() if k != "ours"}
+        best = max(peers, key=lambda k: peers[k]["acc"])
+        mv = rows.get("math_verify")
+        speed = f"median {mv['med'] / ours['med']:.1f}x faster than math-verify, " if mv else ""
+        thr = f"throughput {ours['thr'] / mv['thr']:.1f}x math-verify, " if mv else ""
+        print(
+            f"\nSUMMARY ours acc {ours['acc']:.3f} vs best peer {best} {peers[best]['acc']:.3f} "
+            f"(ratio {ours['acc'] / max(peers[best]['acc'], 1e-9):.3f}); FP {ours['fp']} vs fewest peer FP "
+            f"{min(p['fp'] for p in peers.values())}; hangs {ours['hangs']}; {speed}{thr}"
+            f"p99 {1000 * ours['p99']:.1f} ms vs math-verify {1000 * mv['p99'] if mv else float('nan'):.1f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
