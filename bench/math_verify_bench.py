@@ -54,7 +54,14 @@ def _score(name: str, response: str, gold: str) -> float:
 
         return float(compute_score(response, gold)["acc"])
     if name == "verl_prime_math":
+        import multiprocessing
+
         from verl.utils.reward_score.prime_math import compute_score
+
+        # prime_math bounds sympy with a child process (verl's `timeout_limit`); it assumes the Linux default `fork`,
+        # while our workers inherit `forkserver`, under which its decorated function cannot be pickled.
+        if multiprocessing.get_start_method(allow_none=True) != "fork":
+            multiprocessing.set_start_method("fork", force=True)
 
         return float(compute_score(response, gold)[0])
     raise ValueError(name)
@@ -118,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 fp=sum(v and not lab for v, lab in zip(verdicts, labels)),
                 fn=sum(lab and not v for v, lab in zip(verdicts, labels)),
                 hangs=sum(s > args.bound for s in secs),
+                errors=sum(bool(r[2]) for r in results),
                 thr=len(secs) / sum(secs),
                 med=statistics.median(secs),
                 p99=p99(secs),
@@ -126,11 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         pool.close()
 
-    print(f"\n{'scorer':<16}{'accuracy':>9}{'FP':>5}{'FN':>5}{'hangs':>6}{'verdicts/s':>12}{'median ms':>11}{'p99 ms':>10}")
+    print(f"\n{'scorer':<16}{'accuracy':>9}{'FP':>5}{'FN':>5}{'hangs':>6}{'verdicts/s':>12}{'median ms':>11}{'p99 ms':>10}{'errors':>8}")
     for name, r in rows.items():
         print(
             f"{name:<16}{r['acc']:>9.3f}{r['fp']:>5}{r['fn']:>5}{r['hangs']:>6}{r['thr']:>12.1f}"
-            f"{1000 * r['med']:>11.3f}{1000 * r['p99']:>10.1f}"
+            f"{1000 * r['med']:>11.3f}{1000 * r['p99']:>10.1f}{r['errors']:>8}"
         )
     if args.show_errors and "ours" in rows:
         print("\nwrong verdicts of ours:")

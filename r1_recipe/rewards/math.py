@@ -163,7 +163,7 @@ def extract_answer(
         return None, "unclosed_think" if close < 0 else "no_answer"
     if think_policy == "allow":
         return inner, "think:" + inner_where
-    return None, "answer_in_think"
+    return None, "unclosed_think" if close < 0 else "answer_in_think"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -580,8 +580,8 @@ def _gold_text(ground_truth) -> str:
     return boxes[-1].strip() if boxes else text
 
 
-def _verify_pair(response: str, gold: str, options: dict) -> RewardOutput:
-    return math_reward(response, gold, None, **options)
+def _verify_pair(scorer, response: str, gold: str, options: dict) -> RewardOutput:
+    return scorer(response, gold, None, **options)
 
 
 def _timed_out(reason: str, item: tuple) -> RewardOutput:
@@ -593,18 +593,21 @@ def verify_batch(
     timeout_s: float = 5.0,
     workers: int | None = None,
     progress: bool | str = True,
+    scorer=None,
     **options,
 ) -> list[RewardOutput]:
     """Score many (response, gold) pairs in parallel over the cores, each verdict under a hard `timeout_s` bound.
 
     For rejection sampling and evaluation. A verdict past the bound is score 0 with reason "timeout" (its worker is
     killed and replaced); results keep the input order. `options` go to `math_reward` (fallbacks, think_policy).
+    `scorer`: another module-level component with the same signature (default `math_reward`).
     """
     from r1_recipe.bounded import BoundedPool
 
     pool = BoundedPool(workers=workers, preload=("r1_recipe.rewards.math", *math_reward.preload))
     try:
-        items = [(r, g, options) for r, g in pairs]
+        scorer = scorer or math_reward
+        items = [(scorer, r, g, options) for r, g in pairs]
         bar = ("math verify" if progress is True else progress) if len(items) >= 64 else False
         return list(pool.map(_verify_pair, items, timeout=timeout_s, default=_timed_out, progress=bar))
     finally:

@@ -1,0 +1,183 @@
+"""The math accuracy reward: extraction, equivalence, canonical keys, reward-hacking rules, hard time bounds."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from _components import sleepy
+
+from r1_recipe.rewards import get
+from r1_recipe.rewards.math import (
+    canonical_answer,
+    extract_answer,
+    is_equivalent,
+    math_reward,
+    verify_batch,
+)
+
+# --- extraction ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("<think> 2+2 </think> <answer> 4 </answer>", ("4", "answer_tag")),
+        ("<think> x </think> <answer> so $\\boxed{\\frac{1}{2}}$ </answer>", ("\\frac{1}{2}", "answer_tag")),
+        ("<think>\nwork\n</think>\n\nThe answer is $\\boxed{\\frac{a}{b^{2}}}$.", ("\\frac{a}{b^{2}}", "boxed")),
+        ("It is \\fbox{7}.", ("7", "boxed")),
+        ("so \\boxed 5.", ("5", "boxed")),
+        ("<think> maybe \\boxed{3}? no </think> The answer is \\boxed{4}.", ("4", "boxed")),
+        ("\\boxed{42}. Check: \\boxed{42.0}", ("42.0", "boxed")),  # same value twice is one answer
+        ("Natalia sold 48 clips.\n#### 72", ("72", "gsm8k_hashes")),
+        ("Work...\nFinal Answer: $\\frac{1}{2}$.", ("\\frac{1}{2}", "answer_colon")),
+        ("no marker at all, 12 then 13", (None, "no_answer")),
+        ("It is \\boxed{3} or \\boxed{4}.", (None, "multiple_answers")),
+        ("<think> x </think> <answer> 3 </answer> <answer> 4 </answer>", (None, "multiple_answers")),
+        ("<think> x </think> <answer> 42", (None, "unclosed_answer")),
+        ("So \\boxed{\\frac{1}{2", (None, "unclosed_boxed")),
+        ("<think> it is \\boxed{42} and I go on", (None, "unclosed_think")),
+        ("<think> it is \\boxed{42} </think> not sure", (None, "answer_in_think")),
+        ("<think> a </think> <answer> 4 </answer><|im_end|>", ("4", "answer_tag")),
+    ],
+)
+def test_extract_answer_finds_the_final_answer_or_says_why_not(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_fallbacks_are_configurable_and_last_number_is_opt_in():
+    text = "we get 12 and then 13 apples"
+    assert extract_answer(text) == (None, "no_answer")
+    assert extract_answer(text, fallbacks=("last_number",)) == ("13", "last_number")
+    assert extract_answer("#### 72", fallbacks=()) == (None, "no_answer")
+    with pytest.raises(ValueError, match="unknown fallback 'nope'"):
+        extract_answer("x", fallbacks=("nope",))
+
+
+def test_think_policy_allow_accepts_an_answer_inside_the_reasoning():
+    text = "<think> it is \\boxed{42} </think> not sure"
+    assert extract_answer(text, think_policy="allow") == ("42", "think:boxed")
+    assert math_reward(text, "42", think_policy="allow").score == 1.0
+    assert math_reward(text, "42").reason == "answer_in_think"
+    with pytest.raises(ValueError, match="think_policy"):
+        extract_answer(text, think_policy="sometimes")
+
+
+# --- equivalence -----------------------------------------------------------------------------------------------
+
+EQUIVALENT = [
+    ("0.5", "\\frac{1}{2}"), ("1/2", "\\dfrac12"), ("x=3", "3"), ("\\{1,2\\}", "2,1"), ("x \\le 3", "(-\\infty,3]"),
+    ("2 < x \\leq 5", "(2,5]"), ("50\\%", "0.5"), ("35\\%", "35"), ("90^\\circ", "90"), ("\\tfrac{3}{4}", "0.75"),
+    ("10 \\text{ cm}", "10"), ("9.8 \\text{ m}/\\text{s}^2", "9.8"), ("1,000", "1000"), ("1{,}000", "1000"),
+    ("\\$18", "18"), ("\\sqrt{12}", "2\\sqrt{3}"), ("\\frac{\\sqrt3}{2}", "\\frac{\\sqrt{3}}{2}"),
+    ("4i+3", "3+4i"), ("(C)", "\\text{(C)}"), ("\\textbf{(C) }12", "C"), ("033", "33"), ("2\\frac{1}{3}", "\\frac73"),
+    ("0.\\overline{7}", "\\frac{7}{9}"), ("1.2\\times10^{5}", "120000"), ("3e8", "3.0\\times10^{8}"),
+    ("6.668", "6.67"), ("(x+1)^2", "x^2+2x+1"), ("y = 3 + 2x", "y=2x+3"), ("(2,1),(1,2)", "(1,2),(2,1)"),
+    ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"),
+    ("\\text{Paris}", "Paris"), ("-0", "0"),
+]  # fmt: skip
+
+NOT_EQUIVALENT = [
+    ("2", "\\frac{1}{2}"), ("0.333", "\\frac{1}{3}"), ("6.7", "6.67"), ("(-\\infty,3)", "(-\\infty,3]"), ("x<3", "x \\le 3"),
+    ("[2,5]", "(2,5)"), ("(1,2)", "(2,1)"), ("\\{1,2\\}", "1"), ("1,2,3", "\\{1,2\\}"), ("3-4i", "3+4i"), ("B", "C"),
+    ("142", "42"), ("42+x", "42"), ("4.2", "42"), ("5\\%", "0.5"), ("\\frac{1}{2x}", "\\frac{1}{2}x"), ("3.14", "\\pi"),
+    ("\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"), ("London", "Paris"),
+    ("10^{10^{10^{10}}}", "1"), ("(100!)!", "2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("pred,gold", EQUIVALENT)
+def test_equivalent_forms_are_accepted(pred, gold):
+    assert is_equivalent(pred, gold)
+
+
+@pytest.mark.parametrize("pred,gold", NOT_EQUIVALENT)
+def test_near_misses_are_rejected(pred, gold):
+    assert not is_equivalent(pred, gold)
+
+
+@pytest.mark.parametrize(
+    "forms,key",
+    [
+        (["0.5", "\\frac{1}{2}", "1/2", "\\dfrac12", "$\\frac{1}{2}$", "0.50"], "1/2"),
+        (["1,000", "1000", "1{,}000", "1000.0", "x = 1000", "1000 \\text{ units}"], "1000"),
+        (["\\{1,2\\}", "2,1", "1, 2"], "{1,2}"),
+        (["x \\le 3", "(-\\infty, 3]", "\\left(-\\infty,3\\right]"], "(-oo,3]"),
+        (["C", "(C)", "\\text{(C)}", "\\textbf{(C)}"], "C"),
+        (["1.2\\times10^{5}", "120000", "1.2e5"], "120000"),
+    ],
+)
+def test_canonical_answer_gives_equivalent_forms_one_key(forms, key):
+    assert [canonical_answer(f) for f in forms] == [key] * len(forms)
+
+
+def test_canonical_answer_keeps_different_answers_apart_and_order_where_it_matters():
+    keys = [canonical_answer(a) for a in ["1/2", "1/3", "(1,2)", "(2,1)", "[1,2)", "50\\%", "\\frac{1}{2x}"]]
+    assert keys == ["1/2", "1/3", "(1,2)", "(2,1)", "[1,2)", "50%", "\\frac1{2x}"]
+    assert canonical_answer(None) == ""
+
+
+# --- the reward component --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "response,gold,score,reason",
+    [
+        ("<think> a </think> <answer> 0.5 </answer>", "\\frac{1}{2}", 1.0, ""),
+        ("<think> a </think> <answer> 0.6 </answer>", "\\frac{1}{2}", 0.0, "wrong"),
+        ("We get \\boxed{1}, \\boxed{2}, \\boxed{5}, \\boxed{7}.", "7", 0.0, "multiple_answers"),
+        ("The answer is \\boxed{142}.", "42", 0.0, "wrong"),  # gold as a substring is not the answer
+        ("The answer is \\boxed{1, 2, 3, 4, 5, 6, 7}.", "7", 0.0, "wrong"),  # a list of candidates is a set
+        ("<think> a </think> <answer> 42", "42", 0.0, "unclosed_answer"),  # truncated
+        ("nothing here", "42", 0.0, "no_answer"),
+        ("\\boxed{42}", None, 0.0, "unparsable_gold"),
+        ("\\boxed{42}", ["42"], 1.0, ""),  # verl datasets may carry a one-element list
+        ("\\boxed{42}", 42, 1.0, ""),
+        ("\\boxed{42}", "\\boxed{42}", 1.0, ""),  # a gold solution with its own box
+        ("x" * 300_000, "42", 0.0, "too_long"),
+        ("\\boxed{" + "9" * 2000 + "}", "9", 0.0, "too_long"),
+    ],
+)
+def test_math_reward_verdicts_and_reasons(response, gold, score, reason):
+    out = math_reward(response, gold)
+    assert (out.score, out.reason) == (score, reason)
+
+
+def test_math_reward_reports_the_extracted_answer_and_its_key():
+    out = math_reward("<think> a </think> The answer is $\\boxed{\\dfrac{1}{2}}$.", "0.5")
+    assert (out.score, out.pred, out.info) == (1.0, "\\dfrac{1}{2}", {"key": "1/2", "where": "boxed"})
+
+
+def test_option_text_matches_a_letter_gold_when_the_options_are_given():
+    info = {"options": ["12", "\\frac{1}{2}", "7"]}
+    assert math_reward("\\boxed{0.5}", "B", info).score == 1.0
+    assert math_reward("\\boxed{7}", "B", info).score == 0.0
+    assert math_reward("\\boxed{0.5}", "B").score == 0.0  # no options: text never matches a letter
+
+
+def test_the_registry_resolves_math_to_this_component():
+    assert get("math") is math_reward
+
+
+# --- bounds and the batch API ----------------------------------------------------------------------------------
+
+
+def test_hostile_answers_get_a_wrong_verdict_within_the_bound():
+    hostile = ["10^{10^{10^{10}}}", "1000000!", "(100!)!", "9^{9^{99}}", "x^{10^{10}}-1", "10^{1000000}"]
+    out = verify_batch([(f"\\boxed{{{p}}}", "1") for p in hostile], timeout_s=5.0, workers=2, progress=False)
+    assert [(o.score, o.reason) for o in out] == [(0.0, "wrong")] * len(hostile)  # refused, not timed out
+
+
+def test_verify_batch_keeps_order_and_reasons():
+    pairs = [("\\boxed{0.5}", "\\frac12"), ("\\boxed{3}", "4"), ("<answer> 7", "7"), ("\\boxed{\\{2,1\\}}", "1,2")]
+    out = verify_batch(pairs, timeout_s=10, workers=2, progress=False)
+    assert [(o.score, o.reason) for o in out] == [(1.0, ""), (0.0, "wrong"), (0.0, "unclosed_answer"), (1.0, "")]
+    assert [o.pred for o in out] == ["0.5", "3", None, "\\{2,1\\}"]
+
+
+def test_verify_batch_turns_a_verdict_past_the_bound_into_a_timeout_zero():
+    # `sleepy` stands in for a sympy call that never returns: its worker is killed at the bound, the batch goes on
+    start = time.monotonic()
+    out = verify_batch([("a", "1"), ("b", "2")], timeout_s=1.0, workers=2, progress=False, scorer=sleepy, seconds=60)
+    assert [(o.score, o.reason) for o in out] == [(0.0, "timeout"), (0.0, "timeout")]
+    assert time.monotonic() - start < 30
