@@ -15,7 +15,7 @@ Every verdict runs in a `BoundedPool` worker (all modules preloaded, one warm-up
 inside the worker around the scorer call alone. A verdict slower than `--bound` (default 5 s) is a hang; the pool kills
 a call at 2x the bound so the bench itself never hangs, and a killed call counts as a wrong verdict.
 
-Run: `python bench/math_verify_bench.py [--bound 5] [--workers 2] [--show-errors]`.
+Run: `python bench/math_verify_bench.py [--bound 5] [--workers 2] [--show-errors] [--show-fp]`.
 Prints a per-scorer table (accuracy, FP, FN, hangs, throughput, median and p99 latency) and one summary line with
 ratios against math-verify (median latency) and the best peer (accuracy, false positives).
 """
@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scorers", default=",".join(SCORERS))
     ap.add_argument("--show-errors", action="store_true", help="list every wrong verdict of ours")
+    ap.add_argument("--show-fp", action="store_true", help="list every false positive of every scorer")
     args = ap.parse_args(argv)
 
     from r1_recipe.bounded import BoundedPool
@@ -146,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             if (v >= 1.0) != bool(c["label"]):
                 print(f"  #{c['id']} {c['kind']}/{c['source']} label={c['label']} gold={c['gold']!r} "
                       f"pred={c['pred']!r} {err}")
+    if args.show_fp:
+        for name, r in rows.items():
+            fps = [c for c, res in zip(cases, r["results"]) if res[0] >= 1.0 and not c["label"]]
+            print(f"\nfalse positives of {name}: " + ("none" if not fps else ""))
+            for c in fps:
+                print(f"  #{c['id']} {c['kind']}/{c['style']} gold={c['gold']!r} pred={c['pred']!r}")
     if "ours" in rows and len(rows) > 1:
         ours = rows["ours"]
         peers = {k: v for k, v in rows.items() if k != "ours"}

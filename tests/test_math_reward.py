@@ -155,8 +155,10 @@ def test_option_text_matches_a_letter_gold_when_the_options_are_given():
     assert math_reward("\\boxed{0.5}", "B").score == 0.0  # no options: text never matches a letter
 
 
-def test_the_registry_resolves_math_to_this_component():
+def test_the_registry_resolves_math_to_this_component_and_accuracy_routes_to_it():
     assert get("math") is math_reward
+    out = get("accuracy")("<think> a </think> <answer> 0.5 </answer>", "\\frac{1}{2}", None, think_policy="ignore")
+    assert (out.score, out.pred) == (1.0, "0.5")
 
 
 # --- bounds and the batch API ----------------------------------------------------------------------------------

@@ -28,10 +28,16 @@ import logging
 import re
 from fractions import Fraction
 
+# Imported at module level (~0.3 s, sympy included) so that reward workers, which import this module when they start,
+# never pay it inside a verdict's time bound.
+from math_verify import parse, verify
+
 from r1_recipe.rewards.format import strip_eos
 from r1_recipe.rewards.types import RewardOutput
 
 logger = logging.getLogger(__name__)
+# math-verify warns on every call made with its signal timeouts off; here the bounded pool is the time bound.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 MAX_CHARS = 200_000  # response length bound (characters)
 MAX_ANSWER_CHARS = 1_000  # extracted answer bound; longer answers are refused as "too_long"
@@ -44,6 +50,7 @@ THINK_POLICIES = ("ignore", "allow")
 # ---------------------------------------------------------------------------------------------------------------
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
+_BARE_TOKEN = re.compile(r"[^\s$.,;]+")
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S)
 _ANSWER_COLON = re.compile(r"(?i)(?:final\s+answer|answer)\s*(?:is)?\s*[:：]\s*([^\n]+)")
 _HASHES = re.compile(r"####\s*([^\n]+)")
@@ -58,25 +65,27 @@ def boxed_contents(text: str) -> tuple[list[str], bool]:
     """
     found: list[str] = []
     unclosed = False
-    for m in _BOX.finditer(text):
+    boxes = list(_BOX.finditer(text))
+    if not boxes:
+        return found, unclosed
+    # one pass pairs every brace, so many unclosed boxes cost O(len) and not O(len * boxes)
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for m in re.finditer(r"[{}]", text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            closing[stack.pop()] = m.start()
+    for m in boxes:
         i = m.end()
         if i < len(text) and text[i] != "{":
-            tok = re.match(r"[^\s$.,;]+", text[i:])
+            tok = _BARE_TOKEN.match(text, i)
             if tok:
                 found.append(tok.group())
             unclosed = False
-            continue
-        depth = 0
-        for j in range(i, len(text)):
-            c = text[j]
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    found.append(text[i + 1 : j])
-                    unclosed = False
-                    break
+        elif i in closing:
+            found.append(text[i + 1 : closing[i]])
+            unclosed = False
         else:
             unclosed = True
     return found, unclosed
@@ -89,7 +98,13 @@ def _clean_line(s: str) -> str:
 
 
 def _distinct(answers: list[str]) -> int:
-    return len({canonical_answer(a) for a in answers})
+    """Number of different answers, counted up to 2 (all that the rules need)."""
+    keys: set[str] = set()
+    for a in reversed(answers):
+        keys.add(canonical_answer(a))
+        if len(keys) > 1:
+            break
+    return len(keys)
 
 
 def _from_region(text: str, fallbacks: tuple[str, ...]) -> tuple[str | None, str]:
@@ -468,9 +483,6 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
     """sympy equivalence through math-verify (LaTeX parsing, sets, intervals, matrices, relations, complex numbers)."""
     if _hostile(pred) or _hostile(gold):
         return False
-    from math_verify import parse, verify
-
-    logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout disabled" warnings: the pool bounds us
     try:
         g = parse("$" + gold + "$", parsing_timeout=None)
         p = parse("$" + pred + "$", parsing_timeout=None)
@@ -564,7 +576,6 @@ def math_reward(
     return RewardOutput(1.0 if ok else 0.0, "" if ok else "wrong", pred, info)
 
 
-math_reward.preload = ("math_verify", "latex2sympy2_extended", "sympy")
 
 
 def _gold_text(ground_truth) -> str:
@@ -604,9 +615,9 @@ def verify_batch(
     """
     from r1_recipe.bounded import BoundedPool
 
-    pool = BoundedPool(workers=workers, preload=("r1_recipe.rewards.math", *math_reward.preload))
+    scorer = scorer or math_reward
+    pool = BoundedPool(workers=workers, preload=tuple(dict.fromkeys((__name__, scorer.__module__))))
     try:
-        scorer = scorer or math_reward
         items = [(scorer, r, g, options) for r, g in pairs]
         bar = ("math verify" if progress is True else progress) if len(items) >= 64 else False
         return list(pool.map(_verify_pair, items, timeout=timeout_s, default=_timed_out, progress=bar))
