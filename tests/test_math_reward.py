@@ -54,6 +54,15 @@ def test_fallbacks_are_configurable_and_last_number_is_opt_in():
         extract_answer("x", fallbacks=("nope",))
 
 
+def test_multiple_last_takes_the_last_answer_for_evaluation_of_models_that_box_intermediates():
+    text = "First \\boxed{12} apples, so the total is \\boxed{15}."
+    assert extract_answer(text) == (None, "multiple_answers")
+    assert extract_answer(text, multiple="last") == ("15", "boxed")
+    assert math_reward(text, "15", multiple="last").score == 1.0
+    with pytest.raises(ValueError, match="multiple must be one of"):
+        extract_answer(text, multiple="first")
+
+
 def test_think_policy_allow_accepts_an_answer_inside_the_reasoning():
     text = "<think> it is \\boxed{42} </think> not sure"
     assert extract_answer(text, think_policy="allow") == ("42", "think:boxed")

@@ -44,6 +44,7 @@ MAX_ANSWER_CHARS = 1_000  # extracted answer bound; longer answers are refused a
 FALLBACKS = ("answer_colon", "gsm8k_hashes", "last_number")
 DEFAULT_FALLBACKS = ("answer_colon", "gsm8k_hashes")  # explicit final-answer markers only; last_number is opt-in
 THINK_POLICIES = ("ignore", "allow")
+MULTIPLE_POLICIES = ("reject", "last")
 
 # ---------------------------------------------------------------------------------------------------------------
 # Extraction
@@ -107,8 +108,9 @@ def _distinct(answers: list[str]) -> int:
     return len(keys)
 
 
-def _from_region(text: str, fallbacks: tuple[str, ...]) -> tuple[str | None, str]:
+def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject") -> tuple[str | None, str]:
     """Extract from one region (the text after the reasoning, or the reasoning itself)."""
+    strict = multiple == "reject"
     if "<answer>" in text:
         blocks = _ANSWER_BLOCK.findall(text)
         if text.rfind("<answer>") > text.rfind("</answer>"):
@@ -118,20 +120,20 @@ def _from_region(text: str, fallbacks: tuple[str, ...]) -> tuple[str | None, str
             boxes, unclosed = boxed_contents(block)
             if unclosed:
                 return None, "unclosed_boxed"
-            if boxes and _distinct(boxes) > 1:
+            if strict and boxes and _distinct(boxes) > 1:
                 return None, "multiple_answers"
             contents.append(boxes[-1] if boxes else _clean_line(block))
         contents = [c for c in contents if c.strip()]
         if not contents:
             return None, "no_answer"
-        if _distinct(contents) > 1:
+        if strict and _distinct(contents) > 1:
             return None, "multiple_answers"
         return contents[-1].strip(), "answer_tag"
     boxes, unclosed = boxed_contents(text)
     if unclosed:
         return None, "unclosed_boxed"
     if boxes:
-        if _distinct(boxes) > 1:
+        if strict and _distinct(boxes) > 1:
             return None, "multiple_answers"
         return boxes[-1].strip(), "boxed"
     for name in fallbacks:
@@ -142,7 +144,7 @@ def _from_region(text: str, fallbacks: tuple[str, ...]) -> tuple[str | None, str
         elif name == "last_number":
             hits = _NUMBER.findall(text)
         else:
-            raise ValueError(f"math reward: unknown fallback {name!r}; choose from {FALLBACKS}")
+            continue  # names are checked in extract_answer
         if hits:
             answer = _clean_line(hits[-1])
             if answer:
@@ -151,17 +153,28 @@ def _from_region(text: str, fallbacks: tuple[str, ...]) -> tuple[str | None, str
 
 
 def extract_answer(
-    text: str, fallbacks: tuple[str, ...] | list[str] = DEFAULT_FALLBACKS, think_policy: str = "ignore"
+    text: str,
+    fallbacks: tuple[str, ...] | list[str] = DEFAULT_FALLBACKS,
+    think_policy: str = "ignore",
+    multiple: str = "reject",
 ) -> tuple[str | None, str]:
     """The final answer of a response, and where it came from (or why there is none).
 
     Returns `(answer, where)` with `where` in {"answer_tag", "boxed", *fallbacks} (prefixed "think:" when taken from
     the reasoning under `think_policy="allow"`), or `(None, reason)` with reason in {"no_answer", "multiple_answers",
     "unclosed_answer", "unclosed_boxed", "unclosed_think", "answer_in_think"}.
+    `multiple`: "reject" (several different final answers -> "multiple_answers", the anti-hacking default for
+    training) or "last" (take the last one, as math-verify and verl do; for evaluating models that box intermediate
+    results).
     """
     if think_policy not in THINK_POLICIES:
         raise ValueError(f"math reward: think_policy must be one of {THINK_POLICIES}, got {think_policy!r}")
+    if multiple not in MULTIPLE_POLICIES:
+        raise ValueError(f"math reward: multiple must be one of {MULTIPLE_POLICIES}, got {multiple!r}")
     fallbacks = tuple(fallbacks)
+    unknown = [f for f in fallbacks if f not in FALLBACKS]
+    if unknown:
+        raise ValueError(f"math reward: unknown fallback {unknown[0]!r}; choose from {FALLBACKS}")
     text = strip_eos(text)
     close = text.rfind("</think>")
     if close >= 0:
@@ -170,10 +183,10 @@ def extract_answer(
         think, final = text, ""  # the reasoning never ended: the response was cut off
     else:
         think, final = "", text
-    answer, where = _from_region(final, fallbacks)
+    answer, where = _from_region(final, fallbacks, multiple)
     if answer is not None or where != "no_answer" or not think:
         return answer, where
-    inner, inner_where = _from_region(think, fallbacks)
+    inner, inner_where = _from_region(think, fallbacks, multiple)
     if inner is None:
         return None, "unclosed_think" if close < 0 else "no_answer"
     if think_policy == "allow":
@@ -546,12 +559,14 @@ def math_reward(
     extra_info: dict | None = None,
     fallbacks: tuple[str, ...] | list[str] = DEFAULT_FALLBACKS,
     think_policy: str = "ignore",
+    multiple: str = "reject",
     **_: object,
 ) -> RewardOutput:
     """1.0 when the response's final answer is equivalent to `ground_truth`, else 0.0 with a reason.
 
     Options: `fallbacks` (subset of FALLBACKS, tried in order when there is no `<answer>` or `\\boxed{}`),
-    `think_policy` ("ignore": an answer only inside the reasoning does not count; "allow": it does).
+    `think_policy` ("ignore": an answer only inside the reasoning does not count; "allow": it does),
+    `multiple` ("reject": several different final answers score 0; "last": the last one counts).
     `pred` is the extracted answer; `info["key"]` its canonical key (for majority votes).
     Reasons: no_answer, multiple_answers, unclosed_answer, unclosed_boxed, unclosed_think, answer_in_think,
     too_long, unparsable_gold, wrong.
@@ -563,7 +578,7 @@ def math_reward(
     gold = _gold_text(ground_truth)
     if not gold:
         return RewardOutput(0.0, "unparsable_gold")
-    pred, where = extract_answer(solution_str, fallbacks=fallbacks, think_policy=think_policy)
+    pred, where = extract_answer(solution_str, fallbacks=fallbacks, think_policy=think_policy, multiple=multiple)
     if pred is None:
         return RewardOutput(0.0, where)
     if len(pred) > MAX_ANSWER_CHARS:
