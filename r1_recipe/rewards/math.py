@@ -30,7 +30,8 @@ from fractions import Fraction
 
 # Imported at module level (~0.3 s, sympy included) so that reward workers, which import this module when they start,
 # never pay it inside a verdict's time bound.
-from math_verify import parse, verify
+from latex2sympy2_extended import NormalizationConfig
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from r1_recipe.rewards.format import strip_eos
 from r1_recipe.rewards.types import RewardOutput
@@ -209,7 +210,7 @@ _UNIT_WORDS = (
     r"cm\^3|m\^3|square\s+(?:feet|meters|inches|centimeters|units)|cubic\s+(?:feet|meters|inches|centimeters|units))"
 )
 _TEXT_UNIT = re.compile(r"\\(?:text|mbox|mathrm|textnormal)\{\s*" + _UNIT_WORDS + r"\s*\}(?:\^\{?[23]\}?)?\s*$")
-_BARE_UNIT = re.compile(r"(?<=[\d}])\s*" + _UNIT_WORDS + r"(?:\^\{?[23]\}?)?\s*$")
+_BARE_UNIT = re.compile(r"(?<=[\d}])\s+" + _UNIT_WORDS + r"(?:\^\{?[23]\}?)?\s*$")
 _NUM_THEN_UNITS = re.compile(
     r"^(-?[\d.,]+(?:\s*\\times\s*10\^\{?-?\d+\}?)?)\s*"
     r"((?:\\(?:text|mathrm|mbox)\{[^{}]*\}|[/\s]|\^\{?\d\}?|\\cdot)*\\(?:text|mathrm|mbox)\{[^{}]*\}"
@@ -429,6 +430,16 @@ def canonical_answer(pred: str) -> str:
 # Equivalence
 # ---------------------------------------------------------------------------------------------------------------
 
+# math-verify's defaults with its unit stripping off: it drops any trailing letter (`5m` -> 5), which would accept `5`
+# for a gold `5m`; our `normalize` strips only spaced or \text{} units.
+_PARSE_CONFIG = [
+    LatexExtractionConfig(
+        normalization_config=NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
+        )
+    ),
+    ExprExtractionConfig(),
+]
 _HOSTILE = re.compile(
     r"\^\s*\{?[^{}^]*\^"  # power towers: 10^{10^{10}}
     r"|\^\s*\{?\s*\d{6,}"  # huge literal exponents
@@ -450,9 +461,9 @@ def _decimal_places(s: str) -> int | None:
 def _numbers_match(p: Fraction, g: Fraction, g_text: str) -> bool:
     if p == g:
         return True
-    # A decimal gold (Minerva, physics) is matched by any answer that rounds to it at the gold's precision.
+    # A decimal gold of 2+ places (Minerva, physics) is matched by any answer that rounds to it at that precision.
     places = _decimal_places(g_text)
-    if places is not None and places >= 1:
+    if places is not None and places >= 2:  # 7.54 for a one-place 7.5 is wrong: GSM8K-style golds are exact
         return abs(p - g) <= Fraction(1, 2 * 10**places)
     return False
 
@@ -497,8 +508,8 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
     if _hostile(pred) or _hostile(gold):
         return False
     try:
-        g = parse("$" + gold + "$", parsing_timeout=None)
-        p = parse("$" + pred + "$", parsing_timeout=None)
+        g = parse("$" + gold + "$", _PARSE_CONFIG, parsing_timeout=None)
+        p = parse("$" + pred + "$", _PARSE_CONFIG, parsing_timeout=None)
         if not g or not p:
             return False
         return bool(verify(g, p, timeout_seconds=None))
