@@ -3,8 +3,8 @@
 Case file `bench/data/math_cases.jsonl` (one JSON object a line: response, gold, label 1/0, kind, source, style):
 answer conventions of MATH, GSM8K, AIME, AMC, OlympiadBench and Minerva, each gold with equivalent forms (label 1) and
 near misses (label 0), wrapped as R1-distill (`</think>` then `\\boxed{}`), R1-Zero (`<answer>`), plain boxed and GSM8K
-`####` responses; plus reward hacks (several boxed candidates, unclosed tags, gold as a substring, answer only inside the
-reasoning) and hostile inputs (power towers, huge factorials, deep nesting).
+`####` responses; plus reward hacks (several boxed candidates, unclosed tags, gold as a substring, answer only inside
+the reasoning) and hostile inputs (power towers, huge factorials, deep nesting).
 
 Scorers, each given the full response and the gold string, as their users call them:
 - ours: `r1_recipe.rewards.math.math_reward(response, gold)` (default options);
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = [c["label"] for c in cases]
     print(
         f"{len(cases)} cases: {sum(labels)} positive, {len(labels) - sum(labels)} negative "
-        f"({sum(c['kind'] == 'hack' for c in cases)} reward hacks, {sum(c['kind'] == 'hostile' for c in cases)} hostile)"
+        f"({sum(c['kind'] == 'hack' for c in cases)} reward hacks, "
+        f"{sum(c['kind'] == 'hostile' for c in cases)} hostile)"
     )
     pool = BoundedPool(workers=args.workers, memory_mb=None, preload=PRELOAD)
     rows = {}
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             verdicts = [r[0] >= 1.0 for r in results]
             secs = [r[1] for r in results]
             rows[name] = dict(
-                acc=sum(v == bool(lab) for v, lab in zip(verdicts, labels)) / len(cases),
-                fp=sum(v and not lab for v, lab in zip(verdicts, labels)),
-                fn=sum(lab and not v for v, lab in zip(verdicts, labels)),
+                acc=sum(v == bool(lab) for v, lab in zip(verdicts, labels, strict=False)) / len(cases),
+                fp=sum(v and not lab for v, lab in zip(verdicts, labels, strict=False)),
+                fn=sum(lab and not v for v, lab in zip(verdicts, labels, strict=False)),
                 hangs=sum(s > args.bound for s in secs),
                 errors=sum(bool(r[2]) for r in results),
                 thr=len(secs) / sum(secs),
@@ -135,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         pool.close()
 
-    print(f"\n{'scorer':<16}{'accuracy':>9}{'FP':>5}{'FN':>5}{'hangs':>6}{'verdicts/s':>12}{'median ms':>11}{'p99 ms':>10}{'errors':>8}")
+    print(
+        f"\n{'scorer':<16}{'accuracy':>9}{'FP':>5}{'FN':>5}{'hangs':>6}{'verdicts/s':>12}{'median ms':>11}"
+        f"{'p99 ms':>10}{'errors':>8}"
+    )
     for name, r in rows.items():
         print(
             f"{name:<16}{r['acc']:>9.3f}{r['fp']:>5}{r['fn']:>5}{r['hangs']:>6}{r['thr']:>12.1f}"
@@ -143,13 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.show_errors and "ours" in rows:
         print("\nwrong verdicts of ours:")
-        for c, (v, s, err) in zip(cases, rows["ours"]["results"]):
+        for c, (v, _s, err) in zip(cases, rows["ours"]["results"], strict=False):
             if (v >= 1.0) != bool(c["label"]):
-                print(f"  #{c['id']} {c['kind']}/{c['source']} label={c['label']} gold={c['gold']!r} "
-                      f"pred={c['pred']!r} {err}")
+                print(
+                    f"  #{c['id']} {c['kind']}/{c['source']} label={c['label']} gold={c['gold']!r} "
+                    f"pred={c['pred']!r} {err}"
+                )
     if args.show_fp:
         for name, r in rows.items():
-            fps = [c for c, res in zip(cases, r["results"]) if res[0] >= 1.0 and not c["label"]]
+            fps = [c for c, res in zip(cases, r["results"], strict=False) if res[0] >= 1.0 and not c["label"]]
             print(f"\nfalse positives of {name}: " + ("none" if not fps else ""))
             for c in fps:
                 print(f"  #{c['id']} {c['kind']}/{c['style']} gold={c['gold']!r} pred={c['pred']!r}")

@@ -1,9 +1,9 @@
-"""Math accuracy reward (DeepSeek-R1 §2.2.2, "accuracy rewards"): the final answer, checked for equivalence with the gold.
+"""Math accuracy reward (DeepSeek-R1 §2.2.2, "accuracy rewards"): the final answer, checked against the gold.
 
 Three stages, each usable on its own:
 
 - `extract_answer(text)`: the final answer of a response: the `<answer>...</answer>` block when present, else the last
-  `\\boxed{}` / `\\fbox{}` after the reasoning, else configurable fallbacks (`Answer:` lines, GSM8K `####`, last number).
+  `\\boxed{}` / `\\fbox{}` after the reasoning, else configurable fallbacks (`Answer:`, GSM8K `####`, last number).
 - `canonical_answer(s)`: a cheap normalised key (no sympy): `0.5`, `\\frac{1}{2}`, `1/2` -> `1/2`; sets sorted,
   intervals and tuples kept in order. Used by the fast path, by cons@k majority votes and as verl's `pred` (maj@k).
 - `is_equivalent(pred, gold)`: keys, then exact rational arithmetic, then structure (sets, tuples, intervals,
@@ -238,7 +238,12 @@ def normalize(s: str) -> str:
         s = s.replace(tok, "")
     s = s.replace("\x00", "\\\\")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", "").replace("\\%", "%")
-    s = s.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ").replace("\\leqslant", "\\leq").replace("\\geqslant", "\\geq")
+    s = (
+        s.replace("\\le ", "\\leq ")
+        .replace("\\ge ", "\\geq ")
+        .replace("\\leqslant", "\\leq")
+        .replace("\\geqslant", "\\geq")
+    )
     s = re.sub(r"\\le(?![a-zA-Z])", r"\\leq", s)
     s = re.sub(r"\\ge(?![a-zA-Z])", r"\\geq", s)
     s = s.replace("≤", "\\leq").replace("≥", "\\geq").replace("−", "-").replace("\\neq", "\\ne")
@@ -284,7 +289,9 @@ _MIXED = re.compile(r"^(-)?(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$")
 _DECIMAL = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _REPEATING = re.compile(r"^(-)?(\d*)\.(\d*)\\overline\{?(\d+)\}?$")
 _SLASH = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
-_SCI = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:\s*(?:\\times|\\cdot|×|\*)\s*10\^\{?([+-]?\d{1,3})\}?|[eE]([+-]?\d{1,3}))$")
+_SCI = re.compile(
+    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:\s*(?:\\times|\\cdot|×|\*)\s*10\^\{?([+-]?\d{1,3})\}?|[eE]([+-]?\d{1,3}))$"
+)
 
 
 def to_number(s: str) -> Fraction | None:
@@ -487,7 +494,7 @@ def _nodes_equal(p, g, g_text: str = "") -> bool | None:
     if p[0] == "seq" and g[0] == "seq":
         if p[1] != g[1] or p[3] != g[3] or len(p[2]) != len(g[2]):
             return False
-        for a, b in zip(p[2], g[2]):
+        for a, b in zip(p[2], g[2], strict=False):
             same = _nodes_equal(a, b)
             if same is None:
                 same = _symbolic_equal(_leaf_text(a), _leaf_text(b))
@@ -556,7 +563,7 @@ def _mcq_letter(pred: str, gold: str, extra_info: dict | None) -> str | None:
     options = (extra_info or {}).get("options") or (extra_info or {}).get("choices")
     if not options or not re.fullmatch(r"\(?[A-J]\)?", gold.strip()):
         return None
-    if isinstance(options, (list, tuple)):
+    if isinstance(options, list | tuple):
         options = {chr(ord("A") + i): o for i, o in enumerate(options)}
     for letter, text in options.items():
         if is_equivalent(pred, str(text)):
@@ -602,15 +609,13 @@ def math_reward(
     return RewardOutput(1.0 if ok else 0.0, "" if ok else "wrong", pred, info)
 
 
-
-
 def _gold_text(ground_truth) -> str:
     """verl datasets carry the gold as a string, a number, or a one-element list / dict {"ground_truth": ...}."""
     if isinstance(ground_truth, dict):
         ground_truth = ground_truth.get("ground_truth", ground_truth.get("answer"))
-    if isinstance(ground_truth, (list, tuple)) and len(ground_truth) == 1:
+    if isinstance(ground_truth, list | tuple) and len(ground_truth) == 1:
         ground_truth = ground_truth[0]
-    if ground_truth is None or isinstance(ground_truth, (list, tuple, dict)):
+    if ground_truth is None or isinstance(ground_truth, list | tuple | dict):
         return ""
     text = str(ground_truth).strip()
     boxes, _ = boxed_contents(text)
