@@ -163,6 +163,7 @@ def test_option_text_matches_a_letter_gold_when_the_options_are_given():
     assert math_reward("\\boxed{0.5}", "B", info).score == 1.0
     assert math_reward("\\boxed{7}", "B", info).score == 0.0
     assert math_reward("\\boxed{0.5}", "B").score == 0.0  # no options: text never matches a letter
+    assert math_reward("\\boxed{0.5}", "B", {"options": "A) 12 B) 1/2"}).score == 0.0  # malformed options
 
 
 def test_the_registry_resolves_math_to_this_component_and_accuracy_routes_to_it():

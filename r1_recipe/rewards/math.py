@@ -565,6 +565,8 @@ def _mcq_letter(pred: str, gold: str, extra_info: dict | None) -> str | None:
         return None
     if isinstance(options, list | tuple):
         options = {chr(ord("A") + i): o for i, o in enumerate(options)}
+    if not isinstance(options, dict):  # a malformed sample is a wrong answer, never a crash
+        return None
     for letter, text in options.items():
         if is_equivalent(pred, str(text)):
             return str(letter).strip("() ")
