@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from _components import sleepy
 
@@ -164,6 +165,7 @@ def test_option_text_matches_a_letter_gold_when_the_options_are_given():
     assert math_reward("\\boxed{7}", "B", info).score == 0.0
     assert math_reward("\\boxed{0.5}", "B").score == 0.0  # no options: text never matches a letter
     assert math_reward("\\boxed{0.5}", "B", {"options": "A) 12 B) 1/2"}).score == 0.0  # malformed options
+    assert math_reward("\\boxed{0.5}", "B", {"choices": np.array(["12", "0.5"])}).score == 1.0  # from parquet
 
 
 def test_the_registry_resolves_math_to_this_component_and_accuracy_routes_to_it():

@@ -560,7 +560,11 @@ def is_equivalent(pred: str, gold: str) -> bool:
 
 def _mcq_letter(pred: str, gold: str, extra_info: dict | None) -> str | None:
     """Map option text to its letter when the gold is a letter and `extra_info` carries the options."""
-    options = (extra_info or {}).get("options") or (extra_info or {}).get("choices")
+    info = extra_info if isinstance(extra_info, dict) else {}
+    options = info.get("options")
+    options = info.get("choices") if options is None else options
+    if hasattr(options, "tolist"):  # parquet lists arrive as numpy arrays
+        options = options.tolist()
     if not options or not re.fullmatch(r"\(?[A-J]\)?", gold.strip()):
         return None
     if isinstance(options, list | tuple):
