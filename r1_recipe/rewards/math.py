@@ -619,6 +619,8 @@ def _gold_text(ground_truth) -> str:
     """verl datasets carry the gold as a string, a number, or a one-element list / dict {"ground_truth": ...}."""
     if isinstance(ground_truth, dict):
         ground_truth = ground_truth.get("ground_truth", ground_truth.get("answer"))
+    if hasattr(ground_truth, "tolist"):  # numpy arrays and scalars from parquet
+        ground_truth = ground_truth.tolist()
     if isinstance(ground_truth, list | tuple) and len(ground_truth) == 1:
         ground_truth = ground_truth[0]
     if ground_truth is None or isinstance(ground_truth, list | tuple | dict):
