@@ -92,3 +92,18 @@ def test_async_scoring_on_an_event_loop(pool):
 
     outs = asyncio.new_event_loop().run_until_complete(many())
     assert [o["score"] for o in outs] == [2.0, 1.0, 2.0]
+
+
+def test_bad_component_options_fail_when_built(pool):
+    with pytest.raises(ValueError, match=r"reward\.r1\.components\.math: unknown math option\(s\) \['fallback'\]"):
+        Composer({"components": {"math": {"weight": 1.0, "fallback": ["last_number"]}}}, pool=pool)
+    with pytest.raises(ValueError, match=r"reward\.r1\.components\.accuracy: math reward: think_policy must be"):
+        Composer({"components": {"accuracy": {"weight": 1.0, "think_policy": "sometimes"}}}, pool=pool)
+
+
+def test_pred_is_the_canonical_answer_key(pool):
+    c = Composer({"components": {"math": 1.0}}, pool=pool)
+    a = c.score("<think> half </think> <answer> \\frac{1}{2} </answer>", "0.5")
+    b = c.score("<think> half </think> <answer> 0.5 </answer>", "0.5")
+    assert a["acc"] == b["acc"] == 1.0
+    assert a["pred"] == b["pred"] == "1/2"

@@ -27,4 +27,12 @@ def accuracy_reward(solution_str: str, ground_truth, extra_info: dict | None = N
     return as_output(registry.get(name)(solution_str, ground_truth, extra_info, **options))
 
 
+def _validate_options(options: dict) -> None:
+    """Check the math options at start-up; the others belong to the code reward."""
+    from r1_recipe.rewards.math import extract_answer
+
+    extract_answer("", **{k: v for k, v in options.items() if k in ("fallbacks", "think_policy", "multiple")})
+
+
 accuracy_reward.preload = ("r1_recipe.rewards.math", "r1_recipe.rewards.code")
+accuracy_reward.validate_options = _validate_options

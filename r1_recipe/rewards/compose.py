@@ -14,6 +14,10 @@ Config (the `reward.r1` block of a recipe, or a plain dict)::
 
 Every call returns the same key set: `score`, `acc`, `pred`, one key per component (its unweighted score) and
 `<component>_reason` ("" when normal). A timeout or exception gives that component 0 with the reason; nothing raises.
+`pred` is the accuracy component's canonical answer key (`info["key"]`) when it has one, else its extracted answer.
+
+A component may carry a `validate_options(options)` attribute that raises ValueError on bad options; it is called
+when the Composer is built, so a typo in a recipe fails at start-up rather than as a per-sample error.
 """
 
 from __future__ import annotations
@@ -119,6 +123,13 @@ class Composer:
         # Resolved here, in the parent: an import error surfaces at start-up, and workers get the function itself
         # (components registered with @register in a user's module work without an entry point).
         self.fns = tuple(registry.get(c.name) for c in self.cfg.components)
+        for c, fn in zip(self.cfg.components, self.fns):
+            validate = getattr(fn, "validate_options", None)  # optional hook: bad options fail at start-up
+            if validate is not None:
+                try:
+                    validate(c.options)
+                except ValueError as e:
+                    raise ValueError(f"reward.r1.components.{c.name}: {e}") from None
         if pool is None:
             # a component may name the modules it imports lazily (e.g. accuracy -> math, code)
             modules = [m for fn in self.fns for m in (fn.__module__, *getattr(fn, "preload", ()))]
@@ -163,7 +174,9 @@ class Composer:
             acc_out = outputs[[c.name for c in self.cfg.components].index(self.cfg.acc_component)]
         info["score"] = total
         info["acc"] = info[self.cfg.acc_component] if acc_out is not None else total
-        info["pred"] = (acc_out.pred or "") if acc_out is not None else ""
+        # `pred` drives verl's maj@N, which votes by string equality: the canonical key (when the component gives
+        # one, e.g. math: 0.5 and \frac{1}{2} -> "1/2") makes those votes equivalence-aware.
+        info["pred"] = str(acc_out.info.get("key") or acc_out.pred or "") if acc_out is not None else ""
         return {k: info[k] for k in self.keys}
 
     def _truncated(self) -> dict:

@@ -662,3 +662,14 @@ def verify_batch(
         return list(pool.map(_verify_pair, items, timeout=timeout_s, default=_timed_out, progress=bar))
     finally:
         pool.close()
+
+
+def _validate_options(options: dict) -> None:
+    """Start-up check of `math_reward` options (called by the Composer): unknown names and bad values raise."""
+    unknown = sorted(set(options) - {"fallbacks", "think_policy", "multiple"})
+    if unknown:
+        raise ValueError(f"unknown math option(s) {unknown}; allowed: fallbacks, think_policy, multiple")
+    extract_answer("", **options)
+
+
+math_reward.validate_options = _validate_options
