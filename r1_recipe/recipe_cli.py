@@ -1,0 +1,440 @@
+"""`r1-recipe ls | cp | run`: list, copy, validate and launch the recipes in `recipes/` (installed as
+`r1_recipe.recipes`).
+
+`run` composes the recipe with verl's Hydra config exactly as the verl entry point will, validates it before anything
+heavy starts (every error names the key), then launches the entry point the recipe is written for:
+
+- PPO/GRPO recipes (`defaults: [ppo_trainer]`)      -> python -m verl.trainer.main_ppo
+- generation recipes (`ppo_trainer` + data.output_path) -> python -m verl.trainer.main_generation_server
+- SFT recipes (`defaults: [sft_trainer_engine]`)     -> torchrun ... -m verl.trainer.sft_trainer
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+RECIPES_PKG = "r1_recipe.recipes"
+PPO, GENERATION, SFT = "main_ppo", "main_generation_server", "sft_trainer"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # org/name on the HF hub
+_REMOTE = ("hdfs://", "s3://", "gs://", "http://", "https://")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the key."""
+
+
+# ---------------------------------------------------------------------------------------------------------- discovery
+def recipes_dir() -> Path:
+    return Path(str(resources.files(RECIPES_PKG)))
+
+
+def available() -> dict[str, Path]:
+    """Shipped recipes: name -> file."""
+    return {p.stem: p for p in sorted(recipes_dir().glob("*.yaml"))}
+
+
+def description(path: Path) -> str:
+    """The recipe's one-line description: its first line, `# r1-recipe: NAME — DESCRIPTION`."""
+    first = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
+    return first.split("—", 1)[1].strip() if "—" in first else first.lstrip("# ").strip()
+
+
+def resolve_recipe(name_or_path: str) -> tuple[Path, bool]:
+    """(file, shipped?) for a recipe name or a path to a YAML file."""
+    shipped = available()
+    if name_or_path in shipped:
+        return shipped[name_or_path], True
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not path.is_file():
+            raise RecipeError(f"recipe file {name_or_path!r} does not exist")
+        return path.resolve(), False
+    raise RecipeError(f"unknown recipe {name_or_path!r}; recipes: {', '.join(shipped)} (or a path to a .yaml file)")
+
+
+# ------------------------------------------------------------------------------------------------------------ compose
+def compose(name_or_path: str, overrides: list[str] | None = None):
+    """Compose a recipe with verl's config plus Hydra `overrides`, as the verl entry point will. Returns
+    (DictConfig, recipe file, shipped?). `import verl` first: it loads our plugin (estimators, `r1_template`)."""
+    import verl  # noqa: F401  (plugins: r1_grpo, reward manager r1, ${r1_template:...})
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    path, shipped = resolve_recipe(name_or_path)
+    try:
+        with initialize_config_dir(config_dir=str(path.parent), version_base=None):
+            cfg = hydra_compose(config_name=path.stem, overrides=list(overrides or []))
+    except (HydraException, OmegaConfBaseException) as e:
+        msg = str(e).strip()
+        if "is not in struct" in msg or "Could not override" in msg:
+            msg += "\n(a key absent from verl's schema needs a leading '+', e.g. +reward.r1.timeout_s=20)"
+        raise RecipeError(f"cannot compose recipe {path.stem!r}: {msg}") from None
+    return cfg, path, shipped
+
+
+def entry_point(cfg) -> str:
+    if "engine" in cfg and "optim" in cfg and "actor_rollout_ref" not in cfg:
+        return SFT
+    if "output_path" in cfg.get("data", {}):
+        return GENERATION
+    return PPO
+
+
+# ----------------------------------------------------------------------------------------------------------- validate
+@dataclass
+class Report:
+    errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+# Keys each kind of recipe cannot run without (the recipes leave them null; `???` would not override verl's defaults).
+REQUIRED = {
+    PPO: ("actor_rollout_ref.model.path", "data.train_files", "data.val_files"),
+    GENERATION: ("actor_rollout_ref.model.path", "data.train_files", "data.output_path"),
+    SFT: ("model.path", "data.train_files"),
+}
+
+
+# Sections verl turns into dataclasses (an unknown key there is a TypeError deep in a worker); `algorithm`, `reward` and
+# `data` stay DictConfigs and accept extra keys by design.
+STRICT = {
+    PPO: ("actor_rollout_ref.actor", "actor_rollout_ref.rollout", "actor_rollout_ref.model"),
+    GENERATION: ("actor_rollout_ref.rollout", "actor_rollout_ref.model"),
+    SFT: ("model", "engine", "optim", "checkpoint"),
+}
+
+
+def _missing_keys(cfg, kind: str) -> list[str]:
+    """Required keys left null, plus `???` values outside sections that are switched off (verl's own reward-model
+    rollout has `name: ???` even when no reward model is used)."""
+    from omegaconf import OmegaConf
+
+    off = []
+    if not OmegaConf.select(cfg, "reward.reward_model.enable", default=False):
+        off.append("reward.reward_model.")
+    if not OmegaConf.select(cfg, "distillation.enabled", default=False):
+        off.append("distillation.")
+    missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith(tuple(off))]
+    missing += [k for k in REQUIRED[kind] if OmegaConf.select(cfg, k, default=None) in (None, "", [])]
+    return sorted(set(missing))
+
+
+def _unknown_dataclass_keys(node, path: str, out: list[str]) -> None:
+    """Keys under a `_target_: <dataclass>` node that the dataclass does not have (verl raises TypeError on them only
+    deep inside a worker). Walks the whole tree."""
+    from omegaconf import DictConfig
+
+    if not isinstance(node, DictConfig):
+        return
+    target = node.get("_target_", None) if "_target_" in node else None
+    if isinstance(target, str):
+        cls = _import_target(target)
+        if cls is not None and dataclasses.is_dataclass(cls):
+            names = {f.name for f in dataclasses.fields(cls)}
+            for key in node.keys():
+                if key != "_target_" and key not in names:
+                    out.append(f"{path}.{key}" if path else str(key))
+    for key in node.keys():
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _unknown_dataclass_keys(child, f"{path}.{key}" if path else str(key), out)
+
+
+def _import_target(target: str):
+    import importlib
+
+    module, _, attr = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except Exception:  # an unimportable target is verl's to report
+        return None
+
+
+def _as_list(files) -> list[str]:
+    if files is None:
+        return []
+    if isinstance(files, str):
+        return [files]
+    return [str(f) for f in files]
+
+
+def _check_files(cfg, keys: list[str], report: Report) -> None:
+    from omegaconf import OmegaConf
+
+    for key in keys:
+        for f in _as_list(OmegaConf.select(cfg, key)):
+            if f.startswith(_REMOTE):
+                continue
+            if not Path(f).expanduser().exists():
+                report.errors.append(f"{key}: file {f!r} does not exist (prepare it with `r1-recipe prepare`)")
+
+
+def _check_model(cfg, key: str, report: Report, need_len: int | None) -> None:
+    from omegaconf import OmegaConf
+
+    path = OmegaConf.select(cfg, key)
+    if path is None:
+        report.errors.append(f"{key}: no model path set")
+        return
+    local = Path(str(path)).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            report.errors.append(f"{key}: {path!r} has no config.json (not a Hugging Face model directory)")
+            return
+        if need_len:
+            import json
+
+            hf = json.loads((local / "config.json").read_text())
+            max_pos = hf.get("max_position_embeddings")
+            if isinstance(max_pos, int) and max_pos < need_len:
+                report.warnings.append(f"{key}: model max_position_embeddings={max_pos} < {need_len} tokens per "
+                                       f"sequence in this config; raise rope scaling or shorten the sequences")
+    elif str(path).startswith(("/", "~", ".")) or not _HUB_ID.match(str(path)):
+        report.errors.append(f"{key}: model {path!r} is neither an existing directory nor a hub id 'org/name'")
+
+
+def _check_gpus(n_per_node: int, report: Report, key: str) -> None:
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible < n_per_node:
+        report.errors.append(f"{key}={n_per_node} but this node has {visible} visible GPU(s); "
+                             f"set {key}={max(visible, 1)} (and the size knobs in the recipe's header)")
+
+
+def validate(cfg, kind: str, check_gpus: bool = True) -> Report:
+    """Everything that can be checked before a GPU is touched. Errors name the key's full path."""
+    from omegaconf import OmegaConf
+
+    report = Report()
+    missing = _missing_keys(cfg, kind)
+    for key in missing:
+        report.errors.append(f"{key}: required value missing; set it on the command line ({key}=...)")
+    if missing:  # the rest needs a complete config
+        return report
+    unknown: list[str] = []
+    for section in STRICT[kind]:
+        node = OmegaConf.select(cfg, section)
+        if node is not None:
+            _unknown_dataclass_keys(node, section, unknown)
+    for key in unknown:
+        report.errors.append(f"{key}: unknown key (not a field of its verl config class)")
+    if unknown:
+        return report
+    if kind == SFT:
+        _validate_sft(cfg, report, check_gpus)
+    else:
+        _validate_rollout(cfg, kind, report, check_gpus)
+    return report
+
+
+def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
+    from verl.utils.config import omega_conf_to_dataclass
+
+    _check_files(cfg, ["data.train_files", "data.val_files"], report)
+    _check_model(cfg, "model.path", report, int(cfg.data.max_length))
+    d = cfg.data
+    if d.use_dynamic_bsz and d.max_token_len_per_gpu < d.max_length:
+        report.errors.append(f"data.max_token_len_per_gpu={d.max_token_len_per_gpu} < data.max_length={d.max_length}: "
+                             "a full-length sample would not fit one micro-batch")
+    for section in ("engine", "optim", "checkpoint"):
+        try:
+            omega_conf_to_dataclass(cfg[section])
+        except Exception as e:  # verl's dataclass validation (value ranges, choices)
+            report.errors.append(f"{section}: {e}")
+    if check_gpus:
+        _check_gpus(int(cfg.trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
+
+
+def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
+    from verl.experimental.reward_loop.reward_manager import registry as rm_registry
+    from verl.trainer.ppo import core_algos
+
+    d, rollout, trainer = cfg.data, cfg.actor_rollout_ref.rollout, cfg.trainer
+    seq_len = int(d.max_prompt_length) + int(d.max_response_length)
+    _check_files(cfg, ["data.train_files"] + (["data.val_files"] if kind == PPO else []), report)
+    _check_model(cfg, "actor_rollout_ref.model.path", report, seq_len)
+    if rollout.max_model_len is not None and int(rollout.max_model_len) < seq_len:
+        report.errors.append(f"actor_rollout_ref.rollout.max_model_len={rollout.max_model_len} < "
+                             f"data.max_prompt_length + data.max_response_length = {seq_len}")
+    tp = int(rollout.tensor_model_parallel_size)
+    n_gpus = int(trainer.n_gpus_per_node) * int(trainer.nnodes)
+    if n_gpus % tp:
+        report.errors.append(f"actor_rollout_ref.rollout.tensor_model_parallel_size={tp} does not divide "
+                             f"trainer.n_gpus_per_node x trainer.nnodes = {n_gpus}")
+    if check_gpus:
+        _check_gpus(int(trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
+    if kind == GENERATION:
+        if rollout.load_format == "dummy":
+            report.errors.append("actor_rollout_ref.rollout.load_format=dummy samples from random weights; use auto")
+        return
+    est = cfg.algorithm.adv_estimator
+    if est not in core_algos.ADV_ESTIMATOR_REGISTRY:
+        report.errors.append(f"algorithm.adv_estimator: {est!r} is not registered; registered: "
+                             f"{', '.join(core_algos.ADV_ESTIMATOR_REGISTRY)} (run `r1-recipe doctor`)")
+    manager = cfg.reward.reward_manager
+    if manager.source == "register" and manager.name not in rm_registry.REWARD_MANAGER:
+        report.errors.append(f"reward.reward_manager.name: {manager.name!r} is not registered; registered: "
+                             f"{', '.join(rm_registry.REWARD_MANAGER)} (run `r1-recipe doctor`)")
+    if manager.name == "r1":
+        from r1_recipe.rewards.compose import parse_config
+
+        try:
+            parse_config(cfg.reward.get("r1", None), prefix="reward.r1")
+        except (ValueError, KeyError, TypeError) as e:
+            report.errors.append(str(e))
+        if cfg.reward.reward_model.enable and cfg.reward.custom_reward_function.path is None:
+            report.errors.append("reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward "
+                                 "model and never calls the `r1` manager (rule rewards would be lost)")
+    actor = cfg.actor_rollout_ref.actor
+    if actor.use_dynamic_bsz and int(actor.ppo_max_token_len_per_gpu) < seq_len:
+        report.errors.append(f"actor_rollout_ref.actor.ppo_max_token_len_per_gpu={actor.ppo_max_token_len_per_gpu} "
+                             f"< data.max_prompt_length + data.max_response_length = {seq_len}")
+    if report.errors:
+        return
+    try:
+        _verl_validate(cfg)
+    except (AssertionError, ValueError, TypeError) as e:
+        report.errors.append(f"verl validate_config: {e}")
+
+
+def _verl_validate(cfg) -> None:
+    """verl's own start-up checks (main_ppo calls the same), on a resolved copy; its progress print is silenced."""
+    import contextlib
+    import io
+
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+
+
+# ------------------------------------------------------------------------------------------------------------ command
+def build_command(kind: str, path: Path, shipped: bool, overrides: list[str], cfg) -> list[str]:
+    """The exact command that launches the verl entry point for this recipe."""
+    config_path = f"pkg://{RECIPES_PKG}" if shipped else str(path.parent)
+    hydra_args = ["--config-path", config_path, "--config-name", path.stem, *overrides]
+    if kind == SFT:
+        nnodes, per_node = int(cfg.trainer.nnodes), int(cfg.trainer.n_gpus_per_node)
+        if nnodes == 1:
+            launcher = ["torchrun", "--standalone", "--nnodes=1", f"--nproc_per_node={per_node}"]
+        else:  # run the same command on every node with these set
+            launcher = ["torchrun", f"--nnodes={nnodes}", f"--nproc_per_node={per_node}", "--node_rank=${NODE_RANK}",
+                        "--master_addr=${MASTER_ADDR}", "--master_port=${MASTER_PORT:-29500}"]
+        return [*launcher, "-m", "verl.trainer.sft_trainer", *hydra_args]
+    return [sys.executable, "-m", f"verl.trainer.{kind}", *hydra_args]
+
+
+# ---------------------------------------------------------------------------------------------------------- commands
+def _ls(args) -> int:
+    recipes = available()
+    width = max(map(len, recipes), default=0)
+    for name, path in recipes.items():
+        print(f"{name:<{width}}  {description(path)}")
+    print(f"\n`r1-recipe cp NAME DEST` to copy one; `r1-recipe run NAME key=value ...` to launch ({recipes_dir()})")
+    return 0
+
+
+def _cp(args) -> int:
+    try:
+        src, _ = resolve_recipe(args.name)
+    except RecipeError as e:
+        print(f"r1-recipe cp: error: {e}", file=sys.stderr)
+        return 2
+    dest = Path(args.dest).expanduser()
+    if dest.is_dir():
+        dest = dest / src.name
+    elif dest.suffix not in (".yaml", ".yml"):
+        dest = dest.with_suffix(".yaml")
+    if dest.exists() and not args.force:
+        print(f"r1-recipe cp: error: {dest} exists (use --force to overwrite)", file=sys.stderr)
+        return 1
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    print(f"copied {src.stem} to {dest}\nedit it, then: r1-recipe run {dest} key=value ...")
+    return 0
+
+
+def _run(args) -> int:
+    from omegaconf import OmegaConf
+
+    try:
+        cfg, path, shipped = compose(args.recipe, args.overrides)
+    except RecipeError as e:
+        print(f"r1-recipe run: error: {e}", file=sys.stderr)
+        return 2
+    kind = entry_point(cfg)
+    report = validate(cfg, kind, check_gpus=not args.skip_gpu_check)
+    if args.dry_run:  # a dry run on a laptop has no GPUs: say so, do not fail on it
+        gpu = [e for e in report.errors if "visible GPU" in e]
+        report.errors = [e for e in report.errors if e not in gpu]
+        report.warnings += gpu
+    for w in report.warnings:
+        print(f"r1-recipe run: warning: {w}", file=sys.stderr)
+    if report.errors:
+        print(f"r1-recipe run: {path.stem}: {len(report.errors)} error(s):", file=sys.stderr)
+        for e in report.errors:
+            print(f"  - {e}", file=sys.stderr)
+        return 2
+    cmd = build_command(kind, path, shipped, args.overrides, cfg)
+    if args.dry_run:
+        print(OmegaConf.to_yaml(cfg, resolve=True), end="")
+        print("# command:")
+        print(" ".join(c if c.startswith("--") and "${" in c else shlex.quote(c) for c in cmd))
+        return 0
+    print("r1-recipe run:", shlex.join(cmd), file=sys.stderr, flush=True)
+    env = dict(os.environ)
+    if kind == SFT and int(cfg.trainer.nnodes) > 1:
+        cmd = [os.path.expandvars(c.replace("${MASTER_PORT:-29500}", env.get("MASTER_PORT", "29500"))) for c in cmd]
+        unset = [v for v in ("NODE_RANK", "MASTER_ADDR") if v not in env]
+        if unset:
+            print(f"r1-recipe run: error: trainer.nnodes>1 needs {', '.join(unset)} set on every node", file=sys.stderr)
+            return 2
+    return subprocess.call(cmd, env=env)
+
+
+def add_ls_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("ls", help="list the recipes", description="List the shipped recipes.")
+    p.set_defaults(func=_ls)
+    return p
+
+
+def add_cp_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("cp", help="copy a recipe to edit", description="Copy a recipe to edit it.")
+    p.add_argument("name", help="recipe name (see `r1-recipe ls`)")
+    p.add_argument("dest", help="destination file or directory")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=_cp)
+    return p
+
+
+def add_run_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "run", help="validate and launch a recipe",
+        description="Compose a recipe with verl's config and the overrides, validate it, launch the verl entry point.",
+        epilog="example: r1-recipe run zero actor_rollout_ref.model.path=Qwen/Qwen2.5-1.5B "
+               "data.train_files=~/data/r1/gsm8k/train.parquet data.val_files=~/data/r1/gsm8k/test.parquet --dry-run")
+    p.add_argument("recipe", help="recipe name (see `r1-recipe ls`) or path to a recipe .yaml")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides key=value (+key=value for keys verl does not define)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and the command; launch nothing")
+    p.add_argument("--skip-gpu-check", action="store_true", help="do not compare trainer.n_gpus_per_node with the "
+                   "GPUs visible here (e.g. when launching from a head node without GPUs)")
+    p.set_defaults(func=_run)
+    return p
