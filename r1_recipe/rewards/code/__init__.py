@@ -72,6 +72,8 @@ def _failure_kind(res: RunResult) -> str:
     err = res.stderr
     if "MemoryError" in err or res.status == "signal" and res.returncode == -9:
         return "memory"
+    if "[Errno 27] File too large" in err:  # Python ignores SIGXFSZ: RLIMIT_FSIZE surfaces as EFBIG
+        return "output_limit"
     if any(s in err for s in ("SyntaxError", "IndentationError", "TabError")) and "solution.py" in err:
         return "compile_error"
     if any(s in err for s in ("PermissionError", "Read-only file system", "Network is unreachable",

@@ -1,0 +1,153 @@
+"""Adversarial programs: each hostile behaviour gets the right verdict and leaves no trace on the host.
+
+Safe on a developer machine: canaries live in pytest's tmp_path, the only socket is a loopback listener made here,
+fork bombs run under RLIMIT_NPROC in a pid namespace, and every test checks that no sandbox process survives.
+"""
+
+import os
+import socket
+import time
+
+import pytest
+
+from r1_recipe.rewards.code import code_reward, isolation_level
+
+pytestmark = pytest.mark.skipif(isolation_level() != "bwrap", reason="bubblewrap sandbox not available")
+
+FAST = {"timeout_s": 1.0, "total_timeout_s": 3.0}
+
+
+def fenced(code):
+    return f"```python\n{code}\n```"
+
+
+def sandbox_pids():
+    """Processes that belong to any sandbox run: the program path is on every sandboxed command line."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"/sandbox/solution.py" in cmd or b"4242.5" in cmd:
+            found.append(int(pid))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_survives():
+    assert sandbox_pids() == []
+    yield
+    for _ in range(20):  # the kernel reaps a killed pid namespace asynchronously
+        if not sandbox_pids():
+            break
+        time.sleep(0.05)
+    assert sandbox_pids() == []
+
+
+def run(code, inputs=("",), outputs=("ok",), **opts):
+    return code_reward(fenced(code), {"inputs": list(inputs), "outputs": list(outputs)}, **{**FAST, **opts})
+
+
+def test_infinite_loop_times_out_quickly():
+    t = time.monotonic()
+    out = run("while True:\n    pass")
+    assert (out.score, out.info["first_failure"]) == (0.0, "timeout")
+    assert time.monotonic() - t < 2.5
+
+
+def test_fork_bomb_is_bounded_and_reaped():
+    out = run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
+    assert (out.score, out.info["first_failure"]) == (0.0, "timeout")
+
+
+def test_daemon_that_detaches_does_not_outlive_the_run():
+    code = ("import os, sys\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+            "        os.execv('/usr/bin/sleep', ['sleep', '4242.5'])\n    os._exit(0)\nprint('ok')")
+    out = run(code)
+    assert out.score == 1.0  # the program itself is honest about its output; its daemon is killed with the run
+
+
+def test_memory_exhaustion_is_a_memory_failure():
+    out = run("x = bytearray(4 << 30)\nprint('ok')", memory_mb=256)
+    assert (out.score, out.info["first_failure"]) == (0.0, "memory")
+
+
+def test_huge_output_is_capped_and_killed():
+    t = time.monotonic()
+    out = run("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)", max_output_bytes=1 << 20)
+    assert (out.score, out.info["first_failure"]) == (0.0, "output_limit")
+    assert time.monotonic() - t < 2.5
+
+
+def test_disk_fill_hits_the_file_size_limit():
+    out = run("f = open('big', 'wb')\nwhile True:\n    f.write(b'0' * (1 << 20))")
+    assert (out.score, out.info["first_failure"]) == (0.0, "output_limit")
+
+
+def test_host_files_are_invisible_and_untouched(tmp_path):
+    canary = tmp_path / "canary.txt"
+    canary.write_text("precious")
+    home_secret = os.path.expanduser("~/.r1_canary_secret")
+    code = (f"import os, shutil\nfound = []\nfor p in [{str(canary)!r}, {home_secret!r}, '/etc/passwd', '/root']:\n"
+            "    try:\n        found.append(open(p).read())\n    except OSError:\n        pass\n"
+            f"    try:\n        os.remove(p)\n    except OSError:\n        pass\n"
+            f"try:\n    open('/usr/pwned', 'w')\nexcept OSError:\n    pass\nprint('|'.join(found) or 'ok')")
+    out = run(code, outputs=("precious",))
+    assert (out.score, out.info["first_failure"]) == (0.0, "wrong_answer")
+    assert canary.read_text() == "precious"
+    assert not os.path.exists("/usr/pwned")
+
+
+def test_environment_secrets_do_not_leak(monkeypatch):
+    monkeypatch.setenv("R1_CANARY_TOKEN", "hf_canary_secret")
+    code = ("import os\nleak = repr(dict(os.environ))\nfor p in os.listdir('/proc'):\n    try:\n"
+            "        leak += open(f'/proc/{p}/environ').read()\n    except OSError:\n        pass\n"
+            "print('hf_canary_secret' if 'hf_canary_secret' in leak else 'clean')")
+    out = run(code, outputs=("hf_canary_secret",))
+    assert (out.score, out.info["first_failure"]) == (0.0, "wrong_answer")
+
+
+def test_network_is_unreachable_even_on_loopback():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(0.3)
+    port = srv.getsockname()[1]
+    code = (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=0.5)\n"
+            "s.sendall(b'exfiltrated')\nprint('ok')")
+    try:
+        out = run(code)
+        assert out.score == 0.0 and out.info["first_failure"] in ("runtime_error", "sandbox_violation")
+        with pytest.raises(TimeoutError):
+            srv.accept()
+    finally:
+        srv.close()
+
+
+def test_killing_the_parent_or_everyone_hits_only_the_sandbox():
+    out = run("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)\nprint('ok')")
+    assert out.score in (0.0, 1.0)  # whatever it did to itself, the host process (this test) is alive
+    assert run("print('ok')").score == 1.0
+
+
+def test_early_exit_and_success_markers_never_pass():
+    for code in ("import sys\nsys.exit(0)", "import os\nos._exit(0)", "print('All tests passed')"):
+        out = run(code, inputs=("1",), outputs=("2",))
+        assert (out.score, out.info["first_failure"]) == (0.0, "wrong_answer"), code
+
+
+def test_call_style_hacks_are_judged_on_serialised_values():
+    gt = {"fn_name": "f", "inputs": [[1], [2]], "outputs": [2, 4]}
+    always_equal = "class Any:\n    def __eq__(self, o):\n        return True\ndef f(x):\n    return Any()"
+    patch = ("import builtins, json, sys\nbuiltins.isinstance = lambda *a: True\nsys.modules['json'].loads = "
+             "lambda *a, **k: 2\ndef f(x):\n    return -1")
+    raw = "import os\ndef f(x):\n    os.write(1, b'2')\n    return 0"
+    peek = ("import gc\ndef f(x):\n    ints = [o for o in gc.get_objects() if isinstance(o, list) and o == [2, 4]]\n"
+            "    return 'seen' if ints else x * 2 + 1")
+    for code in (always_equal, patch, raw, peek):
+        out = code_reward(fenced(code), gt, **FAST)
+        assert out.score == 0.0, code
