@@ -1,0 +1,133 @@
+"""`r1-recipe ls | cp | run`: the listing, copying, the exact launch command, and start-up errors that name the key."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from r1_recipe import recipe_cli
+from r1_recipe.cli import main
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    (d / "model").mkdir()
+    (d / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    for name in ("train.parquet", "val.parquet"):
+        (d / name).write_bytes(b"")
+    return d
+
+
+def zero_args(d) -> list[str]:
+    return [f"actor_rollout_ref.model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
+            f"data.val_files={d / 'val.parquet'}", "data.max_response_length=2048"]
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_ls_lists_every_recipe_with_its_description(capsys):
+    rc, out, _ = run(capsys, "ls")
+    assert rc == 0
+    lines = {line.split()[0]: line for line in out.splitlines()[:7]}
+    assert sorted(lines) == ["all_scenarios_rl", "cold_start_sft", "distill", "reasoning_rl", "rejection_sampling",
+                             "sft_all", "zero"]
+    assert lines["zero"].split(None, 1)[1] == ("R1-Zero: GRPO from a base model with rule rewards and the R1-Zero "
+                                               "template (DeepSeek-R1 §2.2)")
+
+
+def test_cp_copies_refuses_to_overwrite_and_the_copy_runs(capsys, tmp_path, d):
+    rc, out, _ = run(capsys, "cp", "zero", str(tmp_path))
+    assert rc == 0 and (tmp_path / "zero.yaml").read_text() == recipe_cli.available()["zero"].read_text()
+    rc, _, err = run(capsys, "cp", "zero", str(tmp_path / "zero.yaml"))
+    assert rc == 1 and "exists (use --force" in err
+    rc, out, _ = run(capsys, "run", str(tmp_path / "zero.yaml"), *zero_args(d), "--dry-run")
+    assert rc == 0
+    assert out.splitlines()[-1] == (f"{sys.executable} -m verl.trainer.main_ppo --config-path {tmp_path} "
+                                    f"--config-name zero " + " ".join(zero_args(d)))
+
+
+def test_dry_run_prints_config_and_main_ppo_command(capsys, d):
+    rc, out, err = run(capsys, "run", "zero", *zero_args(d), "--dry-run")
+    assert rc == 0
+    assert "adv_estimator: r1_grpo" in out and "loss_agg_mode: seq-mean-token-mean" in out
+    assert out.splitlines()[-1] == (f"{sys.executable} -m verl.trainer.main_ppo --config-path pkg://r1_recipe.recipes "
+                                    "--config-name zero " + " ".join(zero_args(d)))
+    assert "visible GPU" in err  # no GPUs on this machine: reported, not fatal, in a dry run
+
+
+def test_dry_run_sft_uses_torchrun_with_gpus_per_node(capsys, d):
+    args = [f"model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}", "trainer.n_gpus_per_node=2",
+            "data.max_length=4096"]
+    rc, out, _ = run(capsys, "run", "cold_start_sft", *args, "--dry-run")
+    assert rc == 0
+    assert out.splitlines()[-1] == ("torchrun --standalone --nnodes=1 --nproc_per_node=2 -m verl.trainer.sft_trainer "
+                                    "--config-path pkg://r1_recipe.recipes --config-name cold_start_sft " + " ".join(args))
+
+
+def test_dry_run_generation_uses_main_generation_server(capsys, d):
+    args = [f"actor_rollout_ref.model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
+            f"data.output_path={d / 'gen.parquet'}", "data.max_response_length=2048"]
+    rc, out, _ = run(capsys, "run", "rejection_sampling", *args, "actor_rollout_ref.rollout.max_model_len=4096",
+                     "--dry-run")
+    assert rc == 0
+    assert out.splitlines()[-1].startswith(f"{sys.executable} -m verl.trainer.main_generation_server ")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["+reward.r1.components.nope=1.0"], "reward.r1.components.nope"),
+    (["+actor_rollout_ref.actor.epsilon=10"], "actor_rollout_ref.actor.epsilon: unknown key"),
+    (["algorithm.adv_estimator=grpo_r1"], "algorithm.adv_estimator: 'grpo_r1' is not registered"),
+    (["reward.reward_manager.name=nope"], "reward.reward_manager.name: 'nope' is not registered"),
+    (["actor_rollout_ref.rollout.max_model_len=2048"],
+     "actor_rollout_ref.rollout.max_model_len=2048 < data.max_prompt_length + data.max_response_length = 3072"),
+    (["trainer.n_gpus_per_node=3"], "tensor_model_parallel_size=2 does not divide trainer.n_gpus_per_node x "
+                                    "trainer.nnodes = 3"),
+    (["data.train_files=/nonexistent/train.parquet"], "data.train_files: file '/nonexistent/train.parquet' does not"),
+    (["actor_rollout_ref.model.path=/nonexistent/model"], "actor_rollout_ref.model.path: model '/nonexistent/model' "
+                                                          "is neither an existing directory"),
+    (["actor_rollout_ref.actor.ppo_max_token_len_per_gpu=1000"], "ppo_max_token_len_per_gpu=1000 < "),
+    (["reward.reward_model.enable=true", "reward.reward_model.rollout.name=vllm", "reward.reward_model.model_path=x/y"],
+     "reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward model"),
+])
+def test_bad_config_fails_before_launch_naming_the_key(capsys, d, monkeypatch, extra, message):
+    monkeypatch.setattr(recipe_cli.subprocess, "call", lambda *a, **k: pytest.fail("launched"))
+    rc, _, err = run(capsys, "run", "zero", *zero_args(d), *extra, "--dry-run")
+    assert rc == 2 and message in err
+
+
+def test_missing_required_values_are_listed(capsys):
+    rc, _, err = run(capsys, "run", "zero", "--dry-run")
+    assert rc == 2
+    assert [line.split(":")[0] for line in err.splitlines()[1:]] == [
+        "  - actor_rollout_ref.model.path", "  - data.train_files", "  - data.val_files"]
+
+
+def test_unknown_override_key_says_to_use_plus(capsys, d):
+    rc, _, err = run(capsys, "run", "zero", *zero_args(d), "reward.r1.nope=1", "--dry-run")
+    assert rc == 2 and "nope" in err and "needs a leading '+'" in err
+
+
+def test_run_refuses_without_gpus_and_launches_with_them(capsys, d, monkeypatch):
+    monkeypatch.setattr(recipe_cli, "_check_gpus", lambda n, report, key: None)
+    calls = []
+    monkeypatch.setattr(recipe_cli.subprocess, "call", lambda cmd, env=None: calls.append(cmd) or 0)
+    rc, _, _ = run(capsys, "run", "zero", *zero_args(d))
+    assert rc == 0 and calls[0][1:5] == ["-m", "verl.trainer.main_ppo", "--config-path", "pkg://r1_recipe.recipes"]
+    monkeypatch.undo()
+    import torch
+
+    if not torch.cuda.is_available():
+        rc, _, err = run(capsys, "run", "zero", *zero_args(d))
+        assert rc == 2 and "trainer.n_gpus_per_node=8 but this node has 0 visible GPU(s)" in err
+
+
+def test_unknown_recipe_names_the_choices(capsys):
+    rc, _, err = run(capsys, "run", "zeroo", "--dry-run")
+    assert rc == 2 and "unknown recipe 'zeroo'; recipes: all_scenarios_rl, cold_start_sft" in err
