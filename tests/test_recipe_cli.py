@@ -59,7 +59,10 @@ def test_dry_run_prints_config_and_main_ppo_command(capsys, d):
     assert "adv_estimator: r1_grpo" in out and "loss_agg_mode: seq-mean-token-mean" in out
     assert out.splitlines()[-1] == (f"{sys.executable} -m verl.trainer.main_ppo --config-path pkg://r1_recipe.recipes "
                                     "--config-name zero " + " ".join(zero_args(d)))
-    assert "visible GPU" in err  # no GPUs on this machine: reported, not fatal, in a dry run
+    import torch
+
+    if torch.cuda.device_count() < 8:  # too few GPUs here: reported, not fatal, in a dry run
+        assert "trainer.n_gpus_per_node=8 but this node has" in err
 
 
 def test_dry_run_sft_uses_torchrun_with_gpus_per_node(capsys, d):

@@ -163,7 +163,10 @@ def _lcb_tests(value) -> list[dict]:
     try:
         return json.loads(value)
     except (json.JSONDecodeError, TypeError):
-        data = _NoGlobals(io.BytesIO(zlib.decompress(base64.b64decode(value)))).load()
+        try:
+            data = _NoGlobals(io.BytesIO(zlib.decompress(base64.b64decode(value)))).load()
+        except (pickle.UnpicklingError, zlib.error, EOFError) as e:
+            raise ValueError(f"undecodable private_test_cases: {e}") from None
         return json.loads(data) if isinstance(data, str | bytes) else list(data)
 
 
