@@ -112,8 +112,8 @@ def test_apps_test_cases_become_verl_test_cases_json(tmp_path):
     stdin_row, fn_row = rows(tmp_path / "out" / "train.parquet")
     assert json.loads(stdin_row["reward_model"]["ground_truth"]) == io_
     assert json.loads(fn_row["reward_model"]["ground_truth"]) == {"inputs": [[1]], "outputs": [2], "fn_name": "inc"}
-    assert fn_row["prompt"][0]["content"] == ("Call it.\n\nStarter code:\n```python\ndef inc(x):\n```\nWrite a Python 3 "
-                                              "solution that defines `inc` as in the starter code. Put the complete "
+    assert fn_row["prompt"][0]["content"] == ("Call it.\n\nStarter code:\n```python\ndef inc(x):\n```\nWrite a Python "
+                                              "3 solution that defines `inc` as in the starter code. Put the complete "
                                               "code in a ```python code block.")
     assert result["skipped"] == ["row 2: ValueError: test cases need as many outputs as inputs (got 1 inputs, "
                                  "0 outputs)"]
@@ -136,10 +136,11 @@ def test_livecodebench_public_and_private_tests_and_no_unpickling_of_objects(tmp
     ])
     result = prepare("livecodebench", tmp_path / "out", input_path=str(src), progress=False)
     [row] = rows(tmp_path / "out" / "test.parquet")
-    assert json.loads(row["reward_model"]["ground_truth"]) == {"inputs": ["[1, 2]\n3", "[0]\n1"], "outputs": ["6", "1"],
-                                                               "fn_name": "solve"}
+    assert json.loads(row["reward_model"]["ground_truth"]) == {
+        "inputs": ["[1, 2]\n3", "[0]\n1"], "outputs": ["6", "1"], "fn_name": "solve"}
     assert (row["ability"], row["extra_info"]["contest_date"]) == ("code", "2024-09-01")
-    assert result["skipped"] == ["row 1: ValueError: undecodable private_test_cases: refusing to unpickle _pickle.Pickler"]
+    assert result["skipped"] == [
+        "row 1: ValueError: undecodable private_test_cases: refusing to unpickle _pickle.Pickler"]
 
 
 def test_missing_column_is_an_error_naming_it(tmp_path, capsys):

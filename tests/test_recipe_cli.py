@@ -71,7 +71,8 @@ def test_dry_run_sft_uses_torchrun_with_gpus_per_node(capsys, d):
     rc, out, _ = run(capsys, "run", "cold_start_sft", *args, "--dry-run")
     assert rc == 0
     assert out.splitlines()[-1] == ("torchrun --standalone --nnodes=1 --nproc_per_node=2 -m verl.trainer.sft_trainer "
-                                    "--config-path pkg://r1_recipe.recipes --config-name cold_start_sft " + " ".join(args))
+                                    "--config-path pkg://r1_recipe.recipes --config-name cold_start_sft "
+                                    + " ".join(args))
 
 
 def test_dry_run_generation_uses_main_generation_server(capsys, d):

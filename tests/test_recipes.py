@@ -83,7 +83,8 @@ def test_size_knobs_override_from_the_command_line(paths):
     cfg, _, _ = compose("zero", required(PPO, paths) + [
         "trainer.n_gpus_per_node=1", "data.max_response_length=256", "data.train_batch_size=4",
         "actor_rollout_ref.actor.ppo_mini_batch_size=2", "actor_rollout_ref.rollout.n=2",
-        "actor_rollout_ref.rollout.tensor_model_parallel_size=1", "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048"])
+        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=2048"])
     assert (cfg.trainer.n_gpus_per_node, cfg.actor_rollout_ref.rollout.response_length) == (1, 256)
     assert validate(cfg, PPO, check_gpus=False).errors == []
 

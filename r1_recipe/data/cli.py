@@ -1,4 +1,5 @@
-"""`r1-recipe prepare DATASET --out DIR`: a public dataset -> verl parquet (prompt, data_source, reward_model, extra_info)."""
+"""`r1-recipe prepare DATASET --out DIR`: a public dataset -> verl parquet
+(prompt, data_source, reward_model, extra_info)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Dataset specs for `r1-recipe prepare`: where each public set lives, which columns hold the question and the answer, and
-how its ground truth is stated (GSM8K after `####`, MATH in the solution's last `\\boxed{}`, GPQA as four options, code as
-test cases). Each `to_example(record) -> Example` raises `MissingColumn` naming the column it needed.
+"""Dataset specs for `r1-recipe prepare`: where each public set lives, which columns hold the question and the
+answer, and how its ground truth is stated (GSM8K after `####`, MATH in the solution's last `\\boxed{}`, GPQA as four
+options, code as test cases). Each `to_example(record) -> Example` raises `MissingColumn` naming the column it needed.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from r1_recipe.templates import MATH_INSTRUCTION
 
 GPQA_INSTRUCTION = "Please reason step by step, and put the letter of your final answer within \\boxed{}."
-CODE_STDIN_INSTRUCTION = ("Write a Python 3 program that reads the input from standard input and writes the answer to "
-                          "standard output. Put the complete program in a ```python code block.")
-CODE_FN_INSTRUCTION = ("Write a Python 3 solution that defines `{fn}` as in the starter code. Put the complete code in a "
-                       "```python code block.")
+CODE_STDIN_INSTRUCTION = ("Write a Python 3 program that reads the input from standard input and writes the answer "
+                          "to standard output. Put the complete program in a ```python code block.")
+CODE_FN_INSTRUCTION = ("Write a Python 3 solution that defines `{fn}` as in the starter code. Put the complete code "
+                       "in a ```python code block.")
 
 
 class MissingColumn(KeyError):
@@ -125,7 +125,8 @@ def gpqa(r: Mapping) -> Example:
 
 def _test_cases_json(inputs: list, outputs: list, fn_name: str | None) -> str:
     if not inputs or len(inputs) != len(outputs):
-        raise ValueError(f"test cases need as many outputs as inputs (got {len(inputs)} inputs, {len(outputs)} outputs)")
+        raise ValueError(f"test cases need as many outputs as inputs "
+                         f"(got {len(inputs)} inputs, {len(outputs)} outputs)")
     tc = {"inputs": inputs, "outputs": outputs}
     if fn_name:
         tc["fn_name"] = fn_name
