@@ -191,3 +191,13 @@ def test_rows_load_in_verl_rl_dataset_with_the_r1_zero_template(tmp_path, tiny_t
     text = tiny_tokenizer.apply_chat_template(item["raw_prompt"], tokenize=False, add_generation_prompt=True)
     assert text.endswith("User: What is 6*7?. Assistant:")
     assert item["reward_model"]["ground_truth"] == "42"
+
+
+def test_several_input_files_are_concatenated_in_order(tmp_path, capsys):
+    a = write_jsonl(tmp_path / "a.jsonl", [{"problem": "A?", "answer": "1"}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"problem": "B?", "answer": "2"}])
+    rc = main(["prepare", "aime2025", "--input", str(a), str(b), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert rc == 0 and "train: 2 rows" in capsys.readouterr().out
+    got = [(r["extra_info"]["question"], r["reward_model"]["ground_truth"], r["extra_info"]["index"])
+           for r in rows(tmp_path / "out" / "train.parquet")]
+    assert got == [("A?", "1", 0), ("B?", "2", 1)]

@@ -37,7 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, help="source split to read (default: the dataset's usual one)")
     p.add_argument("--template", choices=["r1_zero", "chat"], default="r1_zero",
                    help="r1_zero: bare question (for the R1-Zero template); chat: question + the R1 instruction")
-    p.add_argument("--input", default=None, help="local .jsonl/.json/.parquet instead of the hub")
+    p.add_argument("--input", nargs="+", default=None, metavar="FILE",
+                   help="local .jsonl/.json/.parquet file(s) instead of the hub (several are concatenated)")
     p.add_argument("--val-size", type=float, default=0,
                    help="hold out a deterministic validation set: a count (>=1) or a fraction")
     p.add_argument("--limit", type=int, default=None, help="use only the first N records")

@@ -131,16 +131,19 @@ def write_parquet(rows: list[dict], path: Path) -> None:
 
 
 def prepare(dataset: str, out: str | Path, split: str | None = None, template: str = "r1_zero",
-            input_path: str | None = None, val_size: float = 0, limit: int | None = None,
+            input_path: str | list[str] | None = None, val_size: float = 0, limit: int | None = None,
             question_key: str | None = None, answer_key: str | None = None, progress: bool = True) -> dict:
     """Prepare `dataset` into `out/<split>.parquet` (or `out/train.parquet` + `out/val.parquet` with `val_size`).
+    `input_path`: one local file or several (concatenated in order, e.g. LiveCodeBench's test*.jsonl); None: the hub.
     Returns {"files": {name: path}, "rows": {name: n}, "skipped": [reasons]}."""
     if dataset not in SPECS:
         raise PrepareError(f"unknown dataset {dataset!r}; available: {', '.join(SPECS)}")
     spec = SPECS[dataset]
     split = split or spec.split
     if input_path:
-        records, source = read_local(input_path), str(input_path)
+        paths = [input_path] if isinstance(input_path, str | Path) else list(input_path)
+        records = [rec for p in paths for rec in read_local(p)]
+        source = ", ".join(map(str, paths))
     else:
         records, source = read_hub(spec, split), spec.hub_id
     if question_key or answer_key:
