@@ -22,7 +22,7 @@ def fenced(code):
 
 
 def sandbox_pids():
-    """Processes that belong to any sandbox run: the program path is on every sandboxed command line."""
+    """Processes of any sandbox run: the supervisor source is on the command line of every sandboxed process."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -32,7 +32,7 @@ def sandbox_pids():
                 cmd = f.read()
         except OSError:
             continue
-        if b"/sandbox/solution.py" in cmd or b"4242.5" in cmd:
+        if b"executes every test of one program" in cmd or b"4242.5" in cmd:
             found.append(int(pid))
     return found
 

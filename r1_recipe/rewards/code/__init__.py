@@ -69,8 +69,10 @@ def _call_args(value) -> list:
 def _failure_kind(res: RunResult) -> str:
     if res.status in ("timeout", "output_limit", "sandbox_error"):
         return res.status
+    if res.status == "killed":
+        return "sandbox_violation"
     err = res.stderr
-    if "MemoryError" in err or res.status == "signal" and res.returncode == -9:
+    if "MemoryError" in err:
         return "memory"
     if "[Errno 27] File too large" in err:  # Python ignores SIGXFSZ: RLIMIT_FSIZE surfaces as EFBIG
         return "output_limit"
@@ -140,7 +142,7 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
     workdir = tempfile.mkdtemp(prefix="r1-code-")
     try:
         os.chmod(workdir, 0o755)  # readable by the sandbox's throwaway uid
-        path = os.path.join(workdir, "solution.py")
+        path = os.path.join(workdir, "solution.py")  # the supervisor reports this name in tracebacks
         with open(path, "w") as f:
             f.write(code)
         os.chmod(path, 0o644)
@@ -150,21 +152,24 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
                                              limits.processes)), "solution.py", call_mode]
             remote_code = f"_R1_SRC = {code!r}\nimport sys\nsys.argv = {argv!r}\n{sandbox.RUNNER}"
         deadline = time.monotonic() + float(total_timeout_s)
-        for index, (stdin, expected) in enumerate(tests):
-            if time.monotonic() >= deadline:
-                res = RunResult("timeout", "", "total_timeout_s exhausted", None, 0.0)
-            elif remote_code is not None:
-                res = run_remote(sandbox_fusion_url, remote_code, stdin, limits)
-            else:
-                res = sandbox.run_program(workdir, "solution.py", call_mode, stdin, limits)
-            kind = _judge(res, expected, fn_name is not None)
-            if kind == "":
-                info["passed"] += 1
-                continue
-            if not info["first_failure"]:
-                info.update(first_failure=kind, failed_test=index, error=res.stderr.strip()[-300:])
-            if mode == "all_pass" or kind in ("compile_error", "sandbox_error"):
-                break
+        if remote_code is not None:
+            results = (RunResult("timeout", "", "total_timeout_s exhausted", None, 0.0) if time.monotonic() >= deadline
+                       else run_remote(sandbox_fusion_url, remote_code, stdin, limits) for stdin, _ in tests)
+        else:
+            results = sandbox.run_tests(workdir, [stdin for stdin, _ in tests], call_mode, limits, deadline)
+        try:
+            for index, ((_, expected), res) in enumerate(zip(tests, results, strict=False)):
+                kind = _judge(res, expected, fn_name is not None)
+                if kind == "":
+                    info["passed"] += 1
+                    continue
+                if not info["first_failure"]:
+                    info.update(first_failure=kind, failed_test=index, error=res.stderr.strip()[-300:])
+                if mode == "all_pass" or kind in ("compile_error", "sandbox_error"):
+                    break
+        finally:
+            if hasattr(results, "close"):
+                results.close()  # kills the sandbox when all-pass mode stops early
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     passed, total = info["passed"], info["total"]

@@ -15,18 +15,20 @@ Measured costs on the reference machine are in /work/shared/notes/sandbox-facts.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import random
-import resource
-import selectors
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ class Limits:
 
 @dataclass
 class RunResult:
-    """What a run produced. status: "ok", "timeout", "output_limit", "signal", "exit" (non-zero exit code)."""
+    """What a run produced. status: "ok", "timeout", "output_limit", "signal", "exit" (non-zero exit code),
+    "killed" (the sandbox's supervisor was killed, by the program), "sandbox_error" (remote backend)."""
 
     status: str
     stdout: str
@@ -113,7 +116,7 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _bwrap_argv(workdir: str, python: str, uid: int | None) -> list[str]:
+def _bwrap_argv(workdir: str, python: str) -> list[str]:
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "sbin"):
@@ -124,8 +127,6 @@ def _bwrap_argv(workdir: str, python: str, uid: int | None) -> list[str]:
     prefix = os.path.dirname(os.path.dirname(python))
     if not python.startswith("/usr/"):
         argv += ["--ro-bind", prefix, prefix]
-    if uid is not None:
-        argv += ["--uid", str(uid), "--gid", str(uid)]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", workdir, "/sandbox",
              "--chdir", "/tmp", "--hostname", "sandbox"]
     return argv
@@ -147,12 +148,12 @@ def isolation_level() -> str:
     """Detect the isolation this process can give untrusted code: "bwrap" or "rlimits" (see the module doc)."""
     if shutil.which("bwrap"):
         with tempfile.TemporaryDirectory(prefix="r1-probe-") as d:
-            with open(os.path.join(d, "p.py"), "w") as f:
+            with open(os.path.join(d, "solution.py"), "w") as f:
                 f.write("print(6 * 7)")
             os.chmod(d, 0o755)
-            os.chmod(os.path.join(d, "p.py"), 0o644)
+            os.chmod(os.path.join(d, "solution.py"), 0o644)
             try:
-                res = run_program(d, "p.py", "stdio", "", Limits(wall_s=10), level="bwrap")
+                res = next(run_tests(d, [""], "stdio", Limits(wall_s=10), time.monotonic() + 10, level="bwrap"))
                 if res.status == "ok" and res.stdout.strip() == "42":
                     logger.info("code sandbox: isolation level 'bwrap' (namespaces + rlimits + clean env)")
                     return "bwrap"
@@ -168,91 +169,69 @@ def unsandboxed_allowed(option: bool) -> bool:
     return bool(option) or os.environ.get(ALLOW_ENV, "") == "1"
 
 
-def run_program(workdir: str, program: str, mode: str, stdin: str, limits: Limits, level: str | None = None,
-                python: str | None = None) -> RunResult:
-    """Run `workdir/program` (Python) with `stdin`, under `level` isolation; never raises on program misbehaviour.
+SUPERVISOR = (Path(__file__).with_name("supervisor.py")).read_text()
 
-    `workdir` is mounted read-only at /sandbox; the working directory is a fresh tmpfs (/tmp). stdout is read as
-    it streams (so a full pipe never deadlocks) and capped at `limits.output_bytes`; the run is killed at
-    `limits.wall_s`. The whole process group (and, with bwrap, the pid namespace) dies at the end.
+
+def run_tests(workdir: str, inputs: list[str], mode: str, limits: Limits, deadline: float,
+              level: str | None = None, python: str | None = None) -> Iterator[RunResult]:
+    """Run `workdir/solution.py` on each stdin in `inputs`, in one sandbox; yield one RunResult per test, in order.
+
+    One sandbox per program (launch ~20 ms) and one forked child per test inside it (see supervisor.py).
+    `workdir` is mounted read-only at /sandbox; each test gets a fresh directory in the sandbox's own tmpfs.
+    The whole run is killed at `deadline` (time.monotonic()); tests not reported by then yield "timeout", and
+    tests not reported because the program killed its supervisor yield "killed". Never raises on program
+    misbehaviour. Stop iterating early (all-pass mode) and the sandbox is killed.
     """
     level = level or isolation_level()
     python = python or _python()
-    lim = [str(limits.memory_mb << 20), str(limits.cpu_s), str(limits.file_bytes), str(limits.open_files),
-           str(limits.processes)]
-    stdin_path = os.path.join(workdir, f"stdin-{os.getpid()}-{random.getrandbits(32):08x}")
-    with open(stdin_path, "w") as f:
-        f.write(stdin)
-    os.chmod(stdin_path, 0o644)
+    with open(os.path.join(workdir, "tests.json"), "w") as f:
+        json.dump(inputs, f)
+    os.chmod(os.path.join(workdir, "tests.json"), 0o644)
+    args = [str(limits.memory_mb << 20), str(limits.cpu_s), str(limits.file_bytes), str(limits.open_files),
+            str(limits.processes), str(limits.wall_s), str(limits.output_bytes), mode]
+    scratch = None
     if level == "bwrap":
         uid = random.randrange(200_000, 1_000_000) if os.geteuid() == 0 else None
-        argv = _bwrap_argv(workdir, python, None) + [python, "-I", "-S", "-c", RUNNER, *lim, f"/sandbox/{program}",
-                                                     mode]
-        pre = _drop_privileges(uid) if uid is not None else None
-        cwd = "/"
+        argv = _bwrap_argv(workdir, python) + [python, "-I", "-S", "-c", SUPERVISOR, *args, "/sandbox", "/tmp", "1"]
+        pre, cwd = (_drop_privileges(uid) if uid is not None else None), "/"
     else:
-        argv = [python, "-I", "-S", "-c", RUNNER, *lim, os.path.join(workdir, program), mode]
-        pre, cwd = None, tempfile.mkdtemp(prefix="r1-run-")
-    start = time.monotonic()
+        scratch = tempfile.mkdtemp(prefix="r1-run-")
+        argv = [python, "-I", "-S", "-c", SUPERVISOR, *args, workdir, scratch, "0"]
+        pre, cwd = None, scratch
+    # A test's report is its capped output JSON-escaped (up to 6 bytes per byte) plus capped stderr.
+    cap = len(inputs) * (6 * limits.output_bytes + (1 << 20))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={}, cwd=cwd, start_new_session=True, preexec_fn=pre, close_fds=True)
+    sent = 0
     try:
-        with open(stdin_path, "rb") as fin:
-            proc = subprocess.Popen(argv, stdin=fin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={},
-                                    cwd=cwd, start_new_session=True, preexec_fn=pre, close_fds=True)
-        return _collect(proc, limits, start)
-    finally:
-        os.unlink(stdin_path)
-        if level != "bwrap":
-            shutil.rmtree(cwd, ignore_errors=True)
-
-
-def _collect(proc: subprocess.Popen, limits: Limits, start: float) -> RunResult:
-    out, err = bytearray(), bytearray()
-    err_cap = 64 << 10
-    status = None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, out)
-    sel.register(proc.stderr, selectors.EVENT_READ, err)
-    deadline = start + limits.wall_s
-    try:
-        while sel.get_map():
+        buf, total = bytearray(), 0
+        fd = proc.stdout.fileno()
+        while sent < len(inputs):
             left = deadline - time.monotonic()
-            if left <= 0:
-                status = "timeout"
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
                 break
-            for key, _ in sel.select(timeout=left):
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                buf = key.data
-                if buf is out:
-                    buf += chunk
-                    if len(out) > limits.output_bytes:
-                        status = "output_limit"
-                elif len(err) < err_cap:
-                    buf += chunk[: err_cap - len(err)]
-            if status:
+            chunk = os.read(fd, 1 << 16)
+            total += len(chunk)
+            if not chunk or total > cap:
                 break
-        if status is None:
-            try:
-                proc.wait(timeout=max(0.05, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                status = "timeout"
+            buf += chunk
+            while b"\n" in buf and sent < len(inputs):
+                line, _, buf[:] = bytes(buf).partition(b"\n")
+                try:
+                    frame = json.loads(line)
+                    res = RunResult(str(frame["status"]), str(frame["out"]), str(frame["err"]), frame["rc"], 0.0)
+                except (ValueError, KeyError, TypeError):
+                    res = RunResult("killed", "", "malformed report from the sandbox", None, 0.0)
+                sent += 1
+                yield res
+        timed_out = time.monotonic() >= deadline
     finally:
         _kill_group(proc)
-        sel.close()
         proc.stdout.close()
-        proc.stderr.close()
-    rc = proc.returncode
-    if status is None:
-        if rc == 0:
-            status = "ok"
-        elif rc is not None and rc < 0:
-            status = "timeout" if -rc == signal.SIGXCPU else "output_limit" if -rc == signal.SIGXFSZ else "signal"
-        else:
-            status = "exit"
-    return RunResult(status, out[: limits.output_bytes].decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                     rc, time.monotonic() - start)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    for _ in range(sent, len(inputs)):
+        yield RunResult("timeout" if timed_out else "killed", "", "", None, 0.0)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
