@@ -182,28 +182,27 @@ def _check_files(cfg, keys: list[str], report: Report) -> None:
                 report.errors.append(f"{key}: file {f!r} does not exist (prepare it with `r1-recipe prepare`)")
 
 
-def _check_model(cfg, key: str, report: Report, need_len: int | None) -> None:
+def _check_model(cfg, key: str, report: Report) -> int | None:
+    """Check the model path; return the model's `max_position_embeddings` (after `override_config`) when it is a
+    local directory, else None."""
+    import json
+
     from omegaconf import OmegaConf
 
     path = OmegaConf.select(cfg, key)
-    if path is None:
-        report.errors.append(f"{key}: no model path set")
-        return
     local = Path(str(path)).expanduser()
-    if local.exists():
-        if not (local / "config.json").is_file():
-            report.errors.append(f"{key}: {path!r} has no config.json (not a Hugging Face model directory)")
-            return
-        if need_len:
-            import json
-
-            hf = json.loads((local / "config.json").read_text())
-            max_pos = hf.get("max_position_embeddings")
-            if isinstance(max_pos, int) and max_pos < need_len:
-                report.warnings.append(f"{key}: model max_position_embeddings={max_pos} < {need_len} tokens per "
-                                       f"sequence in this config; raise rope scaling or shorten the sequences")
-    elif str(path).startswith(("/", "~", ".")) or not _HUB_ID.match(str(path)):
-        report.errors.append(f"{key}: model {path!r} is neither an existing directory nor a hub id 'org/name'")
+    if not local.exists():
+        if str(path).startswith(("/", "~", ".")) or not _HUB_ID.match(str(path)):
+            report.errors.append(f"{key}: model {path!r} is neither an existing directory nor a hub id 'org/name'")
+        return None
+    if not (local / "config.json").is_file():
+        report.errors.append(f"{key}: {path!r} has no config.json (not a Hugging Face model directory)")
+        return None
+    hf = json.loads((local / "config.json").read_text())
+    override = OmegaConf.select(cfg, key.rsplit(".", 1)[0] + ".override_config.max_position_embeddings")
+    max_pos = override or hf.get("max_position_embeddings") or (hf.get("text_config") or {}).get(
+        "max_position_embeddings")
+    return int(max_pos) if isinstance(max_pos, int) else None
 
 
 def _check_gpus(n_per_node: int, report: Report, key: str) -> None:
@@ -245,8 +244,11 @@ def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
     from verl.utils.config import omega_conf_to_dataclass
 
     _check_files(cfg, ["data.train_files", "data.val_files"], report)
-    _check_model(cfg, "model.path", report, int(cfg.data.max_length))
+    max_pos = _check_model(cfg, "model.path", report)
     d = cfg.data
+    if max_pos is not None and max_pos < int(d.max_length):
+        report.warnings.append(f"data.max_length={d.max_length} > the model's max_position_embeddings={max_pos}: "
+                               "positions beyond it are untrained (raise rope theta or shorten data.max_length)")
     if d.use_dynamic_bsz and d.max_token_len_per_gpu < d.max_length:
         report.errors.append(f"data.max_token_len_per_gpu={d.max_token_len_per_gpu} < data.max_length={d.max_length}: "
                              "a full-length sample would not fit one micro-batch")
@@ -266,10 +268,19 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
     d, rollout, trainer = cfg.data, cfg.actor_rollout_ref.rollout, cfg.trainer
     seq_len = int(d.max_prompt_length) + int(d.max_response_length)
     _check_files(cfg, ["data.train_files"] + (["data.val_files"] if kind == PPO else []), report)
-    _check_model(cfg, "actor_rollout_ref.model.path", report, seq_len)
+    max_pos = _check_model(cfg, "actor_rollout_ref.model.path", report)
     if rollout.max_model_len is not None and int(rollout.max_model_len) < seq_len:
         report.errors.append(f"actor_rollout_ref.rollout.max_model_len={rollout.max_model_len} < "
                              f"data.max_prompt_length + data.max_response_length = {seq_len}")
+    # verl's vLLM server refuses max_model_len > max_position_embeddings, and without max_model_len caps the context
+    # there: both only show once the server starts on the GPUs.
+    if max_pos is not None and rollout.max_model_len is not None and int(rollout.max_model_len) > max_pos:
+        report.errors.append(f"actor_rollout_ref.rollout.max_model_len={rollout.max_model_len} > the model's "
+                             f"max_position_embeddings={max_pos} (vLLM refuses it)")
+    elif max_pos is not None and rollout.max_model_len is None and max_pos < seq_len:
+        report.errors.append(f"data.max_prompt_length + data.max_response_length = {seq_len} > the model's "
+                             f"max_position_embeddings={max_pos}; shorten data.max_response_length or set "
+                             "actor_rollout_ref.model.override_config.max_position_embeddings (with rope scaling)")
     tp = int(rollout.tensor_model_parallel_size)
     n_gpus = int(trainer.n_gpus_per_node) * int(trainer.nnodes)
     if n_gpus % tp:

@@ -135,3 +135,18 @@ def test_run_refuses_without_gpus_and_launches_with_them(capsys, d, monkeypatch)
 def test_unknown_recipe_names_the_choices(capsys):
     rc, _, err = run(capsys, "run", "zeroo", "--dry-run")
     assert rc == 2 and "unknown recipe 'zeroo'; recipes: all_scenarios_rl, cold_start_sft" in err
+
+
+def test_response_longer_than_the_models_context_is_refused_before_vllm_starts(capsys, d):
+    args = zero_args(d)[:-1] + ["data.max_response_length=8192"]  # 1024 + 8192 > the model's 4096 positions
+    rc, _, err = run(capsys, "run", "zero", *args, "--dry-run")
+    assert rc == 2 and ("data.max_prompt_length + data.max_response_length = 9216 > the model's "
+                        "max_position_embeddings=4096") in err
+    rc, _, err = run(capsys, "run", "zero", *zero_args(d), "actor_rollout_ref.rollout.max_model_len=8192", "--dry-run")
+    assert rc == 2 and "actor_rollout_ref.rollout.max_model_len=8192 > the model's max_position_embeddings=4096" in err
+
+
+def test_sft_longer_than_the_models_context_is_a_warning(capsys, d):
+    rc, _, err = run(capsys, "run", "distill", f"model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
+                     "--dry-run")
+    assert rc == 0 and "data.max_length=32768 > the model's max_position_embeddings=4096" in err
