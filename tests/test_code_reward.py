@@ -1,14 +1,16 @@
 """Honest behaviour of the code accuracy reward: extraction, both test styles, scoring modes, options, refusal."""
 
 import json
+import shutil
 
 import pytest
 
 from r1_recipe.rewards import registry
-from r1_recipe.rewards.code import code_reward, extract_code, isolation_level
+from r1_recipe.rewards.code import code_reward, extract_code
 from r1_recipe.rewards.code.compare import stdout_equal, value_equal
 
-needs_sandbox = pytest.mark.skipif(isolation_level() != "bwrap", reason="bubblewrap sandbox not available")
+# Skipped only where bubblewrap is not installed: where it is, a broken sandbox must fail these tests.
+needs_sandbox = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
 DOUBLE = "n = int(input())\nprint(n * 2)\n"
 

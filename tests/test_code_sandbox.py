@@ -5,14 +5,15 @@ fork bombs run under RLIMIT_NPROC in a pid namespace, and every test checks that
 """
 
 import os
+import shutil
 import socket
 import time
 
 import pytest
 
-from r1_recipe.rewards.code import code_reward, isolation_level
+from r1_recipe.rewards.code import code_reward
 
-pytestmark = pytest.mark.skipif(isolation_level() != "bwrap", reason="bubblewrap sandbox not available")
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
 FAST = {"timeout_s": 1.0, "total_timeout_s": 3.0}
 
@@ -151,3 +152,19 @@ def test_call_style_hacks_are_judged_on_serialised_values():
     for code in (always_equal, patch, raw, peek):
         out = code_reward(fenced(code), gt, **FAST)
         assert out.score == 0.0, code
+
+
+def test_composer_bound_kills_the_sandbox_with_its_worker():
+    """reward.r1.timeout_s below the code budget: the worker is killed, the sample scores 0, no sandbox survives."""
+    from r1_recipe.rewards.compose import Composer
+
+    loop = fenced("while True:\n    pass")
+    good = fenced("print(int(input()) + 1)")
+    gt = {"inputs": ["1", "2", "3"], "outputs": ["2", "3", "4"]}
+    tight = Composer({"components": {"code": {"weight": 1.0, "timeout_s": 2.0, "total_timeout_s": 6.0}},
+                      "timeout_s": 1.0, "workers": 1})
+    try:
+        rows = list(tight.score_many([(loop, gt, None), (good, gt, None)]))
+    finally:
+        tight.pool.close()
+    assert [(r["code"], r["code_reason"]) for r in rows] == [(0.0, "timeout"), (1.0, "")]

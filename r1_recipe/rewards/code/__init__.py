@@ -130,6 +130,7 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
         tests = [(json.dumps(_call_args(i)) if fn_name else str(i), o) for i, o in zip(inputs, outputs, strict=True)]
     except (ValueError, TypeError) as e:
         info["error"] = str(e)[:200]
+        logger.debug("code reward: bad ground truth (%s)", info["error"])
         return RewardOutput(0.0, "bad_ground_truth", code, info)
     info["total"] = len(tests)
     if backend == "local":

@@ -1,4 +1,4 @@
-"""Trusted comparison of a program's serialised output with the expected one (runs in the parent, never in the sandbox)."""
+"""Trusted comparison of a program's serialised output with the expected one (in the parent, never the sandbox)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def value_equal(got, want, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -
             return got == want
         return math.isclose(got, want, rel_tol=rel_tol, abs_tol=abs_tol)
     if isinstance(got, list) and isinstance(want, list):
-        return len(got) == len(want) and all(value_equal(a, b, rel_tol, abs_tol) for a, b in zip(got, want, strict=True))
+        return len(got) == len(want) and all(
+            value_equal(a, b, rel_tol, abs_tol) for a, b in zip(got, want, strict=True)
+        )
     if isinstance(got, dict) and isinstance(want, dict):
         return got.keys() == want.keys() and all(value_equal(got[k], want[k], rel_tol, abs_tol) for k in got)
     return type(got) is type(want) and got == want

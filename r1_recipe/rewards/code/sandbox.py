@@ -33,8 +33,8 @@ logger = logging.getLogger(__name__)
 
 ALLOW_ENV = "R1_RECIPE_ALLOW_UNSANDBOXED"
 
-# Runs first inside the sandbox: fixes hard limits the program cannot raise again, then runs the program as
-# __main__. argv: limits..., program path, mode ("stdio" or "call:<fn_name>").
+# The SandboxFusion backend's program wrapper (one request per test; the local backend uses supervisor.py):
+# fixes hard limits the program cannot raise again, then runs the program as __main__. argv: limits..., program path, mode ("stdio" or "call:<fn_name>").
 RUNNER = r"""
 import sys, resource
 _a = sys.argv
