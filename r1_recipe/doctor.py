@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-OK, MISSING = "ok", "MISSING"
+OK, MISSING, WARN = "ok", "MISSING", "warn"  # warn: works, in a weaker form; not a failure
 
 
 def probe() -> dict:
@@ -33,8 +33,9 @@ def probe() -> dict:
 
     report: dict = {"checks": [], "env": {"VERL_USE_EXTERNAL_PLUGINS": os.environ.get("VERL_USE_EXTERNAL_PLUGINS", "auto")}}
 
-    def check(kind: str, name: str, ok: bool, why: str = "") -> None:
-        report["checks"].append({"kind": kind, "name": name, "status": OK if ok else MISSING, "why": why})
+    def check(kind: str, name: str, ok: bool | None, why: str = "") -> None:
+        status = WARN if ok is None else OK if ok else MISSING
+        report["checks"].append({"kind": kind, "name": name, "status": status, "why": why})
 
     eps = [ep for ep in importlib.metadata.entry_points(group="verl.plugins") if ep.name == "r1_recipe"]
     check("entry point", "verl.plugins:r1_recipe", bool(eps),
@@ -75,6 +76,15 @@ def probe() -> dict:
             check("reward component", f"{name} [{rewards.provider(name)}]", True)
         except Exception as e:
             check("reward component", name, False, f"{type(e).__name__}: {e}")
+    try:
+        from r1_recipe.rewards.code.sandbox import isolation_level
+
+        level = isolation_level()
+        check("code sandbox", f"isolation level: {level}", True if level == "bwrap" else None,
+              "" if level == "bwrap" else "no namespaces (install bubblewrap); untrusted code is refused unless "
+              "allow_unsandboxed / R1_RECIPE_ALLOW_UNSANDBOXED=1")
+    except Exception as e:
+        check("code sandbox", "isolation level", False, f"{type(e).__name__}: {e}")
     for name in templates.TEMPLATES:
         try:
             templates.load(name)
@@ -97,7 +107,7 @@ def run_doctor(python: str | None = None) -> tuple[int, str]:
     for c in report["checks"]:
         lines.append(f"{c['status']:8} {c['kind']:20} {c['name']}")
         if c["status"] != OK:
-            missing += 1
+            missing += c["status"] == MISSING
             lines.extend(f"{'':29} {line}" for line in c["why"].splitlines())
     lines.append("")
     lines.append("all components registered" if not missing else f"{missing} check(s) failed")
