@@ -33,4 +33,4 @@ def _main(args) -> int:
 
 
 # The short configuration (tests, CI): fewer SFT and GRPO steps.
-QUICK = {"grpo_steps": 20, "k": 4}
+QUICK = {"grpo_steps": 20, "k": 4, "sft_steps": 460}
