@@ -29,12 +29,12 @@ class MiniConfig:
     sft_steps: int = 460
     sft_batch: int = 16
     sft_lr: float = 3e-3
-    grpo_steps: int = 100
-    grpo_prompts: int = 4        # prompts per GRPO step
+    grpo_steps: int = 80
+    grpo_prompts: int = 8        # prompts per GRPO step
     group_size: int = 8          # samples per prompt (G in §2.2.1)
-    grpo_lr: float = 3e-4
+    grpo_lr: float = 3e-5
     beta: float = 0.0            # KL coefficient
-    train_temperature: float = 0.7  # rollout temperature during GRPO
+    train_temperature: float = 1.0  # rollout temperature during GRPO
     k: int = 8                   # samples per eval problem for pass@1 and cons@k
     temperature: float = 0.6     # the paper's evaluation temperature
     max_new_tokens: int = 48
