@@ -257,11 +257,33 @@ def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
             omega_conf_to_dataclass(cfg[section])
         except Exception as e:  # verl's dataclass validation (value ranges, choices)
             report.errors.append(f"{section}: {e}")
+    _check_distill(cfg, ["model.path"], report)
     if check_gpus:
         _check_gpus(int(cfg.trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
 
 
+def _has_tokenizer(path) -> bool:
+    local = Path(str(path)).expanduser()
+    return any((local / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+
+
+def _check_distill(cfg, model_keys: list[str], report: Report) -> None:
+    """The distillation checks (student template keeps the reasoning in the SFT target; teacher and student share a
+    tokenizer) on local models. Hub ids are left to verl at launch: checking them here would download them."""
+    from omegaconf import OmegaConf
+
+    from r1_recipe.pipelines.distill import DistillCheckError, check_distill_config
+
+    if not all(_has_tokenizer(OmegaConf.select(cfg, k)) for k in model_keys):
+        return
+    try:
+        check_distill_config(cfg)
+    except DistillCheckError as e:
+        report.errors.append(str(e))
+
+
 def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
+    from omegaconf import OmegaConf
     from verl.experimental.reward_loop.reward_manager import registry as rm_registry
     from verl.trainer.ppo import core_algos
 
@@ -288,6 +310,11 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
                              f"trainer.n_gpus_per_node x trainer.nnodes = {n_gpus}")
     if check_gpus:
         _check_gpus(int(trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
+    if OmegaConf.select(cfg, "distillation.enabled", default=False):
+        teachers = OmegaConf.select(cfg, "distillation.teacher_models", default=None) or {}
+        keys = [f"distillation.teacher_models.{name}.model_path" for name, t in teachers.items()
+                if OmegaConf.select(cfg, f"distillation.teacher_models.{name}.model_path", default=None)]
+        _check_distill(cfg, ["actor_rollout_ref.model.path", *keys], report)
     if kind == GENERATION:
         if rollout.load_format == "dummy":
             report.errors.append("actor_rollout_ref.rollout.load_format=dummy samples from random weights; use auto")

@@ -150,3 +150,17 @@ def test_sft_longer_than_the_models_context_is_a_warning(capsys, d):
     rc, _, err = run(capsys, "run", "distill", f"model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
                      "--dry-run")
     assert rc == 0 and "data.max_length=32768 > the model's max_position_embeddings=4096" in err
+
+
+def test_distill_refuses_a_student_template_that_would_drop_the_reasoning(capsys, tmp_path):
+    from conftest import build_tiny_tokenizer
+
+    student = tmp_path / "student"
+    build_tiny_tokenizer(student)  # no chat template of its own
+    (student / "config.json").write_text(json.dumps({"max_position_embeddings": 32768}))
+    (tmp_path / "sft.parquet").write_bytes(b"")
+    args = [f"model.path={student}", f"data.train_files={tmp_path / 'sft.parquet'}"]
+    rc, _, err = run(capsys, "run", "distill", *args, "--dry-run")  # the recipe's r1_chat keeps <think> in the target
+    assert rc == 0, err
+    rc, _, err = run(capsys, "run", "distill", *args, "model.custom_chat_template=null", "--dry-run")
+    assert rc == 2 and "has no chat template: set the recipe's model.custom_chat_template" in err
