@@ -2,8 +2,9 @@
 
 Scores one trajectory per `run_single` call with the weighted components of `reward.r1` (see
 `r1_recipe.rewards.compose`), each under a hard time bound, and returns
-`{"reward_score": float, "reward_extra_info": {score, acc, pred, <component>, <component>_reason}}` with the same keys
-for every sample, so verl's validation metrics (`acc` -> mean@N, `pred` -> maj@N) work.
+`{"reward_score": float, "reward_extra_info": {score, acc, pred, <component>, <component>_reason,
+response_truncated, reflection_words, language_mixed}}` with the same keys for every sample, so verl's validation
+metrics (`acc` -> mean@N, `pred` -> maj@N) work; the last three feed the training-dynamics metrics.
 
 Differences from verl's `naive` manager, and why:
 - the response is decoded with special tokens kept (then trailing EOS/pad removed), so `<think>`/`<answer>` survive
@@ -23,6 +24,7 @@ import logging
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from r1_recipe.pipelines.dynamics import sample_signals
 from r1_recipe.rewards.compose import Composer
 from r1_recipe.rewards.format import EOS_STRINGS, strip_eos
 
@@ -95,4 +97,6 @@ class R1RewardManager(RewardManagerBase):
         reward_model = nt.get("reward_model", None) or {}
         ground_truth = reward_model.get("ground_truth", None)
         info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated)
+        # per-response training-dynamics signals, aggregated per step by r1_recipe.pipelines.dynamics
+        info.update(sample_signals(text, extra_info["prompt"], truncated))
         return {"reward_score": info["score"], "reward_extra_info": info}

@@ -3,6 +3,7 @@
 Registers, at import time (verl only imports this module, never calls it):
 - advantage estimators `r1_grpo` and `r1_grpo_process` (`algorithm.adv_estimator`);
 - reward manager `r1` (`reward.reward_manager.name`);
+- a wrapper around verl's `PPOTrainer._compute_metrics` that logs the `r1/` training-dynamics metrics;
 - OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`).
 
 verl swallows plugin exceptions at DEBUG level, so a failure here is logged as a WARNING with its traceback, and
@@ -50,11 +51,13 @@ def _register() -> None:
     from verl.experimental.reward_loop.reward_manager import register as register_reward_manager
     from verl.trainer.ppo.core_algos import register_adv_est
 
+    from r1_recipe.pipelines.dynamics import install as install_dynamics_hook
     from r1_recipe.reward_manager import R1RewardManager
 
     register_adv_est("r1_grpo")(r1_grpo)
     register_adv_est("r1_grpo_process")(r1_grpo_process)
     register_reward_manager("r1")(R1RewardManager)
+    install_dynamics_hook()  # r1/ training-dynamics metrics in verl's step logs (pipelines/dynamics.py)
     if not OmegaConf.has_resolver("r1_template"):
         OmegaConf.register_new_resolver("r1_template", _template)
 

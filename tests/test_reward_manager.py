@@ -60,14 +60,16 @@ def test_correct_well_formatted_response(manager, tiny_tokenizer):
                                   pad_to=40))
     assert out == {"reward_score": 2.0, "reward_extra_info": {
         "score": 2.0, "acc": 1.0, "pred": "7", "accuracy": 1.0, "format": 1.0, "accuracy_reason": "",
-        "format_reason": ""}}
+        "format_reason": "",
+        "response_truncated": 0.0, "reflection_words": 0.0, "language_mixed": 0.0}}
 
 
 def test_wrong_answer_keeps_the_format_reward_and_the_key_set(manager, tiny_tokenizer):
     out = run(manager, trajectory(tiny_tokenizer, "Q:", "<think> 3 plus 4 is 8 </think> <answer> 8 </answer>"))
     assert out["reward_score"] == 1.0
     assert out["reward_extra_info"] == {"score": 1.0, "acc": 0.0, "pred": "8", "accuracy": 0.0, "format": 1.0,
-                                        "accuracy_reason": "wrong", "format_reason": ""}
+                                        "accuracy_reason": "wrong", "format_reason": "",
+        "response_truncated": 0.0, "reflection_words": 0.0, "language_mixed": 0.0}
 
 
 def test_truncated_response_scores_zero(manager, tiny_tokenizer):
