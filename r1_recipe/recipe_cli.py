@@ -334,9 +334,15 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
             parse_config(cfg.reward.get("r1", None), prefix="reward.r1")
         except (ValueError, KeyError, TypeError) as e:
             report.errors.append(str(e))
-        if cfg.reward.reward_model.enable and cfg.reward.custom_reward_function.path is None:
+        rm_on = bool(cfg.reward.reward_model.enable)
+        r1_rm = OmegaConf.select(cfg, "reward.r1.reward_model", default=None)
+        if rm_on and cfg.reward.custom_reward_function.path is None:
             report.errors.append("reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward "
-                                 "model and never calls the `r1` manager (rule rewards would be lost)")
+                                 "model and never calls the `r1` manager (rule rewards would be lost); set "
+                                 "reward.custom_reward_function.path=pkg://r1_recipe.rewards")
+        if rm_on != (r1_rm is not None):
+            report.errors.append(f"reward.r1.reward_model={r1_rm} and reward.reward_model.enable={rm_on}: set both "
+                                 "(rows with reward_model.style=model get the reward model's score) or neither")
     actor = cfg.actor_rollout_ref.actor
     if actor.use_dynamic_bsz and int(actor.ppo_max_token_len_per_gpu) < seq_len:
         report.errors.append(f"actor_rollout_ref.actor.ppo_max_token_len_per_gpu={actor.ppo_max_token_len_per_gpu} "

@@ -14,11 +14,17 @@ Differences from verl's `naive` manager, and why:
 - a response that hit `rollout.response_length` without EOS is truncated: every component gives 0 with reason
   `truncated` (unless `reward.r1.score_truncated: true`);
 - `extra_info` passed to components also holds `data_source` and `prompt` (the last user message), which the
-  language-consistency reward uses.
+  language-consistency reward uses;
+- with `reward.r1.reward_model` set (RL for all scenarios, §2.3.4), rows whose `reward_model.style` is "model" are
+  also scored by verl's reward model through the reward router (verl's own request code), while rule rows keep the
+  rule rewards; verl 0.9.1 only calls a reward manager next to a reward model when
+  `reward.custom_reward_function.path` is set (`pkg://r1_recipe.rewards` does).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 
 from verl import DataProto
@@ -26,6 +32,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from r1_recipe.pipelines.dynamics import sample_signals
 from r1_recipe.rewards.compose import Composer
+from r1_recipe.rewards.types import RewardOutput
 from r1_recipe.rewards.format import EOS_STRINGS, strip_eos
 
 logger = logging.getLogger(__name__)
@@ -59,15 +66,52 @@ class R1RewardManager(RewardManagerBase):
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None,
                  reward_model_tokenizer=None, **kwargs):
         super().__init__(config, tokenizer, compute_score)
-        if compute_score is not None:
+        custom = compute_score.args[0] if isinstance(compute_score, functools.partial) else compute_score
+        if _cfg_get(config, "reward.custom_reward_function.path") and not getattr(
+                custom, "__module__", "").startswith("r1_recipe"):
             logger.warning("reward.custom_reward_function is ignored by the r1 reward manager: register the function "
                            "as a reward component and list it under reward.r1.components")
         self.composer = Composer(_cfg_get(config, "reward.r1"))
+        self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
         self.max_response_length = _cfg_get(config, "actor_rollout_ref.rollout.response_length") or _cfg_get(
             config, "data.max_response_length"
         )
         self.eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
         self.eos_token_id = tokenizer.eos_token_id
+
+    def _reward_model_client(self, config, tokenizer, router, rm_tokenizer):
+        """verl's discriminative-RM request code (RewardLoopWorker.compute_score_disrm) bound to this manager's
+        tokenizers and router, or None when no reward model is configured. A half-configured set-up fails here."""
+        wanted = self.composer.cfg.reward_model is not None
+        enabled = bool(_cfg_get(config, "reward.reward_model.enable", False))
+        if wanted != enabled or (wanted and router is None):
+            raise ValueError(
+                "reward.r1.reward_model and reward.reward_model.enable must be set together (and verl must start the "
+                "reward model: reward.reward_model.model_path, reward.custom_reward_function.path=pkg://r1_recipe."
+                f"rewards); got reward.r1.reward_model={self.composer.cfg.reward_model}, reward.reward_model.enable="
+                f"{enabled}, reward router {'up' if router else 'absent'}")
+        if not wanted:
+            return None
+        from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+
+        client = object.__new__(RewardLoopWorker)  # its __init__ would load a second reward manager; we need requests
+        client.config, client.reward_router_address = config, router
+        client.input_tokenizer, client.reward_model_tokenizer = tokenizer, rm_tokenizer
+        return client
+
+    async def model_score(self, data: DataProto) -> RewardOutput:
+        """The reward model's score of one trajectory, bounded by reward.r1.reward_model.timeout_s; 0 with a reason
+        on failure (the training step goes on)."""
+        try:
+            out = await asyncio.wait_for(self.reward_model.compute_score_disrm(data),
+                                         self.composer.cfg.reward_model.timeout_s)
+            return RewardOutput(float(out["reward_score"]), "")
+        except asyncio.TimeoutError:
+            reason = f"timeout ({self.composer.cfg.reward_model.timeout_s:g} s)"
+        except Exception as e:  # an unreachable or failing reward model must not stop the step
+            reason = f"error: {type(e).__name__}: {e}"[:300]
+        logger.warning("reward model scored 0: %s", reason)
+        return RewardOutput(0.0, reason)
 
     def decode_response(self, item) -> tuple[str, bool]:
         """(response text without trailing EOS, truncated?) for one DataProtoItem."""
@@ -96,7 +140,13 @@ class R1RewardManager(RewardManagerBase):
         extra_info.setdefault("prompt", last_user_message(nt.get("raw_prompt", None) or []))
         reward_model = nt.get("reward_model", None) or {}
         ground_truth = reward_model.get("ground_truth", None)
-        info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated)
+        model_out = None
+        if self.reward_model is not None and reward_model.get("style", None) == "model":
+            if not truncated or self.composer.cfg.score_truncated:
+                model_out = await self.model_score(data[-1:])
+            else:
+                model_out = RewardOutput(0.0, "truncated")
+        info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out)
         # per-response training-dynamics signals, aggregated per step by r1_recipe.pipelines.dynamics
         info.update(sample_signals(text, extra_info["prompt"], truncated))
         return {"reward_score": info["score"], "reward_extra_info": info}

@@ -31,6 +31,9 @@ def pool():
         ({"components": {"format": 1.0}, "timeout_s": 0}, r"reward\.r1\.timeout_s must be a positive"),
         ({"components": {"format": 1.0}, "acc_component": "math"}, r"reward\.r1\.acc_component='math' is not one"),
         ({"components": []}, r"reward\.r1\.components must map"),
+        ({"reward_model": {"wieght": 1}}, r"unknown key\(s\) reward\.r1\.reward_model\.wieght"),
+        ({"reward_model": {"timeout_s": -1}}, r"reward\.r1\.reward_model\.timeout_s must be a positive number"),
+        ({"reward_model": 1.0}, r"reward\.r1\.reward_model must be a mapping"),
     ],
 )
 def test_bad_config_fails_naming_the_key(cfg, message):

@@ -99,6 +99,9 @@ def test_dry_run_generation_uses_main_generation_server(capsys, d):
     (["actor_rollout_ref.actor.ppo_max_token_len_per_gpu=1000"], "ppo_max_token_len_per_gpu=1000 < "),
     (["reward.reward_model.enable=true", "reward.reward_model.rollout.name=vllm", "reward.reward_model.model_path=x/y"],
      "reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward model"),
+    (["reward.reward_model.enable=true", "reward.reward_model.rollout.name=vllm", "reward.reward_model.model_path=x/y",
+      "reward.custom_reward_function.path=pkg://r1_recipe.rewards"],
+     "reward.r1.reward_model=None and reward.reward_model.enable=True: set both"),
 ])
 def test_bad_config_fails_before_launch_naming_the_key(capsys, d, monkeypatch, extra, message):
     monkeypatch.setattr(recipe_cli.subprocess, "call", lambda *a, **k: pytest.fail("launched"))
@@ -164,3 +167,12 @@ def test_distill_refuses_a_student_template_that_would_drop_the_reasoning(capsys
     assert rc == 0, err
     rc, _, err = run(capsys, "run", "distill", *args, "model.custom_chat_template=null", "--dry-run")
     assert rc == 2 and "has no chat template: set the recipe's model.custom_chat_template" in err
+
+
+def test_all_scenarios_rl_turns_the_reward_model_on_with_three_overrides(capsys, d):
+    rm = ["reward.reward_model.enable=true", "reward.reward_model.model_path=org/rm",
+          "reward.r1.reward_model={weight:1.0,timeout_s:120}"]
+    rc, out, err = run(capsys, "run", "all_scenarios_rl", *zero_args(d), *rm, "--dry-run")
+    assert rc == 0, err
+    assert "custom_reward_function:\n    path: pkg://r1_recipe.rewards" in out
+    assert "reward_model:\n      weight: 1.0\n      timeout_s: 120" in out

@@ -17,7 +17,8 @@ def config(**r1):
     })
 
 
-def trajectory(tok, prompt_text, response_text, eos=True, ground_truth="7", data_source="toy", pad_to=None):
+def trajectory(tok, prompt_text, response_text, eos=True, ground_truth="7", data_source="toy", pad_to=None,
+               style="rule"):
     prompt = tok.encode(prompt_text)
     response = tok.encode(response_text) + ([tok.eos_token_id] if eos else [])
     valid = len(response)
@@ -31,7 +32,7 @@ def trajectory(tok, prompt_text, response_text, eos=True, ground_truth="7", data
         tensors={"prompts": torch.tensor([prompt]), "responses": torch.tensor([response]), "input_ids": ids,
                  "attention_mask": mask, "position_ids": torch.arange(ids.shape[1]).unsqueeze(0)},
         non_tensors={"data_source": np.array([data_source], dtype=object),
-                     "reward_model": np.array([{"style": "rule", "ground_truth": ground_truth}], dtype=object),
+                     "reward_model": np.array([{"style": style, "ground_truth": ground_truth}], dtype=object),
                      "extra_info": np.array([{"index": 0}], dtype=object),
                      "raw_prompt": np.array([[{"role": "user", "content": QUESTION}]], dtype=object),
                      "uid": np.array(["u0"], dtype=object)},
@@ -92,3 +93,118 @@ def test_bad_reward_config_fails_when_the_manager_is_built(tiny_tokenizer):
 
     with pytest.raises(ValueError, match=r"reward\.r1\.components\.acuracy"):
         R1RewardManager(config=config(components={"acuracy": 1.0}), tokenizer=tiny_tokenizer, compute_score=None)
+
+
+# ---- RL for all scenarios (§2.3.4): general rows scored by a reward model behind verl's reward router ------------
+@pytest.fixture(scope="module")
+def router():
+    """A stand-in for verl's reward router serving a vLLM classifier: records each request, returns a fixed score."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    seen, ready = [], threading.Event()
+    state = {}
+
+    async def classify(request):
+        body = await request.json()
+        seen.append(body)
+        if "FAIL" in body["input"]:
+            return web.json_response({"error": "bad input"}, status=400)
+        return web.json_response({"data": [{"probs": [0.25, 0.75]}]})
+
+    def serve():
+        loop = asyncio.new_event_loop()
+        app = web.Application()
+        app.router.add_post("/classify", classify)
+        runner = web.AppRunner(app)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        state["address"] = "127.0.0.1:%d" % site._server.sockets[0].getsockname()[1]
+        state["loop"] = loop
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, daemon=True).start()
+    ready.wait(10)
+    yield state["address"], seen
+    state["loop"].call_soon_threadsafe(state["loop"].stop)
+
+
+def rm_config(enable=True, **rm):
+    cfg = config(components={"accuracy": 1.0, "format": 1.0}, reward_model=rm or {"weight": 2.0, "timeout_s": 30})
+    cfg.reward.reward_model = {"enable": enable, "model_path": "rm", "rollout": {"name": "vllm"}}
+    cfg.reward.custom_reward_function = {"path": "pkg://r1_recipe.rewards", "name": "compute_score"}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def rm_manager(tiny_tokenizer, router, tmp_path_factory):
+    from conftest import build_tiny_tokenizer
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+
+    rm_tok = build_tiny_tokenizer(tmp_path_factory.mktemp("rm_tok"), chat_template=load("r1_chat"))
+    return get_reward_manager_cls("r1")(config=rm_config(), tokenizer=tiny_tokenizer, compute_score=None,
+                                        reward_router_address=router[0], reward_model_tokenizer=rm_tok)
+
+
+def test_general_row_gets_the_reward_model_score_and_no_accuracy(rm_manager, router, tiny_tokenizer):
+    out = run(rm_manager, trajectory(tiny_tokenizer, "Q:", "<think> be kind </think> <answer> hello </answer>",
+                                     ground_truth=None, style="model"))
+    assert out["reward_extra_info"] == {
+        "score": 2.0 * 0.75 + 1.0, "acc": 0.0, "pred": "", "accuracy": 0.0, "format": 1.0, "reward_model": 0.75,
+        "accuracy_reason": "model-scored row", "format_reason": "", "reward_model_reason": "",
+        "response_truncated": 0.0, "reflection_words": 0.0, "language_mixed": 0.0}
+    assert out["reward_score"] == 2.5
+    # the reward model saw the conversation in its own chat template: the user turn, then the response
+    assert QUESTION in router[1][-1]["input"] and "be kind" in router[1][-1]["input"]
+    assert router[1][-1]["model"] == "rm"
+
+
+def test_reasoning_row_keeps_the_rule_reward_and_skips_the_reward_model(rm_manager, router, tiny_tokenizer):
+    before = len(router[1])
+    out = run(rm_manager, trajectory(tiny_tokenizer, "Q:", "<think> 3 plus 4 is 7 </think> <answer> 7 </answer>"))
+    assert out["reward_score"] == 2.0 and len(router[1]) == before
+    assert out["reward_extra_info"]["reward_model"] == 0.0
+    assert out["reward_extra_info"]["reward_model_reason"] == "rule-scored row"
+
+
+def test_a_failing_reward_model_gives_zero_with_the_reason(rm_manager, tiny_tokenizer):
+    out = run(rm_manager, trajectory(tiny_tokenizer, "Q:", "<think> FAIL </think> <answer> x </answer>",
+                                     ground_truth=None, style="model"))
+    info = out["reward_extra_info"]
+    assert out["reward_score"] == 1.0 and info["reward_model"] == 0.0
+    assert info["reward_model_reason"].startswith("error: ClientResponseError: 400")
+
+
+@pytest.mark.parametrize("enable, router_up, r1_rm", [(True, True, None), (False, False, {"weight": 1.0}),
+                                                      (True, False, {"weight": 1.0})])
+def test_half_configured_reward_model_fails_at_start_up(tiny_tokenizer, enable, router_up, r1_rm):
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+
+    cfg = rm_config(enable=enable)
+    cfg.reward.r1.reward_model = r1_rm
+    with pytest.raises(ValueError, match="reward.r1.reward_model and reward.reward_model.enable must be set together"):
+        get_reward_manager_cls("r1")(config=cfg, tokenizer=tiny_tokenizer, compute_score=None,
+                                     reward_router_address="127.0.0.1:1" if router_up else None,
+                                     reward_model_tokenizer=None)
+
+
+def test_warns_only_about_a_foreign_custom_reward_function(tiny_tokenizer, caplog):
+    import functools
+    import logging
+
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+    from verl.utils.reward_score import default_compute_score
+
+    cls = get_reward_manager_cls("r1")
+    with caplog.at_level(logging.WARNING, logger="r1_recipe.reward_manager"):
+        cls(config=config(), tokenizer=tiny_tokenizer, compute_score=default_compute_score)  # what verl passes
+        cfg = config()
+        cfg.reward.custom_reward_function = {"path": "/my/reward.py", "name": "score"}
+        assert caplog.messages == []
+        cls(config=cfg, tokenizer=tiny_tokenizer, compute_score=functools.partial(lambda fn, kw: 0, print, {}))
+    assert caplog.messages == ["reward.custom_reward_function is ignored by the r1 reward manager: register the "
+                               "function as a reward component and list it under reward.r1.components"]

@@ -11,6 +11,8 @@ Config (the `reward.r1` block of a recipe, or a plain dict)::
     score_truncated: false # a truncated response (no EOS within the length limit) gets 0 from every component
     workers: null          # worker processes per reward process (default: R1_RECIPE_WORKERS or min(4, cores))
     memory_mb: 4096        # address-space limit of each worker
+    reward_model: null     # {weight: 1.0, timeout_s: 300}: rows with reward_model.style == "model" also get a
+                           # reward-model score (verl reward loop only, see r1_recipe.reward_manager)
 
 Every call returns the same key set: `score`, `acc`, `pred`, one key per component (its unweighted score) and
 `<component>_reason` ("" when normal). A timeout or exception gives that component 0 with the reason; nothing raises.
@@ -35,7 +37,9 @@ from r1_recipe.rewards.types import RewardOutput, as_output
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMPONENTS = {"accuracy": 1.0, "format": 1.0}
-_KEYS = {"components", "timeout_s", "acc_component", "score_truncated", "workers", "memory_mb"}
+_KEYS = {"components", "timeout_s", "acc_component", "score_truncated", "workers", "memory_mb", "reward_model"}
+MODEL_ROW = "model-scored row"  # reason of the accuracy component on a row the reward model scores
+RULE_ROW = "rule-scored row"    # reason of `reward_model` on a row with a ground truth
 _ACC_CANDIDATES = ("accuracy", "math", "code")
 _MAX_WARNINGS = 20
 
@@ -48,6 +52,14 @@ class Component:
 
 
 @dataclass(frozen=True)
+class ModelReward:
+    """A preference reward model's score, added with `weight` for rows whose `reward_model.style` is "model"
+    (DeepSeek-R1 §2.3.4: general data is scored by a reward model, reasoning data by rules)."""
+    weight: float = 1.0
+    timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class ComposeConfig:
     components: tuple[Component, ...]
     timeout_s: float = 10.0
@@ -55,6 +67,7 @@ class ComposeConfig:
     score_truncated: bool = False
     workers: int | None = None
     memory_mb: int | None = 4096
+    reward_model: ModelReward | None = None
 
 
 def _plain(obj):
@@ -64,6 +77,25 @@ def _plain(obj):
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     return obj
+
+
+def _number(value, key: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or (
+            positive and value <= 0):
+        raise ValueError(f"{key} must be a {'positive' if positive else 'finite'} number, got {value!r}")
+    return float(value)
+
+
+def _parse_model_reward(rm, key: str) -> ModelReward | None:
+    if rm is None:
+        return None
+    if not isinstance(rm, dict):
+        raise ValueError(f"{key} must be a mapping {{weight: w, timeout_s: s}}, got {rm!r}")
+    unknown = set(rm) - {"weight", "timeout_s"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(f'{key}.{k}' for k in sorted(unknown))}; allowed: timeout_s, weight")
+    return ModelReward(_number(rm.get("weight", 1.0), f"{key}.weight"),
+                       _number(rm.get("timeout_s", 300.0), f"{key}.timeout_s", positive=True))
 
 
 def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfig:
@@ -86,10 +118,7 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
         if name not in known:
             raise ValueError(f"{key}: unknown reward component {name!r}; available: {', '.join(known)}")
         options = dict(spec) if isinstance(spec, dict) else {"weight": spec}
-        weight = options.pop("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
-            raise ValueError(f"{key}.weight must be a finite number, got {weight!r}")
-        components.append(Component(name, float(weight), options))
+        components.append(Component(name, _number(options.pop("weight", 1.0), f"{key}.weight"), options))
     if not components:
         raise ValueError(f"{prefix}.components is empty")
     timeout = cfg.get("timeout_s", 10.0)
@@ -107,6 +136,7 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
         score_truncated=bool(cfg.get("score_truncated", False)),
         workers=cfg.get("workers"),
         memory_mb=cfg.get("memory_mb", 4096),
+        reward_model=_parse_model_reward(cfg.get("reward_model"), f"{prefix}.reward_model"),
     )
 
 
@@ -140,7 +170,7 @@ class Composer:
 
     @property
     def keys(self) -> list[str]:
-        names = [c.name for c in self.cfg.components]
+        names = [c.name for c in self.cfg.components] + (["reward_model"] if self.cfg.reward_model else [])
         return ["score", "acc", "pred", *names, *(f"{n}_reason" for n in names)]
 
     def _failed(self, component: Component, reason: str) -> RewardOutput:
@@ -159,12 +189,17 @@ class Composer:
         except Exception as e:  # a component bug must never stop a training step
             return self._failed(component, f"error: {type(e).__name__}: {e}"[:300])
 
-    def assemble(self, outputs: Iterable[RewardOutput]) -> dict:
-        """Weighted sum plus the fixed key set; `outputs` in component order."""
+    def assemble(self, outputs: Iterable[RewardOutput], model_out: RewardOutput | None = None) -> dict:
+        """Weighted sum plus the fixed key set; `outputs` in component order, `model_out` the reward model's score
+        (only with `reward_model` configured; None on a rule-scored row)."""
         outputs = list(outputs)
         info: dict = {}
         total = 0.0
-        for c, out in zip(self.cfg.components, outputs, strict=True):
+        weighted = list(zip(self.cfg.components, outputs, strict=True))
+        if self.cfg.reward_model is not None:
+            weighted.append((Component("reward_model", self.cfg.reward_model.weight),
+                             model_out or RewardOutput(0.0, RULE_ROW)))
+        for c, out in weighted:
             score = float(out.score) if math.isfinite(out.score) else 0.0
             total += c.weight * score
             info[c.name] = score
@@ -180,15 +215,23 @@ class Composer:
         return {k: info[k] for k in self.keys}
 
     def _truncated(self) -> dict:
-        return self.assemble(RewardOutput(0.0, "truncated") for _ in self.cfg.components)
+        return self.assemble((RewardOutput(0.0, "truncated") for _ in self.cfg.components),
+                             RewardOutput(0.0, "truncated"))
 
     async def ascore(self, solution_str: str, ground_truth, extra_info: dict | None = None,
-                     truncated: bool = False) -> dict:
+                     truncated: bool = False, model_out: RewardOutput | None = None) -> dict:
+        """`model_out`: the reward model's score of a model-scored row; the accuracy component (which needs a
+        ground truth) then gives 0 with reason "model-scored row", the other components score as usual."""
         if truncated and not self.cfg.score_truncated:
             return self._truncated()
-        outs = await asyncio.gather(*(self._one(c, fn, solution_str, ground_truth, extra_info)
-                                      for c, fn in zip(self.cfg.components, self.fns)))
-        return self.assemble(outs)
+
+        async def one(c, fn):
+            if model_out is not None and c.name == self.cfg.acc_component:
+                return RewardOutput(0.0, MODEL_ROW)
+            return await self._one(c, fn, solution_str, ground_truth, extra_info)
+
+        outs = await asyncio.gather(*(one(c, fn) for c, fn in zip(self.cfg.components, self.fns)))
+        return self.assemble(outs, model_out)
 
     def score(self, solution_str: str, ground_truth, extra_info: dict | None = None, truncated: bool = False) -> dict:
         """Synchronous form of `ascore` (for scripts and `compute_score`)."""
