@@ -32,8 +32,8 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from r1_recipe.pipelines.dynamics import sample_signals
 from r1_recipe.rewards.compose import Composer
-from r1_recipe.rewards.types import RewardOutput
 from r1_recipe.rewards.format import EOS_STRINGS, strip_eos
+from r1_recipe.rewards.types import RewardOutput
 
 logger = logging.getLogger(__name__)
 
