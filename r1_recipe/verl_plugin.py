@@ -4,7 +4,8 @@ Registers, at import time (verl only imports this module, never calls it):
 - advantage estimators `r1_grpo` and `r1_grpo_process` (`algorithm.adv_estimator`);
 - reward manager `r1` (`reward.reward_manager.name`);
 - a wrapper around verl's `PPOTrainer._compute_metrics` that logs the `r1/` training-dynamics metrics;
-- OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`).
+- OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`);
+- on hosts with no accelerator only: verl platform `cpu` (r1_recipe.cpu.platform).
 
 verl swallows plugin exceptions at DEBUG level, so a failure here is logged as a WARNING with its traceback, and
 `r1-recipe doctor` re-checks everything in a fresh process. Keep this module light: it runs in every Ray worker.
@@ -66,3 +67,20 @@ try:
     _register()
 except Exception:  # verl would hide this at DEBUG level
     logger.warning("r1-recipe: registering the verl plugin failed; run `r1-recipe doctor`", exc_info=True)
+
+# verl 0.9.1 + TRL >= 1.13: verl's FSDP model build imports a TRL class that TRL removed (r1_recipe/verl_compat.py).
+try:
+    from r1_recipe.verl_compat import install as _install_verl_compat
+
+    _install_verl_compat()
+except Exception:
+    logger.warning("r1-recipe: the verl/TRL compatibility fix failed", exc_info=True)
+
+# CPU-only hosts (CI, laptops): verl platform `cpu`, so that verl's own trainers run there (docs/cpu.md).
+# No-op where an accelerator is found: GPU/NPU nodes keep verl's built-in platforms.
+try:
+    from r1_recipe.cpu.platform import install as _install_cpu_platform
+
+    _install_cpu_platform()
+except Exception:
+    logger.warning("r1-recipe: registering the CPU platform failed; see docs/cpu.md", exc_info=True)
