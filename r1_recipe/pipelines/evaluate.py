@@ -161,12 +161,8 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
 
 # ---------------------------------------------------------------- Markdown
 
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{100 * value:.1f}"
-    return str(int(value))
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
 
 
 def metric_columns(metrics: dict[str, dict]) -> list[str]:
@@ -181,8 +177,8 @@ def markdown_table(report: dict) -> str:
     lines = ["| benchmark | problems | samples | " + " | ".join(cols) + " |",
              "|---|---:|---:|" + "---:|" * len(cols)]
     for source, values in metrics.items():
-        lines.append(f"| {source} | {_fmt(values['problems'])} | {_fmt(values['samples'])} | "
-                     + " | ".join(_fmt(values.get(c)) for c in cols) + " |")
+        lines.append(f"| {source} | {values['problems']} | {values['samples']} | "
+                     + " | ".join(_pct(values.get(c)) for c in cols) + " |")
     return "\n".join(lines) + "\n\nMetrics in percent. pass@k: unbiased estimator (Chen et al. 2021); cons@k: " \
         "majority vote over the first k samples, equivalent answers voting together.\n"
 
@@ -195,7 +191,7 @@ def compare_table(reports: dict[str, dict]) -> str:
     for source in sources:
         per_run = {n: reports[n]["metrics"].get(source, {}) for n in names}
         for metric in metric_columns({n: v for n, v in per_run.items()}):
-            lines.append(f"| {source} | {metric} | " + " | ".join(_fmt(per_run[n].get(metric)) for n in names) + " |")
+            lines.append(f"| {source} | {metric} | " + " | ".join(_pct(per_run[n].get(metric)) for n in names) + " |")
     return "\n".join(lines) + "\n"
 
 

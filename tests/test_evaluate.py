@@ -1,0 +1,122 @@
+"""`r1-recipe eval`: generations (parquet + jsonl) -> exact pass@1 / pass@k / cons@k per benchmark and overall,
+JSON + Markdown outputs, side-by-side comparison, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from r1_recipe.bounded import BoundedPool
+from r1_recipe.cli import main as cli
+from r1_recipe.pipelines.evaluate import compare_table, evaluate, markdown_table
+from r1_recipe.rewards.compose import Composer
+
+
+def answer(x: str) -> str:
+    return f"<think>Let me compute.</think> The answer is \\boxed{{{x}}}."
+
+
+AIME = pd.DataFrame({
+    "prompt": [[{"role": "user", "content": "Problem A"}], [{"role": "user", "content": "Problem B"}]],
+    # A: one half written three ways outvotes a lone 3 (string voting would pick the first answer, 3)
+    # B: 5 twice beats a lone correct 12; the last response has no answer
+    "responses": [[answer("3"), answer("0.5"), answer("\\frac{1}{2}"), answer("1/2")],
+                  [answer("12"), answer("5"), answer("5"), "<think>hmm</think> I give up."]],
+    "data_source": ["aime2024", "aime2024"],
+    "reward_model": [{"ground_truth": "\\frac{1}{2}", "style": "rule"}, {"ground_truth": "12", "style": "rule"}],
+})
+GSM8K_ROW = {"prompt": "Problem C", "responses": [answer("4")] * 4, "data_source": "gsm8k",
+             "reward_model": {"ground_truth": "4"}, "finish_reasons": ["stop", "stop", "stop", "length"]}
+
+EXPECTED = {
+    "aime2024": {"problems": 2, "samples": 8, "pass@1": 0.5, "pass@2": (1.0 + 0.5) / 2, "pass@4": 1.0, "cons@4": 0.5},
+    "gsm8k": {"problems": 1, "samples": 4, "pass@1": 0.75, "pass@2": 1.0, "pass@4": 1.0, "cons@4": 1.0},
+    "all": {"problems": 3, "samples": 12, "pass@1": 7 / 12, "pass@2": 5 / 6, "pass@4": 1.0, "cons@4": 2 / 3},
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gen")
+    AIME.to_parquet(d / "aime.parquet", index=False)
+    (d / "gsm8k.jsonl").write_text(json.dumps(GSM8K_ROW) + "\n")
+    return [str(d / "aime.parquet"), str(d / "gsm8k.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def composer():
+    c = Composer({"components": {"accuracy": 1.0}}, pool=BoundedPool(workers=2))
+    yield c
+    c.pool.close()
+
+
+@pytest.fixture(scope="module")
+def result(inputs, composer):
+    return evaluate(inputs, composer=composer, progress=False)
+
+
+def test_metrics_per_benchmark_and_overall_are_exact(result):
+    report, _ = result
+    assert report["metrics"] == {k: pytest.approx(v, abs=1e-12) for k, v in EXPECTED.items()}
+
+
+def test_every_response_is_recorded_with_its_cluster_and_reason(result):
+    _, records = result
+    a = [r for r in records if r["prompt_index"] == 0]
+    assert [(r["acc"], r["pred"], r["cluster"]) for r in a] == [
+        (0.0, "3", 0), (1.0, "1/2", 1), (1.0, "1/2", 1), (1.0, "1/2", 1)]
+    b_last = records[7]
+    assert (b_last["pred"], b_last["reasons"]) == ("", "accuracy_reason:no_answer")
+    c_last = records[11]
+    assert (c_last["truncated"], c_last["acc"], c_last["reasons"]) == (True, 0.0, "accuracy_reason:truncated")
+
+
+def test_canonical_keys_alone_unify_one_half_and_ks_are_selectable(inputs, composer):
+    report, _ = evaluate(inputs[:1], composer=composer, progress=False, equivalence=False, ks=[2], cons_k=[2, 4])
+    # canonical keys alone already unify 0.5 / \frac{1}{2} / 1/2, so cons@4 of A stays 1
+    assert report["metrics"] == {"aime2024": pytest.approx(
+        {"problems": 2, "samples": 8, "pass@1": 0.5, "pass@2": 0.75, "cons@2": 0.5, "cons@4": 0.5})}
+
+
+def test_markdown_and_comparison_tables(result):
+    report, _ = result
+    table = markdown_table(report)
+    assert table.splitlines()[:5] == [
+        "| benchmark | problems | samples | pass@1 | pass@2 | pass@4 | cons@4 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        "| aime2024 | 2 | 8 | 50.0 | 75.0 | 100.0 | 50.0 |",
+        "| gsm8k | 1 | 4 | 75.0 | 100.0 | 100.0 | 100.0 |",
+        "| all | 3 | 12 | 58.3 | 83.3 | 100.0 | 66.7 |",
+    ]
+    other = {"metrics": {"aime2024": {"problems": 2, "samples": 8, "pass@1": 0.25, "cons@4": 0.0}}}
+    assert compare_table({"rl": report, "base": other}).splitlines()[:5] == [
+        "| benchmark | metric | rl | base |",
+        "|---|---|---:|---:|",
+        "| aime2024 | pass@1 | 50.0 | 25.0 |",
+        "| aime2024 | pass@2 | 75.0 | – |",
+        "| aime2024 | pass@4 | 100.0 | – |",
+    ]
+
+
+def test_cli_writes_json_markdown_samples_and_compares_runs(inputs, tmp_path, capsys):
+    out = tmp_path / "run1"
+    assert cli(["eval", *inputs, "--out", str(out), "--k", "2", "--cons-k", "4"]) == 0
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["metrics"]["all"] == pytest.approx(
+        {"problems": 3, "samples": 12, "pass@1": 7 / 12, "pass@2": 5 / 6, "cons@4": 2 / 3})
+    assert (out / "eval.md").read_text().startswith("| benchmark | problems | samples | pass@1 | pass@2 | cons@4 |")
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 12
+    capsys.readouterr()
+    assert cli(["eval", "--compare", str(out / "eval.json"), str(out / "eval.json")]) == 0
+    assert "| all | cons@4 | 66.7 |" in capsys.readouterr().out
+
+
+def test_cli_errors_name_the_problem(tmp_path, capsys):
+    assert cli(["eval", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")]) == 2
+    assert "generations file not found" in capsys.readouterr().out
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "x", "answers": ["a"]}) + "\n")
+    assert cli(["eval", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "missing column 'responses'" in capsys.readouterr().out
