@@ -14,7 +14,7 @@ from r1_recipe.recipe_cli import GENERATION, PPO, SFT, available, compose, entry
 
 RECIPES = {
     "zero": PPO, "reasoning_rl": PPO, "all_scenarios_rl": PPO, "rejection_sampling": GENERATION,
-    "cold_start_sft": SFT, "sft_all": SFT, "distill": SFT,
+    "cold_start_sft": SFT, "sft_all": SFT, "distill": SFT, "eval_generate": GENERATION,
 }
 
 
@@ -36,7 +36,7 @@ def required(kind: str, d) -> list[str]:
                   [f"data.val_files={d / 'val.parquet'}"])
 
 
-def test_the_seven_stages_are_shipped():
+def test_every_shipped_recipe_is_checked():
     assert set(available()) == set(RECIPES)
 
 
@@ -61,6 +61,12 @@ def test_zero_carries_the_paper_values(paths):
                                              "top_p": 0.95, "temperature": 0.6, "n": 16, "do_sample": True}
     assert (cfg.reward.reward_manager.source, cfg.reward.reward_manager.name) == ("register", "r1")
     assert dict(cfg.reward.r1.components) == {"accuracy": 1.0, "format": 1.0}
+
+
+def test_eval_generate_samples_with_the_papers_evaluation_settings(paths):
+    cfg, _, _ = compose("eval_generate", required(GENERATION, paths))
+    rollout = cfg.actor_rollout_ref.rollout
+    assert (rollout.n, rollout.temperature, rollout.top_p, rollout.response_length) == (64, 0.6, 0.95, 32768)
 
 
 def test_reasoning_rl_adds_language_reward_and_clip_ten(paths):
