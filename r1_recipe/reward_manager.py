@@ -30,7 +30,7 @@ import logging
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from r1_recipe.pipelines.dynamics import sample_signals
+from r1_recipe.pipelines.dynamics import signals_async
 from r1_recipe.rewards.compose import Composer
 from r1_recipe.rewards.format import EOS_STRINGS, strip_eos
 from r1_recipe.rewards.types import RewardOutput
@@ -148,5 +148,5 @@ class R1RewardManager(RewardManagerBase):
                 model_out = RewardOutput(0.0, "truncated")
         info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out)
         # per-response training-dynamics signals, aggregated per step by r1_recipe.pipelines.dynamics
-        info.update(sample_signals(text, extra_info["prompt"], truncated))
+        info.update(await signals_async(self.composer.pool, text, extra_info["prompt"], truncated))
         return {"reward_score": info["score"], "reward_extra_info": info}

@@ -162,3 +162,23 @@ def test_import_verl_installs_the_wrapper_on_every_v1_trainer():
             " for m in ('sync', 'colocate_async', 'separate_async')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
+
+
+def test_signals_run_in_the_reward_pool_and_a_failing_pool_gives_zeros():
+    import asyncio
+
+    from r1_recipe.bounded import BoundedPool
+
+    text = "<think>Wait, check it.</think> <answer>7</answer>"
+    pool = BoundedPool(workers=1)
+    try:
+        assert asyncio.run(dynamics.signals_async(pool, text, "What is 3 + 4?")) == sample_signals(text, "What is 3 + 4?")
+    finally:
+        pool.close()
+
+    class Broken:
+        async def arun(self, *_, **__):
+            raise RuntimeError("pool down")
+
+    assert asyncio.run(dynamics.signals_async(Broken(), text, "Q", truncated=True)) == {
+        "response_truncated": 1.0, "reflection_words": 0.0, "language_mixed": 0.0}

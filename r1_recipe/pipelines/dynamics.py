@@ -47,6 +47,7 @@ SIGNAL_KEYS = ("response_truncated", "reflection_words", "language_mixed")
 PREFIX = "r1/"
 TRAINER_MODULE = "verl.trainer.ppo.v1.trainer_base"
 _MAX_CHARS = 400_000
+SIGNALS_TIMEOUT_S = 10.0
 
 
 def reflection_count(text: str) -> int:
@@ -74,6 +75,17 @@ def sample_signals(text: str, prompt: str = "", truncated: bool = False) -> dict
                 "language_mixed": float(language_mixed(text, prompt))}
     except Exception:  # a monitoring signal must never cost a reward
         logger.debug("dynamics signals failed", exc_info=True)
+        return {"response_truncated": float(bool(truncated)), "reflection_words": 0.0, "language_mixed": 0.0}
+
+
+async def signals_async(pool, text: str, prompt: str = "", truncated: bool = False,
+                        timeout: float = SIGNALS_TIMEOUT_S) -> dict[str, float]:
+    """`sample_signals` in a worker of `pool` (a `BoundedPool`): tens of ms of regex work on a long response stays off
+    the reward loop's event loop; past `timeout` or on any failure the signals are 0 (the reward is unaffected)."""
+    try:
+        return await pool.arun(sample_signals, text, prompt, truncated, timeout=timeout)
+    except Exception:
+        logger.debug("dynamics signals skipped", exc_info=True)
         return {"response_truncated": float(bool(truncated)), "reflection_words": 0.0, "language_mixed": 0.0}
 
 
