@@ -81,6 +81,9 @@ except Exception:
 try:
     from r1_recipe.cpu.platform import install as _install_cpu_platform
 
-    _install_cpu_platform()
+    if _install_cpu_platform():
+        from r1_recipe.cpu.hf_rollout import register as _register_hf_rollout
+
+        _register_hf_rollout()  # actor_rollout_ref.rollout.name=hf
 except Exception:
     logger.warning("r1-recipe: registering the CPU platform failed; see docs/cpu.md", exc_info=True)
