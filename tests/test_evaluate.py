@@ -120,3 +120,14 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     bad.write_text(json.dumps({"prompt": "x", "answers": ["a"]}) + "\n")
     assert cli(["eval", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "missing column 'responses'" in capsys.readouterr().out
+
+
+def test_code_problems_get_pass_at_k_but_no_majority_vote(tmp_path, composer):
+    gt = json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]})
+    program = "<think>add</think>\n```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    row = {"prompt": "Add two numbers.", "responses": [program, "<think>?</think> no code"], "data_source": "lcb",
+           "reward_model": {"ground_truth": gt}}
+    (tmp_path / "code.jsonl").write_text(json.dumps(row) + "\n")
+    report, records = evaluate([tmp_path / "code.jsonl"], composer=composer, progress=False)
+    assert set(report["metrics"]["lcb"]) == {"problems", "samples", "pass@1", "pass@2"}
+    assert records[1]["acc"] == 0.0

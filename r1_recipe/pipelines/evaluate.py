@@ -9,7 +9,8 @@ code through the sandboxed test harness; `--reward-config` takes a training reci
 under a hard time bound. A truncated response (`finish_reasons` "length" or `truncated`) scores 0, as in training.
 Answers are then clustered per problem by canonical key and, for keys it cannot unify, by the math verifier's
 equivalence (bounded per problem; past the bound the canonical keys alone decide), and `r1_recipe.pipelines.passk`
-computes the metrics per `data_source` (or `--benchmark`) and over all problems pooled (`all`).
+computes the metrics per `data_source` (or `--benchmark`) and over all problems pooled (`all`). Code problems
+(LiveCodeBench...) get pass@k only: their answers are programs, which a majority vote cannot compare.
 
 Output in OUT: `eval.json` (metrics per benchmark, settings), `eval.md` (a Markdown table) and `samples.jsonl` (one
 line per response: indices, data_source, acc, pred, reasons). `r1-recipe eval --compare A/eval.json B/eval.json`
@@ -56,6 +57,12 @@ def _cluster(keys: list[str]) -> list[int]:
 def _key_clusters(reason: str, item: tuple) -> list[int]:
     logger.warning("answer clustering %s for one problem: canonical keys alone decide its cons@k", reason)
     return passk.cluster_answers(item[0])
+
+
+def _is_code(row: dict) -> bool:
+    from r1_recipe.rewards.accuracy import is_code_ground_truth
+
+    return is_code_ground_truth(row["ground_truth"]) or "code" in row["data_source"].lower()
 
 
 def load_samples(inputs: Sequence[str | os.PathLike], prompt_key: str = "prompt", response_key: str = "responses",
@@ -141,7 +148,9 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
     records = []
     for i, (row, group, cl) in enumerate(zip(rows, scores, clusters, strict=True)):
         source = benchmark or row["data_source"]
-        per_source.setdefault(source, []).append(passk.problem_metrics(group, ks, cons_k, clusters=cl))
+        # majority voting needs comparable final answers: code (its `pred` is the program) reports pass@k only
+        votes = [] if _is_code(row) else cons_k
+        per_source.setdefault(source, []).append(passk.problem_metrics(group, ks, votes, clusters=cl))
         for j, s in enumerate(group):
             reasons = ";".join(f"{k}:{v}" for k, v in s.items() if k.endswith("reason") and v)
             records.append({"prompt_index": i, "response_index": j, "data_source": source, "acc": s.get("acc"),
