@@ -131,3 +131,12 @@ def test_code_problems_get_pass_at_k_but_no_majority_vote(tmp_path, composer):
     report, records = evaluate([tmp_path / "code.jsonl"], composer=composer, progress=False)
     assert set(report["metrics"]["lcb"]) == {"problems", "samples", "pass@1", "pass@2"}
     assert records[1]["acc"] == 0.0
+
+
+def test_a_row_without_responses_counts_as_one_failed_sample_with_its_reason(tmp_path, composer):
+    rows = [{"prompt": "Q1", "responses": [answer("4")], "data_source": "toy", "reward_model": {"ground_truth": "4"}},
+            {"prompt": "Q2", "responses": [], "data_source": "toy", "reward_model": {"ground_truth": "5"}}]
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report, records = evaluate([tmp_path / "g.jsonl"], composer=composer, progress=False)
+    assert report["metrics"] == {"toy": {"problems": 2, "samples": 2, "pass@1": 0.5, "cons@1": 0.5}}
+    assert records[1]["reasons"] == "reason:malformed_row: ValueError: no responses"

@@ -76,6 +76,8 @@ def load_samples(inputs: Sequence[str | os.PathLike], prompt_key: str = "prompt"
         try:
             responses = [_normalise(r, think_in_prompt) for r in _as_list(row[response_key])]
             n = len(responses)
+            if n == 0:
+                raise ValueError("no responses")
             data_source = row.get("data_source")
             data_source = "unknown" if data_source is None or data_source != data_source else str(data_source)
             info = row.get("extra_info")
