@@ -83,6 +83,7 @@ class HFRolloutServer:
         self.model = AutoModelForCausalLM.from_pretrained(self.model_config.local_path, dtype=torch.float32,
                                                           attn_implementation="sdpa")
         self.model.eval()
+        torch.manual_seed(self.config.seed + replica_rank)  # as verl seeds vLLM: rollout.seed, one stream per replica
         hf_config = self.model.config
         self.max_model_len = self.config.max_model_len or hf_config.max_position_embeddings
         tokenizer = self.model_config.tokenizer
