@@ -67,3 +67,13 @@ def test_verl_sees_trl_only_when_it_still_ships_the_value_head_model():
         "from r1_recipe.verl_compat import trl_value_head_available as f\n"
         "print(iu.is_trl_available is f, m.is_trl_available is f)")
     assert out == "True True"
+
+
+def test_overrides_print_shell_quoted_on_one_line_for_command_substitution(capsys):
+    from r1_recipe.cpu import overrides
+
+    assert overrides.main(["sft"]) == 0
+    assert capsys.readouterr().out == ("trainer.device=cpu trainer.n_gpus_per_node=1 engine.strategy=fsdp2 "
+                                       "+model.override_config.attn_implementation=sdpa data.num_workers=0\n")
+    assert overrides.main(["vllm"]) == 2
+    assert "usage" in capsys.readouterr().err

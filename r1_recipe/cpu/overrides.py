@@ -37,3 +37,21 @@ PPO = [
     "actor_rollout_ref.actor.fsdp_config.use_torch_compile=false",
     "actor_rollout_ref.ref.fsdp_config.use_torch_compile=false",
 ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m r1_recipe.cpu.overrides sft|ppo`: the overrides, shell-quoted on one line, for `$(...)`."""
+    import shlex
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    lists = {"sft": SFT, "ppo": PPO}
+    if len(args) != 1 or args[0] not in lists:
+        print("usage: python -m r1_recipe.cpu.overrides sft|ppo", file=sys.stderr)
+        return 2
+    print(shlex.join(lists[args[0]]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
