@@ -172,7 +172,8 @@ def test_signals_run_in_the_reward_pool_and_a_failing_pool_gives_zeros():
     text = "<think>Wait, check it.</think> <answer>7</answer>"
     pool = BoundedPool(workers=1)
     try:
-        assert asyncio.run(dynamics.signals_async(pool, text, "What is 3 + 4?")) == sample_signals(text, "What is 3 + 4?")
+        expected = {"response_truncated": 0.0, "reflection_words": 2.0, "language_mixed": 0.0}
+        assert asyncio.run(dynamics.signals_async(pool, text, "What is 3 + 4?")) == expected
     finally:
         pool.close()
 
