@@ -20,6 +20,6 @@ stamp=.venv/.r1-recipe-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch is pinned in the same pip call: any resolver run that can touch torch must see the pin.
-  .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[test]"
+  .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[test,mini]"
   touch "$stamp"
 fi

@@ -14,40 +14,59 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from r1_recipe.mini import data
+from r1_recipe.mini import data, recipe
 from r1_recipe.mini import model as mini_model
+from r1_recipe.mini.recipe import RLValues, SFTValues
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class MiniConfig:
+    """Sizes of the miniature run. The algorithm (GRPO loss, KL, clipping, sampling temperatures, reward weights, SFT
+    schedule) comes from the recipe files `recipe` and `sft_recipe`, as in the GPU runs (r1_recipe.mini.recipe)."""
     out: str = "outputs/mini"
     seed: int = 0
+    recipe: str = "zero"         # RL recipe (name or path) whose GRPO values the run uses
+    sft_recipe: str = "cold_start_sft"  # SFT recipe whose optimiser schedule the cold start uses
     max_operand: int = 10        # problems a + b with 0 <= a, b < max_operand (the whole task: max_operand**2)
     sft_samples: int = 300       # cold-start set size
-    sft_steps: int = 460
+    hasty: float = 0.5           # fraction of cold-start traces that answer with no working and no check
+    slip: float = 0.5            # fraction of the hasty traces whose answer is off by one
+    sft_steps: int = 1000
     sft_batch: int = 16
     sft_lr: float = 3e-3
-    grpo_steps: int = 80
+    grpo_steps: int = 60
     grpo_prompts: int = 8        # prompts per GRPO step
-    group_size: int = 8          # samples per prompt (G in §2.2.1)
-    grpo_lr: float = 3e-5
-    beta: float = 0.0            # KL coefficient
-    train_temperature: float = 1.0  # rollout temperature during GRPO
+    group_size: int = 8          # samples per prompt (G in §2.2.1; the recipe's 16 is a size)
+    grpo_lr: float = 1e-4        # recipe: 3e-6 for a 7B model; a 0.1M-parameter model from scratch needs more
     k: int = 8                   # samples per eval problem for pass@1 and cons@k
-    temperature: float = 0.6     # the paper's evaluation temperature
     max_new_tokens: int = 48
+    threads: int = 1             # torch CPU threads: one is fastest for a model this small, the more so on a busy host
+
+    def __post_init__(self):
+        for name in ("max_operand", "sft_samples", "sft_steps", "sft_batch", "grpo_steps", "grpo_prompts", "k",
+                     "max_new_tokens", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"mini: --{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.group_size < 2:
+            raise ValueError(f"mini: --group-size must be >= 2 (GRPO compares samples of a group), got "
+                             f"{self.group_size}")
+        for name in ("hasty", "slip"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"mini: --{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("sft_lr", "grpo_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"mini: --{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
 
 
-def _reward_cfg():
-    # The R1-Zero reward (§2.2.2): accuracy + format, each weight 1, under the Composer's hard bound.
-    return {"components": {"accuracy": 1.0, "format": {"weight": 1.0, "answer_tag": True}}, "timeout_s": 10,
-            "workers": 1}
+def sft(model, tok, samples: list[tuple[str, str]], steps: int, batch: int, lr: float, seed: int,
+        schedule: SFTValues) -> list[float]:
+    """Cold-start SFT: cross-entropy on the response tokens (prompt tokens masked), with the SFT recipe's schedule
+    (linear warm-up, then cosine decay to `min_lr_ratio`), weight decay and gradient clipping. Returns the loss per
+    step."""
+    import math
 
-
-def sft(model, tok, samples: list[tuple[str, str]], steps: int, batch: int, lr: float, seed: int) -> list[float]:
-    """Cold-start SFT: cross-entropy on the response tokens (prompt tokens masked). Returns the loss per step."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -56,8 +75,16 @@ def sft(model, tok, samples: list[tuple[str, str]], steps: int, batch: int, lr: 
         pi = tok(p, add_special_tokens=False).input_ids
         ci = tok(c, add_special_tokens=False).input_ids + [tok.eos_token_id]
         enc.append((pi + ci, [-100] * len(pi) + ci))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 10) * max(0.0, 1 - s / steps))
+    warm = max(1, math.ceil(schedule.warmup_ratio * steps))
+    floor = schedule.min_lr_ratio if schedule.lr_scheduler_type == "cosine" else 1.0
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm)))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=schedule.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     model.train()
     losses = []
     for _ in range(steps):
@@ -71,14 +98,14 @@ def sft(model, tok, samples: list[tuple[str, str]], steps: int, batch: int, lr: 
             ids[r, : len(x)], labels[r, : len(y)], att[r, : len(x)] = torch.tensor(x), torch.tensor(y), 1
         loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip_grad)
         opt.step(), sched.step(), opt.zero_grad()
         losses.append(loss.item())
     return losses
 
 
-def evaluate(model, tok, problems: list[tuple[int, int]], k: int, temperature: float, max_new_tokens: int,
-             composer, seed: int) -> dict:
+def evaluate(model, tok, problems: list[tuple[int, int]], k: int, temperature: float, top_p: float,
+             max_new_tokens: int, composer, seed: int) -> dict:
     """pass@1 (mean accuracy over k samples per problem) and cons@k (majority vote over the k extracted answers)."""
     import torch
 
@@ -90,7 +117,7 @@ def evaluate(model, tok, problems: list[tuple[int, int]], k: int, temperature: f
         for i in range(0, len(problems), 16):
             chunk = problems[i: i + 16]
             enc = tok([data.prompt(a, b) for a, b in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
-            out = model.generate(**enc, do_sample=True, temperature=temperature, top_p=0.95, top_k=0,
+            out = model.generate(**enc, do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
                                  max_new_tokens=max_new_tokens, num_return_sequences=k,
                                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
             gen = out[:, enc.input_ids.shape[1]:]
@@ -101,14 +128,15 @@ def evaluate(model, tok, problems: list[tuple[int, int]], k: int, temperature: f
     scores = list(composer.score_many((t, g, None) for t, g in zip(texts, golds)))
     fmt = [s["format"] for s in scores]
     return {**pass_cons(scores, k), "format": sum(fmt) / len(fmt), "mean_length": sum(lengths) / len(lengths),
-            "example": texts[0]}
+            "check_rate": sum(data.CHECK in t for t in texts) / len(texts), "example": texts[0]}
 
 
 def pass_cons(scores: list[dict], k: int) -> dict:
     """pass@1 and cons@k (DeepSeek-R1 §3) from Composer results, `k` consecutive samples per problem.
 
     pass@1 = mean over problems of the fraction of correct samples; cons@k = fraction of problems whose majority answer
-    (most common extracted `pred`, ties to the first seen; samples with no answer do not vote) is correct.
+    (most common `pred`, ties to the first seen) is correct. As in verl's maj@N, a response with no answer (the
+    Composer's `pred` "") votes for "no answer", which scores 0.
     """
     if not scores or len(scores) % k:
         raise ValueError(f"pass_cons: {len(scores)} scores is not a non-zero multiple of k={k}")
@@ -116,15 +144,15 @@ def pass_cons(scores: list[dict], k: int) -> dict:
     for j in range(0, len(scores), k):
         grp = scores[j: j + k]
         pass1.append(sum(s["acc"] for s in grp) / k)
-        votes = Counter(s["pred"] for s in grp if s["pred"] is not None)
-        top = votes.most_common(1)[0][0] if votes else None
-        cons.append(next(s["acc"] for s in grp if s["pred"] == top) if votes else 0.0)
+        top = Counter(s["pred"] or "" for s in grp).most_common(1)[0][0]
+        cons.append(next(s["acc"] for s in grp if (s["pred"] or "") == top) if top else 0.0)
     return {"pass@1": sum(pass1) / len(pass1), f"cons@{k}": sum(cons) / len(cons)}
 
 
 class _Rewards:
-    """TRL reward functions backed by one `Composer` call per batch: `accuracy` and `format` return the components'
-    unweighted scores (TRL sums them with weight 1 each, as the R1-Zero reward does) and are logged separately."""
+    """TRL reward functions backed by one `Composer` call per batch: one function per reward component (the recipe's
+    `reward.r1.components`) returning its unweighted score; TRL adds them with the recipe's weights
+    (`reward_weights`) and logs each one as `rewards/<name>/mean`."""
 
     def __init__(self, composer):
         self.composer = composer
@@ -136,35 +164,61 @@ class _Rewards:
             self._key, self._val = key, list(self.composer.score_many(zip(completions, answer, [None] * len(answer))))
         return self._val
 
-    def accuracy(self, prompts, completions, answer, **_):
-        return [s["accuracy"] for s in self._score(completions, answer)]
+    def functions(self) -> tuple[list, list[float]]:
+        fns, weights = [], []
+        for c in self.composer.cfg.components:
+            def fn(prompts, completions, answer, _name=c.name, **_):
+                return [s[_name] for s in self._score(completions, answer)]
+            fn.__name__ = c.name
+            fns.append(fn)
+            weights.append(c.weight)
+        return fns, weights
 
-    def format(self, prompts, completions, answer, **_):
-        return [s["format"] for s in self._score(completions, answer)]
+
+def _progress(every: int):
+    """A TrainerCallback printing one GRPO line every `every` steps (TRL's per-step dict dump is too loud)."""
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "reward" in logs and (state.global_step % every == 0 or state.global_step == 1):
+                print(f"[mini] GRPO step {state.global_step}/{state.max_steps}: reward {logs['reward']:.3f}  "
+                      f"accuracy {logs.get('rewards/accuracy/mean', float('nan')):.3f}  "
+                      f"length {logs.get('completions/mean_length', float('nan')):.1f}", flush=True)
+
+    return Progress()
 
 
-def grpo(model, tok, train: list, cfg: MiniConfig, composer, out: Path) -> list[dict]:
-    """GRPO (§2.2.1) in TRL's GRPOTrainer with the r1-recipe rule rewards. Returns TRL's log history."""
+def grpo(model_dir: Path, tok, train: list, cfg: MiniConfig, rl: RLValues, composer, out: Path) -> tuple:
+    """GRPO (§2.2.1) in TRL's GRPOTrainer from the cold-start checkpoint in `model_dir` (also the KL reference), with
+    the RL recipe's algorithm values (`rl`) and the r1-recipe rule rewards. Returns (trained model, TRL's log history,
+    one entry per step)."""
     try:
         from datasets import Dataset
+        from transformers import PrinterCallback
         from trl import GRPOConfig, GRPOTrainer
-    except ImportError as e:  # trl is in the `test` extra that scripts/setup.sh installs
-        raise SystemExit(f"r1-recipe mini needs trl: pip install 'torch==2.13.0' 'trl>=1.10' ({e})") from e
+    except ImportError as e:  # trl is in the `mini` extra that scripts/setup.sh installs
+        raise SystemExit(f"r1-recipe mini needs trl: pip install 'torch==2.13.0' -e '.[mini]' ({e})") from e
 
     tok.padding_side = "left"
     ds = Dataset.from_list([{"prompt": data.prompt(a, b), "answer": str(a + b)} for a, b in train])
-    rewards = _Rewards(composer)
-    acc_fn, fmt_fn = rewards.accuracy, rewards.format
-    acc_fn.__func__.__name__, fmt_fn.__func__.__name__ = "accuracy", "format"
-    args = GRPOConfig(output_dir=str(out / "grpo"), max_steps=cfg.grpo_steps, learning_rate=cfg.grpo_lr,
-                      per_device_train_batch_size=cfg.grpo_prompts * cfg.group_size, num_generations=cfg.group_size,
-                      max_completion_length=cfg.max_new_tokens, temperature=cfg.train_temperature, beta=cfg.beta, loss_type="grpo",
-                      use_cpu=True, bf16=False, report_to=[], logging_steps=1, save_strategy="no", seed=cfg.seed,
-                      lr_scheduler_type="constant", warmup_steps=0, disable_tqdm=True)
-    trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=[acc_fn, fmt_fn], args=args,
-                          train_dataset=ds)
+    fns, weights = _Rewards(composer).functions()
+    args = GRPOConfig(
+        output_dir=str(out / "grpo"), seed=cfg.seed, use_cpu=True, bf16=False, report_to=[], logging_steps=1,
+        save_strategy="no", disable_tqdm=True,
+        # sizes: the miniature run's own
+        max_steps=cfg.grpo_steps, learning_rate=cfg.grpo_lr, num_generations=cfg.group_size,
+        per_device_train_batch_size=cfg.grpo_prompts * cfg.group_size, max_completion_length=cfg.max_new_tokens,
+        # algorithm: the RL recipe's (r1_recipe.mini.recipe)
+        loss_type=rl.loss_type, scale_rewards=rl.scale_rewards, beta=rl.beta, epsilon=rl.epsilon,
+        epsilon_high=rl.epsilon_high, num_iterations=rl.num_iterations, weight_decay=rl.weight_decay,
+        lr_scheduler_type=rl.lr_scheduler_type, warmup_steps=0, temperature=rl.temperature, top_p=rl.top_p,
+        reward_weights=weights)
+    trainer = GRPOTrainer(model=str(model_dir), processing_class=tok, reward_funcs=fns, args=args, train_dataset=ds)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(_progress(max(1, cfg.grpo_steps // 6)))
     trainer.train()
-    return [h for h in trainer.state.log_history if "reward" in h]
+    return trainer.model, [h for h in trainer.state.log_history if "reward" in h]
 
 
 def report(out: Path, history: list[dict], before: dict, after: dict, cfg: MiniConfig, timings: dict) -> str:
@@ -185,7 +239,7 @@ def report(out: Path, history: list[dict], before: dict, after: dict, cfg: MiniC
         fig.tight_layout(), fig.savefig(out / f"{name}.png", dpi=100), plt.close(fig)
     k = cfg.k
     rows = [("pass@1", "pass@1"), (f"cons@{k}", f"cons@{k}"), ("format rate", "format"),
-            ("mean response length", "mean_length")]
+            ("responses with a check step", "check_rate"), ("mean response length", "mean_length")]
     md = ["| metric (%d problems, k=%d) | before RL | after RL |" % (cfg.max_operand**2, k), "|---|---|---|"]
     md += [f"| {label} | {before[key]:.3f} | {after[key]:.3f} |" for label, key in rows]
     table = "\n".join(md)
@@ -203,7 +257,7 @@ def run(cfg: MiniConfig) -> dict:
 
     from r1_recipe.rewards.compose import Composer
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t = {}
@@ -211,29 +265,37 @@ def run(cfg: MiniConfig) -> dict:
     # The toy task is small, so SFT, RL and evaluation all draw from the same problems: the evaluation measures how
     # reliably the policy solves the task (the paper's pass@1 over k samples), not generalisation to unseen problems.
     train = held = data.problems(cfg.max_operand)
-    samples = data.sft_samples(train, cfg.sft_samples, cfg.seed)
+    samples = data.sft_samples(train, cfg.sft_samples, cfg.seed, cfg.hasty, cfg.slip)
     tok = mini_model.build_tokenizer([p + c for p, c in samples])
     model = mini_model.build_model(len(tok), cfg.seed)
-    composer = Composer(_reward_cfg())
+    rl, sft_schedule = recipe.rl_values(cfg.recipe), recipe.sft_values(cfg.sft_recipe)
+    # the RL recipe's reward (accuracy + format, weight 1 each, each under a hard time bound); one worker process
+    composer = Composer({**rl.reward, "workers": 1})
     print(f"[mini] {len(train)} problems, {len(samples)} cold-start samples, "
           f"model {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params", flush=True)
-    losses = sft(model, tok, samples, cfg.sft_steps, cfg.sft_batch, cfg.sft_lr, cfg.seed)
+    losses = sft(model, tok, samples, cfg.sft_steps, cfg.sft_batch, cfg.sft_lr, cfg.seed, sft_schedule)
     t["sft"] = round(time.time() - t0, 1)
     print(f"[mini] cold-start SFT: {cfg.sft_steps} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f} ({t['sft']} s)",
           flush=True)
     t1 = time.time()
-    before = evaluate(model, tok, held, cfg.k, cfg.temperature, cfg.max_new_tokens, composer, cfg.seed)
+    before = evaluate(model, tok, held, cfg.k, rl.eval_temperature, rl.eval_top_p, cfg.max_new_tokens, composer,
+                      cfg.seed)
     t["eval_before"] = round(time.time() - t1, 1)
-    print(f"[mini] before RL: pass@1 {before['pass@1']:.3f}  cons@{cfg.k} {before[f'cons@{cfg.k}']:.3f}", flush=True)
+    print(f"[mini] before RL: pass@1 {before['pass@1']:.3f}  cons@{cfg.k} {before[f'cons@{cfg.k}']:.3f}  "
+          f"check rate {before['check_rate']:.3f}", flush=True)
     t1 = time.time()
-    history = grpo(model, tok, train, cfg, composer, out)
+    cold_start = out / "cold_start"  # the SFT checkpoint, as the GPU pipeline hands it from SFT to RL
+    model.save_pretrained(cold_start), tok.save_pretrained(cold_start)
+    model, history = grpo(cold_start, tok, train, cfg, rl, composer, out)
     t["grpo"] = round(time.time() - t1, 1)
     t1 = time.time()
-    after = evaluate(model, tok, held, cfg.k, cfg.temperature, cfg.max_new_tokens, composer, cfg.seed + 1)
+    after = evaluate(model, tok, held, cfg.k, rl.eval_temperature, rl.eval_top_p, cfg.max_new_tokens, composer,
+                     cfg.seed + 1)
     t["eval_after"] = round(time.time() - t1, 1)
     t["total"] = round(time.time() - t0, 1)
     table = report(out, history, before, after, cfg, t)
-    print(f"[mini] after RL:  pass@1 {after['pass@1']:.3f}  cons@{cfg.k} {after[f'cons@{cfg.k}']:.3f}\n{table}\n"
+    print(f"[mini] after RL:  pass@1 {after['pass@1']:.3f}  cons@{cfg.k} {after[f'cons@{cfg.k}']:.3f}  "
+          f"check rate {after['check_rate']:.3f}\n{table}\n"
           f"[mini] report in {out}/ (report.md, metrics.json, reward.png, accuracy.png, response_length.png)",
           flush=True)
     return {"before": before, "after": after, "table": table, "out": str(out)}
