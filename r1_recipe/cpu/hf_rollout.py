@@ -237,8 +237,10 @@ def _replica_class():
         async def launch_servers(self):
             kind = "_reward" if self.is_reward_model else "_teacher" if self.is_teacher_model else ""
             name = server_name(self.replica_rank, kind, self.name_suffix)
+            # num_cpus=0: the server holds no logical CPU (verl's vLLM servers use Ray's actor default, which holds
+            # none once running); asking for 1 CPU each stalled start-up with 2 trainer ranks.
             server = ray.remote(HFRolloutServer).options(
-                name=name, num_cpus=1, max_concurrency=self.max_concurrency,
+                name=name, num_cpus=0, max_concurrency=self.max_concurrency,
             ).remote(config=self.config, model_config=self.model_config, replica_rank=self.replica_rank)
             await server.get_server_address.remote()  # raises here if the model failed to load
             self.servers = [server]
