@@ -21,13 +21,10 @@ engine (`main_ppo`'s default). Sizes are for tests, demos and CI, not for real t
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import ray
 import torch
-
-logger = logging.getLogger("r1_recipe")
 
 NAME = "hf"
 

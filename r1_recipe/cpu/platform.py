@@ -189,8 +189,7 @@ def _dedupe_backend(backend: Any) -> Any:
         return backend
     seen: dict[str, str] = {}
     for part in backend.split(","):
-        device, _, name = part.partition(":")
-        seen.setdefault(device.strip(), part.strip())
+        seen.setdefault(part.partition(":")[0].strip(), part.strip())
     return ",".join(seen.values())
 
 
@@ -228,7 +227,7 @@ def _patch_cpu_offload_policy() -> None:
 
 
 def install() -> bool:
-    """Register platform `cpu` with verl and apply the two CPU fixes; returns False (doing nothing) on accelerator hosts.
+    """Register platform `cpu` with verl and apply the CPU fixes; returns False (doing nothing) on accelerator hosts.
 
     `VERL_PLATFORM=cpu` forces it; `VERL_PLATFORM=<other>` skips it.
     """
