@@ -68,6 +68,30 @@ def probe() -> dict:
         for name in names:
             check(kind, name, registries[kind](name), why_missing)
 
+    try:
+        import verl.trainer.ppo.v1.trainer_base as trainer_base
+
+        hooked = getattr(trainer_base.PPOTrainer._compute_metrics, "__r1_dynamics__", False)
+        check("trainer hook", "r1/ training-dynamics metrics", hooked, "" if hooked else why_missing or
+              "PPOTrainer._compute_metrics is not wrapped (see r1_recipe.pipelines.dynamics)")
+    except Exception as e:
+        check("trainer hook", "r1/ training-dynamics metrics", False, f"{type(e).__name__}: {e}")
+    try:
+        from r1_recipe.cpu.platform import PLATFORM_NAME, accelerator_found
+
+        if accelerator_found():
+            check("platform", "accelerator found: verl's own platform", True)
+        else:
+            from verl.plugin.platform import PlatformRegistry
+            from verl.workers.rollout.replica import RolloutReplicaRegistry
+
+            cpu = PlatformRegistry.get(PLATFORM_NAME) is not None
+            check("platform", "cpu (no accelerator found)", cpu, "" if cpu else why_missing or "not registered")
+            hf = "hf" in RolloutReplicaRegistry._registry
+            check("rollout", "hf (CPU rollout)", hf, "" if hf else why_missing or "not registered")
+    except Exception as e:
+        check("platform", "cpu", False, f"{type(e).__name__}: {e}")
+
     from r1_recipe import rewards, templates
 
     for name in rewards.available():

@@ -416,16 +416,34 @@ def _cp(args) -> int:
     return 0
 
 
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def cpu_overrides(kind: str, overrides: list[str]) -> list[str]:
+    """The overrides that run this kind of recipe on a CPU-only host (r1_recipe.cpu.overrides) before the user's;
+    a key the user sets wins."""
+    from r1_recipe.cpu import overrides as cpu
+
+    if kind not in (SFT, PPO):
+        raise RecipeError(f"--cpu runs SFT and RL recipes (verl's sft_trainer, main_ppo), not {kind}")
+    mine = {_override_key(o) for o in overrides}
+    return [o for o in (cpu.SFT if kind == SFT else cpu.PPO) if _override_key(o) not in mine] + list(overrides)
+
+
 def _run(args) -> int:
     from omegaconf import OmegaConf
 
     try:
         cfg, path, shipped = compose(args.recipe, args.overrides)
+        kind = entry_point(cfg)
+        if args.cpu:
+            args.overrides = cpu_overrides(kind, args.overrides)
+            cfg, path, shipped = compose(args.recipe, args.overrides)
     except RecipeError as e:
         print(f"r1-recipe run: error: {e}", file=sys.stderr)
         return 2
-    kind = entry_point(cfg)
-    report = validate(cfg, kind, check_gpus=not args.skip_gpu_check)
+    report = validate(cfg, kind, check_gpus=not (args.skip_gpu_check or args.cpu))
     if args.dry_run:  # a dry run on a laptop has no GPUs: say so, do not fail on it
         gpu = [e for e in report.errors if "visible GPU" in e]
         report.errors = [e for e in report.errors if e not in gpu]
@@ -480,5 +498,7 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and the command; launch nothing")
     p.add_argument("--skip-gpu-check", action="store_true", help="do not compare trainer.n_gpus_per_node with the "
                    "GPUs visible here (e.g. when launching from a head node without GPUs)")
+    p.add_argument("--cpu", action="store_true", help="run on this CPU-only host with verl's own trainers (platform "
+                   "cpu, rollout hf; adds r1_recipe.cpu.overrides before yours; sizes stay yours, see docs/cpu.md)")
     p.set_defaults(func=_run)
     return p

@@ -51,8 +51,13 @@ def test_doctor_reports_every_component_and_what_is_missing():
 
     code, text = run_doctor()
     lines = text.splitlines()
-    for name in ("r1_grpo", "r1_grpo_process", "r1", "r1_template", "r1_zero"):
+    for name in ("r1_grpo", "r1_grpo_process", "r1", "r1_template", "r1_zero", "r1/ training-dynamics metrics"):
         assert any(line.startswith("ok") and line.endswith(f" {name}") for line in lines), text
+    import torch
+
+    if not torch.cuda.is_available():  # CI: verl's trainers run here through platform cpu and rollout hf
+        assert "ok       platform             cpu (no accelerator found)" in lines, text
+        assert "ok       rollout              hf (CPU rollout)" in lines, text
     os.environ["VERL_USE_EXTERNAL_PLUGINS"] = "none"
     try:
         code_off, text_off = run_doctor()
@@ -61,6 +66,7 @@ def test_doctor_reports_every_component_and_what_is_missing():
     assert code_off == 1
     assert "MISSING  advantage estimator  r1_grpo\n" in text_off
     assert "verl plugin loading excludes r1_recipe: VERL_USE_EXTERNAL_PLUGINS=none" in text_off
+    assert "MISSING  trainer hook         r1/ training-dynamics metrics\n" in text_off
 
 
 def test_recipe_style_config_composes_and_passes_verl_validate_config():

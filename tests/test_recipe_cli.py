@@ -176,3 +176,20 @@ def test_all_scenarios_rl_turns_the_reward_model_on_with_three_overrides(capsys,
     assert rc == 0, err
     assert "custom_reward_function:\n    path: pkg://r1_recipe.rewards" in out
     assert "reward_model:\n      weight: 1.0\n      timeout_s: 120" in out
+
+
+def test_cpu_flag_adds_the_cpu_overrides_and_the_users_keys_win(capsys, d):
+    from r1_recipe.cpu import overrides as cpu
+
+    rc, out, err = run(capsys, "run", "zero", *zero_args(d), "reward.num_workers=2", "--cpu", "--dry-run")
+    assert rc == 0, err
+    command = out.split("# command:\n")[1]
+    assert [o for o in cpu.PPO if o in command] == [o for o in cpu.PPO if o != "reward.num_workers=1"]
+    assert "reward.num_workers=2" in command and "reward.num_workers=1" not in command
+    import yaml
+
+    resolved = yaml.safe_load(out.split("# command:")[0])
+    assert (resolved["actor_rollout_ref"]["rollout"]["name"], resolved["trainer"]["device"]) == ("hf", "cpu")
+    rc, _, err = run(capsys, "run", "eval_generate", f"actor_rollout_ref.model.path={d / 'model'}", "--cpu",
+                     "--dry-run")
+    assert rc == 2 and "--cpu runs SFT and RL recipes (verl's sft_trainer, main_ppo), not main_generation_server" in err
