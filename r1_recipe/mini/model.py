@@ -1,4 +1,5 @@
-"""A tiny Qwen2 causal LM and a byte-level BPE tokenizer trained on the toy task's text, built locally (no downloads)."""
+"""A tiny Qwen2 causal LM and a byte-level BPE tokenizer trained on the toy task's text, built locally (no
+downloads)."""
 
 from __future__ import annotations
 

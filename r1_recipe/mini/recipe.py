@@ -73,7 +73,8 @@ def _pick(table: dict, value, key: str) -> str:
 
 
 def rl_values(recipe: str = "zero") -> RLValues:
-    """GRPO values of an RL recipe, mapped onto TRL's GRPOConfig. Raises MiniRecipeError naming the key it cannot map."""
+    """GRPO values of an RL recipe, mapped onto TRL's GRPOConfig. Raises MiniRecipeError naming the key it cannot
+    map."""
     from omegaconf import OmegaConf
 
     c = _compose(recipe)
