@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-R1_KEYS = ("epsilon", "unbiased_std")
+R1_KEYS = ("epsilon", "unbiased_std", "ref_reset_steps")  # ref_reset_steps: read by r1_recipe.ref_reset
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,15 @@ def probe() -> dict:
     except Exception as e:
         check("trainer hook", "r1/ training-dynamics metrics", False, f"{type(e).__name__}: {e}")
     try:
+        import verl.workers.engine_workers as engine_workers
+
+        ok = hasattr(engine_workers.ActorRolloutRefWorker, "r1_reset_reference") and getattr(
+            trainer_base.PPOTrainer, "__r1_ref_reset__", False)
+        check("trainer hook", "reference reset (algorithm.r1.ref_reset_steps)", ok,
+              "" if ok else why_missing or "not installed (see r1_recipe.ref_reset)")
+    except Exception as e:
+        check("trainer hook", "reference reset", False, f"{type(e).__name__}: {e}")
+    try:
         from r1_recipe.cpu.platform import PLATFORM_NAME, accelerator_found
 
         if accelerator_found():

@@ -282,6 +282,21 @@ def _check_distill(cfg, model_keys: list[str], report: Report) -> None:
         report.errors.append(str(e))
 
 
+def _check_algorithm(cfg, report: Report) -> None:
+    """`algorithm.r1.*`: the estimator options and the periodic reference reset."""
+    from verl.trainer.ppo.utils import need_reference_policy
+
+    from r1_recipe import ref_reset
+    from r1_recipe.advantage import GRPOOptions
+
+    try:
+        GRPOOptions.from_config(cfg.algorithm)
+        lora = int(cfg.actor_rollout_ref.model.get("lora_rank", 0) or 0) > 0
+        ref_reset.check_config(cfg, need_reference_policy(cfg), lora)
+    except ValueError as e:
+        report.errors.append(str(e))
+
+
 def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
     from omegaconf import OmegaConf
     from verl.experimental.reward_loop.reward_manager import registry as rm_registry
@@ -323,6 +338,7 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
     if est not in core_algos.ADV_ESTIMATOR_REGISTRY:
         report.errors.append(f"algorithm.adv_estimator: {est!r} is not registered; registered: "
                              f"{', '.join(core_algos.ADV_ESTIMATOR_REGISTRY)} (run `r1-recipe doctor`)")
+    _check_algorithm(cfg, report)
     manager = cfg.reward.reward_manager
     if manager.source == "register" and manager.name not in rm_registry.REWARD_MANAGER:
         report.errors.append(f"reward.reward_manager.name: {manager.name!r} is not registered; registered: "

@@ -1,7 +1,7 @@
-"""verl's own `main_ppo` runs our `zero` recipe (r1_grpo, r1 reward manager, R1-Zero template) for 2 GRPO steps on CPU:
-CPU platform + rollout `hf` (r1_recipe.cpu), tiny Qwen2 built locally. One run (about 90-130 s on 2 cores, Ray
-start-up dominates) serves every test here: the GRPO step itself, and the `r1/` training-dynamics metrics reaching
-verl's file tracker every step, from which `r1-recipe report` draws.
+"""verl's own `main_ppo` runs our `zero` recipe (r1_grpo, r1 reward manager, R1-Zero template) for 3 GRPO steps on CPU:
+CPU platform + rollout `hf` (r1_recipe.cpu), tiny Qwen2 built locally. One run (about 100-140 s on 2 cores, Ray
+start-up dominates) serves every test here: the GRPO step itself, the `r1/` training-dynamics metrics reaching
+verl's file tracker every step (from which `r1-recipe report` draws), and the periodic reference reset.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def run(tmp_path_factory):
            "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=1024", "actor_rollout_ref.rollout.n=4",
            # a random model never earns accuracy or format: language consistency gives the groups some variance
            "+reward.r1.components.language=1.0", "trainer.logger=[console,file]",
-           "trainer.total_training_steps=2", "trainer.val_before_train=false", "trainer.test_freq=2",
+           # a large lr so that one step moves the policy measurably away from the reference (the KL shows it)
+           "actor_rollout_ref.actor.optim.lr=1e-3", "algorithm.r1.ref_reset_steps=2",
+           "trainer.total_training_steps=3", "trainer.val_before_train=false", "trainer.test_freq=2",
            "trainer.save_freq=-1", f"trainer.default_local_dir={tmp_path / 'ckpt'}", *overrides.PPO]
     env = {key: value for key, value in os.environ.items() if key != "VERL_PLATFORM"}
     env.update(RAY_AUTH_MODE="disabled", VERL_FILE_LOGGER_PATH=str(log_path))
@@ -65,7 +67,7 @@ def run(tmp_path_factory):
 def test_main_ppo_runs_the_zero_recipe_with_the_hf_rollout_on_cpu(run):
     assert "LLMServerManager: ['hf_rollout_server_0']" in run.log
     steps = [line for line in run.log.splitlines() if re.search(r"\bstep:\d+ - ", line)]
-    assert [metric(line, "training/global_step") for line in steps] == [1.0, 2.0]
+    assert [metric(line, "training/global_step") for line in steps] == [1.0, 2.0, 3.0]
     for line in steps:
         # the HF rollout's log-probs agree with the FSDP actor's recomputation of the same tokens
         assert metric(line, "training/rollout_probs_diff_max") < 1e-2
@@ -78,7 +80,7 @@ def test_main_ppo_runs_the_zero_recipe_with_the_hf_rollout_on_cpu(run):
 
 
 def test_r1_dynamics_reach_verls_file_tracker_every_step(run):
-    assert [s["step"] for s in run.steps] == [1, 2]
+    assert [s["step"] for s in run.steps] == [1, 2, 3]
     for step in run.steps:
         data = step["data"]
         assert [k for k in R1_KEYS if k not in data] == []
@@ -98,3 +100,14 @@ def test_report_draws_the_curves_from_that_log(run):
     assert cli(["report", str(run.log_path), "--out", str(out)]) == 0
     for name in ("accuracy", "length", "reflection", "dynamics"):
         assert (out / f"{name}.png").stat().st_size > 0
+
+
+def test_reference_is_reset_to_the_policy_every_ref_reset_steps(run):
+    # one mini-batch per step: the KL is measured before the step's update, between the policy after the previous
+    # steps and the reference. Step 1: reference = initial policy. Step 2: the policy moved in step 1. After step 2
+    # the reference becomes the policy, so step 3 starts with identical weights on both sides.
+    kl = [s["data"]["actor/kl_loss"] for s in run.steps]
+    assert kl[0] == pytest.approx(0.0, abs=1e-6)
+    assert kl[1] > 1e-4
+    assert kl[2] == pytest.approx(0.0, abs=1e-6)
+    assert "reference model reset to the current policy (every 2 steps, step 2)" in run.log

@@ -29,10 +29,8 @@ Metric names (all over the step's non-padding responses):
 from __future__ import annotations
 
 import functools
-import importlib.abc
 import logging
 import re
-import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -232,38 +230,8 @@ def patch_trainer_module(module) -> None:
     trainer_cls._compute_metrics = wrap_compute_metrics(trainer_cls._compute_metrics)
 
 
-class _PostImportHook(importlib.abc.MetaPathFinder):
-    """Runs `callback(module)` right after `name` is imported, whoever imports it."""
-
-    def __init__(self, name: str, callback):
-        self.name, self.callback = name, callback
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                exec_module = spec.loader.exec_module
-
-                def exec_and_hook(module, _exec=exec_module):
-                    _exec(module)
-                    try:
-                        self.callback(module)
-                    except Exception:
-                        logger.warning("r1-recipe: could not install the training-dynamics hook", exc_info=True)
-
-                spec.loader.exec_module = exec_and_hook
-                return spec
-        return None
-
-
 def install() -> None:
     """Wrap `PPOTrainer._compute_metrics` now if verl's v1 trainer is imported, else when it is."""
-    module = sys.modules.get(TRAINER_MODULE)
-    if module is not None:
-        patch_trainer_module(module)
-    elif not any(isinstance(f, _PostImportHook) and f.name == TRAINER_MODULE for f in sys.meta_path):
-        sys.meta_path.insert(0, _PostImportHook(TRAINER_MODULE, patch_trainer_module))
+    from r1_recipe.hooks import after_import
+
+    after_import(TRAINER_MODULE, patch_trainer_module, "the training-dynamics hook")
