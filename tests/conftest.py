@@ -42,6 +42,17 @@ def tiny_tokenizer(tmp_path_factory):
     return build_tiny_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
+@pytest.fixture(scope="module")
+def composer():
+    """The accuracy reward alone, on two bounded workers (what `r1-recipe eval` and `rejection-sample` score with)."""
+    from r1_recipe.bounded import BoundedPool
+    from r1_recipe.rewards.compose import Composer
+
+    c = Composer({"components": {"accuracy": 1.0}}, pool=BoundedPool(workers=2))
+    yield c
+    c.pool.close()
+
+
 def pytest_collection_modifyitems(config, items):
     """`@pytest.mark.gpu` tests need CUDA (and vLLM): skipped, with the reason shown, on CPU machines such as CI's."""
     import torch

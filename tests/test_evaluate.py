@@ -8,10 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from r1_recipe.bounded import BoundedPool
 from r1_recipe.cli import main as cli
 from r1_recipe.pipelines.evaluate import compare_table, evaluate, markdown_table
-from r1_recipe.rewards.compose import Composer
 
 
 def answer(x: str) -> str:
@@ -43,13 +41,6 @@ def inputs(tmp_path_factory):
     AIME.to_parquet(d / "aime.parquet", index=False)
     (d / "gsm8k.jsonl").write_text(json.dumps(GSM8K_ROW) + "\n")
     return [str(d / "aime.parquet"), str(d / "gsm8k.jsonl")]
-
-
-@pytest.fixture(scope="module")
-def composer():
-    c = Composer({"components": {"accuracy": 1.0}}, pool=BoundedPool(workers=2))
-    yield c
-    c.pool.close()
 
 
 @pytest.fixture(scope="module")

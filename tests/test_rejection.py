@@ -7,12 +7,10 @@ import pandas as pd
 import pytest
 from conftest import build_tiny_tokenizer
 
-from r1_recipe.bounded import BoundedPool
 from r1_recipe.cli import main as cli_main
 from r1_recipe.pipelines import rejection
 from r1_recipe.pipelines.filters import FilterConfig
 from r1_recipe.pipelines.rejection import RejectionConfig, mix_sft, read_generations, run, sft_assistant
-from r1_recipe.rewards.compose import Composer
 
 
 def good(a, b, words="We add them"):
@@ -94,13 +92,6 @@ CFG = RejectionConfig(
     judge_column="judge",
     shard_size=2,
 )
-
-
-@pytest.fixture(scope="module")
-def composer():
-    c = Composer({"components": {"accuracy": 1.0}}, pool=BoundedPool(workers=2))
-    yield c
-    c.pool.close()
 
 
 @pytest.fixture(scope="module")
