@@ -37,7 +37,7 @@ class MiniConfig:
     slip: float = 0.75           # fraction of the hasty traces whose answer is off by one
     sft_steps: int = 1000
     sft_batch: int = 16
-    sft_lr: float = 3e-3
+    sft_lr: float = 6e-3
     grpo_steps: int = 60
     grpo_prompts: int = 8        # prompts per GRPO step
     group_size: int = 8          # samples per prompt (G in §2.2.1; the recipe's 16 is a size)
