@@ -1,5 +1,5 @@
-"""The miniature R1 run (r1_recipe.mini): toy data, recipe mapping, metrics by the paper's protocol, and the short
-end-to-end configuration."""
+"""The miniature R1 run (r1_recipe.mini): toy data, recipe mapping, and the short end-to-end configuration (its
+pass@1/cons@k come from r1_recipe.pipelines.passk, tested in test_passk.py)."""
 
 import json
 from collections import Counter
@@ -7,29 +7,7 @@ from collections import Counter
 import pytest
 
 from r1_recipe.mini import data
-from r1_recipe.mini.pipeline import MiniConfig, pass_cons
-
-
-def _s(acc, pred):
-    return {"acc": acc, "pred": pred}
-
-
-def test_pass_cons_exact():
-    k = 4
-    scores = [_s(1, "3"), _s(0, "4"), _s(1, "3"), _s(0, ""),     # pass 2/4, majority "3" correct
-              _s(0, "9"), _s(0, "9"), _s(1, "7"), _s(0, "8"),   # pass 1/4, majority "9" wrong
-              _s(0, ""), _s(0, ""), _s(0, ""), _s(0, "")]       # nothing extracted: cons 0
-    assert pass_cons(scores, k) == {"pass@1": (0.5 + 0.25 + 0) / 3, "cons@4": 1 / 3}
-
-
-def test_pass_cons_no_answer_majority_scores_zero():
-    # as verl's maj@N: two responses without an answer outvote one correct answer
-    assert pass_cons([_s(0, ""), _s(1, "5"), _s(0, None)], 3) == {"pass@1": 1 / 3, "cons@3": 0.0}
-
-
-def test_pass_cons_rejects_partial_group():
-    with pytest.raises(ValueError, match="multiple of k=4"):
-        pass_cons([_s(1, "1")] * 3, 4)
+from r1_recipe.mini.pipeline import MiniConfig
 
 
 def test_toy_traces_are_in_r1_format():

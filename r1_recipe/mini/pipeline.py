@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from r1_recipe.mini import data, recipe
 from r1_recipe.mini import model as mini_model
 from r1_recipe.mini.recipe import RLValues, SFTValues
+from r1_recipe.pipelines.passk import pass_cons
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ def sft(model, tok, samples: list[tuple[str, str]], steps: int, batch: int, lr: 
 
 def evaluate(model, tok, problems: list[tuple[int, int]], k: int, temperature: float, top_p: float,
              max_new_tokens: int, composer, seed: int) -> dict:
-    """pass@1 (mean accuracy over k samples per problem) and cons@k (majority vote over the k extracted answers)."""
+    """pass@1 (mean accuracy over k samples per problem), pass@k and cons@k (majority vote over the k answers), by
+    `r1_recipe.pipelines.passk`; plus the format rate, the check-step rate and accuracy with and without it."""
     import torch
 
     torch.manual_seed(seed)
@@ -139,24 +140,6 @@ def evaluate(model, tok, problems: list[tuple[int, int]], k: int, temperature: f
             "acc_with_check": sum(acc_with) / len(acc_with) if acc_with else nan,
             "acc_without_check": sum(acc_without) / len(acc_without) if acc_without else nan,
             "example": texts[0]}
-
-
-def pass_cons(scores: list[dict], k: int) -> dict:
-    """pass@1 and cons@k (DeepSeek-R1 §3) from Composer results, `k` consecutive samples per problem.
-
-    pass@1 = mean over problems of the fraction of correct samples; cons@k = fraction of problems whose majority answer
-    (most common `pred`, ties to the first seen) is correct. As in verl's maj@N, a response with no answer (the
-    Composer's `pred` "") votes for "no answer", which scores 0.
-    """
-    if not scores or len(scores) % k:
-        raise ValueError(f"pass_cons: {len(scores)} scores is not a non-zero multiple of k={k}")
-    pass1, cons = [], []
-    for j in range(0, len(scores), k):
-        grp = scores[j: j + k]
-        pass1.append(sum(s["acc"] for s in grp) / k)
-        top = Counter(s["pred"] or "" for s in grp).most_common(1)[0][0]
-        cons.append(next(s["acc"] for s in grp if (s["pred"] or "") == top) if top else 0.0)
-    return {"pass@1": sum(pass1) / len(pass1), f"cons@{k}": sum(cons) / len(cons)}
 
 
 class _Rewards:
