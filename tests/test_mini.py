@@ -50,6 +50,8 @@ def test_bad_sizes_fail_naming_the_flag():
         MiniConfig(group_size=1)
     with pytest.raises(ValueError, match="--grpo-lr must be > 0"):
         MiniConfig(grpo_lr=0.0)
+    with pytest.raises(ValueError, match="--host must be one of trl, verl, got 'vllm'"):
+        MiniConfig(host="vllm")
 
 
 def test_grpo_values_come_from_the_zero_recipe():
@@ -96,3 +98,67 @@ def test_mini_quick_end_to_end(tmp_path):
     for png in ("reward.png", "accuracy.png", "response_length.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert "| pass@1 |" in (out / "report.md").read_text()
+
+
+def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_path):
+    """The RL parquet holds the bare question; the zero recipe's chat template renders exactly the prompt the
+    miniature trains and evaluates on. The overrides change sizes and places, never the recipe's algorithm."""
+    import pandas as pd
+
+    from r1_recipe.cpu.overrides import PPO
+    from r1_recipe.mini import model as mini_model
+    from r1_recipe.mini import verl_host
+    from r1_recipe.recipe_cli import available
+
+    train = data.problems(3)
+    tok = mini_model.build_tokenizer([p + c for p, c in data.sft_samples(train, 20, seed=0)])
+    tok.save_pretrained(tmp_path / "tok")
+    rows = pd.read_parquet(verl_host.write_parquet(train, tmp_path / "train.parquet"))
+    assert len(rows) == 9 and rows.data_source.unique().tolist() == ["mini_add"]
+    row = rows.iloc[5]                                               # (1, 2)
+    assert list(row.prompt) == [{"role": "user", "content": "Compute 1 + 2"}]
+    assert dict(row.reward_model) == {"style": "rule", "ground_truth": "3"}
+    assert verl_host.check_prompts("zero", tmp_path / "tok", train) == max(
+        len(tok(data.prompt(a, b), add_special_tokens=False).input_ids) for a, b in train)
+    chat = available()["zero"].read_text().replace("${r1_template:r1_zero}", "${r1_template:r1_chat}")
+    (tmp_path / "chat.yaml").write_text(chat)
+    with pytest.raises(verl_host.VerlHostError, match="custom_chat_template renders"):
+        verl_host.check_prompts(str(tmp_path / "chat.yaml"), tmp_path / "tok", train)
+    args = verl_host.overrides(MiniConfig(grpo_steps=60), tmp_path / "m", tmp_path / "t.parquet", tmp_path / "c",
+                               max_prompt_len=96, n_problems=100)
+    assert args[-len(PPO):] == PPO
+    keys = {a.split("=")[0] for a in args[:-len(PPO)]}
+    assert not {k for k in keys if k.startswith("algorithm.") and k != "algorithm.r1.ref_reset_steps"}
+    assert {"actor_rollout_ref.actor.optim.lr=0.0001", "actor_rollout_ref.rollout.n=8", "data.train_batch_size=8",
+            "actor_rollout_ref.actor.ppo_mini_batch_size=8", "trainer.total_training_steps=60",
+            "trainer.total_epochs=6", "trainer.save_freq=60", "data.max_response_length=48"} <= set(args)
+
+
+def test_mini_quick_on_the_verl_host(tmp_path):
+    """`--quick --host verl` with 4 GRPO steps: verl's main_ppo trains the cold-start policy on the zero recipe, the
+    policy comes back from verl's HF checkpoint for evaluation, and the r1/ curves reach the same report files."""
+    import torch
+    from safetensors.torch import load_file
+
+    from r1_recipe.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("the CPU platform is only registered without GPUs")
+    out = tmp_path / "mini"
+    assert main(["mini", "--quick", "--host", "verl", "--grpo-steps", "4", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["host"] == "verl"
+    assert [h["step"] for h in m["history"]] == [1, 2, 3, 4]
+    for h in m["history"]:
+        # the zero recipe's reward: accuracy + format, weight 1 each, as scored by the r1 reward manager
+        assert h["reward"] == pytest.approx(h["rewards/accuracy/mean"] + h["rewards/format/mean"])
+        assert 0 < h["completions/mean_length"] <= 48
+    assert m["before"]["format"] > 0.9 and 0.0 <= m["after"]["pass@1"] <= 1.0
+    # the policy evaluated after RL is verl's, and four GRPO steps moved it away from the cold start
+    start = load_file(out / "cold_start" / "model.safetensors")
+    final = load_file(out / "verl" / "ckpt" / "global_step_4" / "actor" / "huggingface" / "model.safetensors")
+    assert start.keys() == final.keys()
+    assert max((final[k].float() - start[k].float()).abs().max().item() for k in start) > 1e-4
+    for png in ("reward.png", "accuracy.png", "response_length.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "GRPO in verl" in (out / "report.md").read_text()

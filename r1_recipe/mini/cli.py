@@ -23,6 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _main(args) -> int:
     from r1_recipe.mini.pipeline import MiniConfig, run
     from r1_recipe.mini.recipe import MiniRecipeError
+    from r1_recipe.mini.verl_host import VerlHostError
 
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(MiniConfig)}
     if args.quick:
@@ -33,7 +34,7 @@ def _main(args) -> int:
         raise SystemExit(f"r1-recipe {e}") from None
     try:
         res = run(cfg)
-    except MiniRecipeError as e:
+    except (MiniRecipeError, VerlHostError) as e:
         raise SystemExit(f"r1-recipe mini: {e}") from None
     gain = res["after"]["pass@1"] - res["before"]["pass@1"]
     print(f"[mini] pass@1 before RL {res['before']['pass@1']:.3f} -> after RL {res['after']['pass@1']:.3f} "

@@ -4,7 +4,8 @@ report.
 
 Host on CPU: the cold start is a plain PyTorch loop (next-token loss on the response only), GRPO runs in TRL's
 GRPOTrainer with r1-recipe's `Composer` as the reward and the algorithm values of recipes/zero.yaml
-(r1_recipe.mini.recipe). Why TRL and not verl: docs/miniature.md.
+(r1_recipe.mini.recipe), or with `host="verl"` in verl's own `main_ppo` on recipes/zero.yaml itself
+(r1_recipe.mini.verl_host). Why TRL is the default: docs/miniature.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from r1_recipe.mini.recipe import RLValues, SFTValues
 from r1_recipe.pipelines.passk import pass_cons
 
 logger = logging.getLogger(__name__)
+
+HOSTS = ("trl", "verl")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class MiniConfig:
     k: int = 8                   # samples per eval problem for pass@1 and cons@k
     max_new_tokens: int = 48
     threads: int = 1             # torch CPU threads: one is fastest for a model this small, the more so on a busy host
+    host: str = "trl"            # GRPO host: trl (in-process, ~1 s/step) or verl (main_ppo subprocess, docs/miniature.md)
 
     def __post_init__(self):
         for name in ("max_operand", "sft_samples", "sft_steps", "sft_batch", "grpo_steps", "grpo_prompts", "k",
@@ -54,6 +58,8 @@ class MiniConfig:
         if self.group_size < 2:
             raise ValueError(f"mini: --group-size must be >= 2 (GRPO compares samples of a group), got "
                              f"{self.group_size}")
+        if self.host not in HOSTS:
+            raise ValueError(f"mini: --host must be one of {', '.join(HOSTS)}, got {self.host!r}")
         for name in ("hasty", "slip"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"mini: --{name} must be in [0, 1], got {getattr(self, name)}")
@@ -237,7 +243,7 @@ def report(out: Path, history: list[dict], before: dict, after: dict, cfg: MiniC
     md = ["| metric (%d problems, k=%d) | before RL | after RL |" % (cfg.max_operand**2, k), "|---|---|---|"]
     md += [f"| {label} | {before[key]:.3f} | {after[key]:.3f} |" for label, key in rows]
     table = "\n".join(md)
-    (out / "report.md").write_text(f"# R1 in miniature (seed {cfg.seed})\n\n{table}\n\n"
+    (out / "report.md").write_text(f"# R1 in miniature (seed {cfg.seed}, GRPO in {cfg.host})\n\n{table}\n\n"
                                    f"timings (s): {json.dumps(timings)}\n\n![reward](reward.png) "
                                    "![accuracy](accuracy.png) ![length](response_length.png)\n")
     (out / "metrics.json").write_text(json.dumps({"config": asdict(cfg), "before": before, "after": after,
@@ -280,7 +286,12 @@ def run(cfg: MiniConfig) -> dict:
     t1 = time.time()
     cold_start = out / "cold_start"  # the SFT checkpoint, as the GPU pipeline hands it from SFT to RL
     model.save_pretrained(cold_start), tok.save_pretrained(cold_start)
-    model, history = grpo(cold_start, tok, train, cfg, rl, composer, out)
+    if cfg.host == "verl":
+        from r1_recipe.mini import verl_host
+
+        model, history = verl_host.grpo(cold_start, train, cfg, out)
+    else:
+        model, history = grpo(cold_start, tok, train, cfg, rl, composer, out)
     t["grpo"] = round(time.time() - t1, 1)
     t1 = time.time()
     after = evaluate(model, tok, held, cfg.k, rl.eval_temperature, rl.eval_top_p, cfg.max_new_tokens, composer,
