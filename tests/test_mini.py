@@ -134,6 +134,20 @@ def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_pa
             "trainer.total_epochs=6", "trainer.save_freq=60", "data.max_response_length=48"} <= set(args)
 
 
+def test_verl_file_logger_lines_become_the_reports_history(tmp_path):
+    from r1_recipe.mini.verl_host import history
+
+    step = {"r1/reward/score/mean": 1.75, "r1/reward/acc/mean": 0.75, "r1/reward/format/mean": 1.0,
+            "r1/response_length/mean": 40.5, "r1/groups/all_correct": 0.25, "actor/kl_loss": 0.01}
+    lines = [json.dumps({"step": 1, "data": step}), json.dumps({"step": 1, "data": {"val-core/x": 0.5}}),
+             '{"step": 2, "da']                       # verl still writing step 2
+    (tmp_path / "m.jsonl").write_text("\n".join(lines))
+    assert history(tmp_path / "m.jsonl") == [{
+        "step": 1, "r1/groups/all_correct": 0.25, "r1/response_length/mean": 40.5, "r1/reward/acc/mean": 0.75,
+        "r1/reward/format/mean": 1.0, "r1/reward/score/mean": 1.75, "reward": 1.75, "rewards/accuracy/mean": 0.75,
+        "rewards/format/mean": 1.0, "completions/mean_length": 40.5}]
+
+
 def test_mini_quick_on_the_verl_host(tmp_path):
     """`--quick --host verl` with 4 GRPO steps: verl's main_ppo trains the cold-start policy on the zero recipe, the
     policy comes back from verl's HF checkpoint for evaluation, and the r1/ curves reach the same report files."""

@@ -94,7 +94,7 @@ def overrides(cfg, model_dir: Path, train_file: Path, ckpt: Path, max_prompt_len
 def history(metrics_file: Path) -> list[dict]:
     """verl's file-logger lines -> one entry per step with the TRL host's keys (plus the raw `r1/` metrics)."""
     out = []
-    for line in metrics_file.read_text().splitlines():
+    for line in metrics_file.read_text().split("\n")[:-1]:   # complete lines only: verl may be writing the last
         rec = json.loads(line)
         d = rec["data"]
         if "r1/reward/score/mean" not in d:      # a validation-only line
