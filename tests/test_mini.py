@@ -54,6 +54,23 @@ def test_bad_sizes_fail_naming_the_flag():
         MiniConfig(host="vllm")
 
 
+def test_quick_sets_sizes_that_explicit_flags_still_override(monkeypatch):
+    from r1_recipe.cli import main
+    from r1_recipe.mini import pipeline
+
+    seen = []
+
+    def fake_run(cfg):
+        seen.append(cfg)
+        return {"before": {"pass@1": 0.5}, "after": {"pass@1": 0.75}}
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    assert main(["mini", "--quick", "--grpo-steps", "4", "--host", "verl"]) == 0
+    assert main(["mini", "--seed", "3"]) == 0
+    assert [(c.grpo_steps, c.grpo_lr, c.k, c.host, c.seed) for c in seen] == [(4, 2e-4, 4, "verl", 0),
+                                                                              (60, 1e-4, 8, "trl", 3)]
+
+
 def test_grpo_values_come_from_the_zero_recipe():
     from r1_recipe.mini.recipe import rl_values, sft_values
 

@@ -13,9 +13,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("mini", help="run the R1 pipeline in miniature on a CPU (toy addition, tiny model)",
                               description=__doc__)
     for f in dataclasses.fields(MiniConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
+        # default None: a flag given explicitly wins over --quick's value
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
                        help=f"(default: {f.default})")
-    p.add_argument("--quick", action="store_true", help="the short configuration the test suite runs")
+    p.add_argument("--quick", action="store_true",
+                   help="the short configuration the test suite runs (flags given explicitly still apply)")
     p.set_defaults(func=_main)
     return p
 
@@ -25,9 +27,10 @@ def _main(args) -> int:
     from r1_recipe.mini.recipe import MiniRecipeError
     from r1_recipe.mini.verl_host import VerlHostError
 
-    kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(MiniConfig)}
+    base = {f.name: f.default for f in dataclasses.fields(MiniConfig)}
     if args.quick:
-        kw.update(QUICK)
+        base.update(QUICK)
+    kw = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in base.items()}
     try:
         cfg = MiniConfig(**kw)
     except ValueError as e:
