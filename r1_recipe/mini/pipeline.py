@@ -48,7 +48,7 @@ class MiniConfig:
     k: int = 8                   # samples per eval problem for pass@1 and cons@k
     max_new_tokens: int = 48
     threads: int = 1             # torch CPU threads: one is fastest for a model this small, the more so on a busy host
-    host: str = "trl"            # GRPO host: trl (in-process, ~1 s/step) or verl (main_ppo subprocess, docs/miniature.md)
+    host: str = "trl"            # GRPO host: trl (in-process) or verl (main_ppo subprocess; docs/miniature.md)
 
     def __post_init__(self):
         for name in ("max_operand", "sft_samples", "sft_steps", "sft_batch", "grpo_steps", "grpo_prompts", "k",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -120,6 +121,7 @@ def grpo(model_dir: Path, train: list, cfg, out: Path) -> tuple:
     metrics_file, log = work / "metrics.jsonl", work / "verl.log"
     metrics_file.unlink(missing_ok=True)
     ckpt = work / "ckpt"
+    shutil.rmtree(ckpt, ignore_errors=True)      # verl would resume from an earlier run's checkpoint in the same --out
     args = overrides(cfg, model_dir, train_file, ckpt, prompt_len, len(train))
     cmd = command(cfg.recipe, args)
     (work / "command.txt").write_text(" ".join(cmd) + "\n")
