@@ -51,8 +51,10 @@ def run(tmp_path_factory):
            "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=1024", "actor_rollout_ref.rollout.n=4",
            # a random model never earns accuracy or format: language consistency gives the groups some variance
            "+reward.r1.components.language=1.0", "trainer.logger=[console,file]",
-           # a large lr so that one step moves the policy measurably away from the reference (the KL shows it)
-           "actor_rollout_ref.actor.optim.lr=1e-3", "algorithm.r1.ref_reset_steps=2",
+           # a large lr so that one step moves the policy measurably away from the reference (the KL shows it); an
+           # entropy bonus so that every step has a gradient even when all groups happen to get equal rewards
+           "actor_rollout_ref.actor.optim.lr=1e-3", "actor_rollout_ref.actor.entropy_coeff=0.01",
+           "algorithm.r1.ref_reset_steps=2",
            "trainer.total_training_steps=3", "trainer.val_before_train=false", "trainer.test_freq=2",
            "trainer.save_freq=-1", f"trainer.default_local_dir={tmp_path / 'ckpt'}", *overrides.PPO]
     env = {key: value for key, value in os.environ.items() if key != "VERL_PLATFORM"}

@@ -38,7 +38,8 @@ def run(tmp_path_factory):
            "actor_rollout_ref.rollout.gpu_memory_utilization=0.3", "actor_rollout_ref.rollout.max_model_len=512",
            "actor_rollout_ref.rollout.max_num_batched_tokens=4096", "actor_rollout_ref.rollout.val_kwargs.n=2",
            "+reward.r1.components.language=1.0", "reward.num_workers=1",
-           "actor_rollout_ref.actor.optim.lr=1e-3", "algorithm.r1.ref_reset_steps=2",
+           "actor_rollout_ref.actor.optim.lr=1e-3", "actor_rollout_ref.actor.entropy_coeff=0.01",
+           "algorithm.r1.ref_reset_steps=2",
            "trainer.n_gpus_per_node=1", "trainer.nnodes=1", "trainer.total_training_steps=3",
            "trainer.logger=[console,file]", "trainer.save_freq=-1", "trainer.test_freq=2",
            "trainer.val_before_train=false", f"trainer.default_local_dir={tmp_path / 'ckpt'}"]
