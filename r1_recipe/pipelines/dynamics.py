@@ -66,6 +66,11 @@ def language_mixed(text: str, prompt: str = "", min_share: float = MIN_LANGUAGE_
     return share < min_share
 
 
+def _no_signals(truncated: bool) -> dict[str, float]:
+    """The signals of a response whose text could not be analysed: truncation is known, the rest counts as 0."""
+    return {"response_truncated": float(bool(truncated)), "reflection_words": 0.0, "language_mixed": 0.0}
+
+
 def sample_signals(text: str, prompt: str = "", truncated: bool = False) -> dict[str, float]:
     """The per-response keys the `r1` reward manager adds to `reward_extra_info` (same keys for every sample)."""
     try:
@@ -73,7 +78,7 @@ def sample_signals(text: str, prompt: str = "", truncated: bool = False) -> dict
                 "language_mixed": float(language_mixed(text, prompt))}
     except Exception:  # a monitoring signal must never cost a reward
         logger.debug("dynamics signals failed", exc_info=True)
-        return {"response_truncated": float(bool(truncated)), "reflection_words": 0.0, "language_mixed": 0.0}
+        return _no_signals(truncated)
 
 
 async def signals_async(pool, text: str, prompt: str = "", truncated: bool = False,
@@ -84,7 +89,7 @@ async def signals_async(pool, text: str, prompt: str = "", truncated: bool = Fal
         return await pool.arun(sample_signals, text, prompt, truncated, timeout=timeout)
     except Exception:
         logger.debug("dynamics signals skipped", exc_info=True)
-        return {"response_truncated": float(bool(truncated)), "reflection_words": 0.0, "language_mixed": 0.0}
+        return _no_signals(truncated)
 
 
 def _numeric(value) -> float | None:
