@@ -143,8 +143,8 @@ def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_pa
         verl_host.check_prompts(str(tmp_path / "chat.yaml"), tmp_path / "tok", train)
     args = verl_host.overrides(MiniConfig(grpo_steps=60), tmp_path / "m", tmp_path / "t.parquet", tmp_path / "c",
                                max_prompt_len=96, n_problems=100)
-    assert args[-len(PPO):] == PPO
-    keys = {a.split("=")[0] for a in args[:-len(PPO)]}
+    assert args[:len(PPO)] == PPO
+    keys = {a.split("=")[0] for a in args[len(PPO):]}
     assert not {k for k in keys if k.startswith("algorithm.") and k != "algorithm.r1.ref_reset_steps"}
     assert {"actor_rollout_ref.actor.optim.lr=0.0001", "actor_rollout_ref.rollout.n=8", "data.train_batch_size=8",
             "actor_rollout_ref.actor.ppo_mini_batch_size=8", "trainer.total_training_steps=60",

@@ -66,10 +66,10 @@ def check_prompts(recipe: str, model_dir: Path, problems: list[tuple[int, int]])
 
 def overrides(cfg, model_dir: Path, train_file: Path, ckpt: Path, max_prompt_len: int, n_problems: int) -> list[str]:
     """Sizes only (plus where the data, model and checkpoint are); the algorithm stays the recipe's."""
-    from r1_recipe.cpu import overrides as cpu
+    from r1_recipe.recipe_cli import PPO, cpu_overrides
 
     tokens = 2 * cfg.grpo_prompts * cfg.group_size * (max_prompt_len + cfg.max_new_tokens)
-    return [
+    return cpu_overrides(PPO, [  # the CPU placement overrides first (`r1-recipe run --cpu`), then these
         f"data.train_files={train_file}", f"data.val_files={train_file}",
         f"data.train_batch_size={cfg.grpo_prompts}", f"data.max_prompt_length={max_prompt_len}",
         f"data.max_response_length={cfg.max_new_tokens}", f"data.seed={cfg.seed}",
@@ -88,8 +88,7 @@ def overrides(cfg, model_dir: Path, train_file: Path, ckpt: Path, max_prompt_len
         f"trainer.save_freq={cfg.grpo_steps}", "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
         f"trainer.default_local_dir={ckpt}", "trainer.val_before_train=false", "trainer.test_freq=-1",
         "trainer.logger=[console,file]", f"trainer.experiment_name=mini_seed{cfg.seed}",
-        *cpu.PPO,
-    ]
+    ])
 
 
 def history(metrics_file: Path) -> list[dict]:
