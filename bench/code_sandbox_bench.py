@@ -2,7 +2,7 @@
 
 A batch of honest stdin/stdout programs (each with several tests) is scored by three scorers, each over a thread
 pool of one worker per core (how verl calls sync scorers):
-  ours      r1_recipe.rewards.code.code_reward (bubblewrap + rlimits, one sandbox per test)
+  ours      r1_recipe.core.rewards.code.code_reward (bubblewrap + rlimits, one sandbox per test)
   baseline  subprocess.run(python -I -S -c code, timeout) per test, same interpreter, same comparison, no isolation
   prime     verl.utils.reward_score.prime_code.compute_score (in-process "reliability_guard", no isolation)
 Prints programs/s for each and the ratios ours/baseline (target >= 0.7) and ours/prime (target >= 1.0).
@@ -20,9 +20,9 @@ import subprocess
 import sys
 import time
 
-from r1_recipe.rewards.code import code_reward, isolation_level
-from r1_recipe.rewards.code.compare import stdout_equal
-from r1_recipe.rewards.code.sandbox import _python
+from r1_recipe.core.rewards.code import code_reward, isolation_level
+from r1_recipe.core.rewards.code.compare import stdout_equal
+from r1_recipe.core.rewards.code.sandbox import _python
 
 KINDS = [
     ("n = int(input())\nprint(sum(range(n + 1)))\n", lambda n: str(n * (n + 1) // 2)),

@@ -7,7 +7,7 @@ near misses (label 0), wrapped as R1-distill (`</think>` then `\\boxed{}`), R1-Z
 the reasoning) and hostile inputs (power towers, huge factorials, deep nesting).
 
 Scorers, each given the full response and the gold string, as their users call them:
-- ours: `r1_recipe.rewards.math.math_reward(response, gold)` (default options);
+- ours: `r1_recipe.core.rewards.math.math_reward(response, gold)` (default options);
 - math-verify: `verify(parse("$" + gold + "$"), parse(response))` with its default settings;
 - verl `math_dapo.compute_score(response, gold)["acc"]`; verl `prime_math.compute_score(response, gold)[0]`.
 
@@ -35,14 +35,14 @@ sys.path.insert(0, os.path.dirname(HERE))
 CASES = os.path.join(HERE, "data", "math_cases.jsonl")
 SCORERS = ("ours", "math_verify", "verl_math_dapo", "verl_prime_math")
 PRELOAD = (
-    "r1_recipe.rewards.math", "math_verify", "sympy", "latex2sympy2_extended",
+    "r1_recipe.core.rewards.math", "math_verify", "sympy", "latex2sympy2_extended",
     "verl.utils.reward_score.math_dapo", "verl.utils.reward_score.prime_math",
 )  # fmt: skip
 
 
 def _score(name: str, response: str, gold: str) -> float:
     if name == "ours":
-        from r1_recipe.rewards.math import math_reward
+        from r1_recipe.core.rewards.math import math_reward
 
         return math_reward(response, gold).score
     if name == "math_verify":
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-fp", action="store_true", help="list every false positive of every scorer")
     args = ap.parse_args(argv)
 
-    from r1_recipe.bounded import BoundedPool
+    from r1_recipe.core.bounded import BoundedPool
 
     cases = load(args.cases)
     labels = [c["label"] for c in cases]

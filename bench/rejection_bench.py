@@ -3,7 +3,7 @@
 Synthetic set: PROMPTS prompts x N responses (default 2,500 x 8 = 20k) in verl's generation parquet format, MATH-style
 boxed answers, with wrong, truncated, mixed-language, code-block and repetitive responses mixed in; lengths 0.3-3 kB.
 
-- ours: `r1_recipe.pipelines.rejection.run` (accuracy component = math-verify under the bounded pool's hard time
+- ours: `r1_recipe.tools.rejection.run` (accuracy component = math-verify under the bounded pool's hard time
   bounds, all filters, selection, shard files, report; the PNG plot is left out of the timing).
 - peer: verl 0.9.1 `verl/trainer/main_eval.py` as it runs: a local Ray (num_cpus = cores) and its `process_item` remote
   task per prompt, which loads the custom reward function and calls it per response, `reward_fn(data_source, r,
@@ -99,7 +99,7 @@ def run_peer(df: pd.DataFrame, tmp: str, cpus: int, source: str = PEER_REWARD, l
 
 
 def run_ours(gen_path: str, tmp: str) -> tuple[float, dict]:
-    from r1_recipe.pipelines.rejection import RejectionConfig, run
+    from r1_recipe.tools.rejection import RejectionConfig, run
 
     t0 = time.perf_counter()
     report = run([gen_path], os.path.join(tmp, "out"), RejectionConfig(), progress=False, plot=False)

@@ -1,14 +1,12 @@
 """r1-recipe: the DeepSeek-R1 training recipe as a verl plugin.
 
-`pip install r1-recipe` registers, in every process that imports verl, the GRPO estimators `r1_grpo` and
-`r1_grpo_process`, the reward manager `r1` and the config resolver `r1_template` (see `r1_recipe.verl_plugin`).
+Three layers, imports going one way (docs/architecture.md):
+- `r1_recipe.core`: the method, framework-free (GRPO advantages, rewards, templates, bounded pool, signals, schema);
+- `r1_recipe.verl`: everything that touches verl (plugin, reward manager, trainer hooks, recipe validation, CPU
+  platform, doctor) and `touchpoints`, the one list of verl names relied on;
+- `r1_recipe.tools`: the `r1-recipe` command and the pipelines around verl's entry points (prepare, rejection
+  sampling, evaluation, reports, the miniature run).
+`r1_recipe.rewards` is the public reward API (register your own components; `compute_score` for verl's managers).
 """
 
 __version__ = "0.1.0"
-
-# What the verl plugin registers, by registry; `r1-recipe doctor` checks each name after a fresh `import verl`.
-VERL_COMPONENTS = {
-    "advantage estimator": ("r1_grpo", "r1_grpo_process"),
-    "reward manager": ("r1",),
-    "config resolver": ("r1_template",),
-}

@@ -45,8 +45,8 @@ def tiny_tokenizer(tmp_path_factory):
 @pytest.fixture(scope="module")
 def composer():
     """The accuracy reward alone, on two bounded workers (what `r1-recipe eval` and `rejection-sample` score with)."""
-    from r1_recipe.bounded import BoundedPool
-    from r1_recipe.rewards.compose import Composer
+    from r1_recipe.core.bounded import BoundedPool
+    from r1_recipe.core.rewards.compose import Composer
 
     c = Composer({"components": {"accuracy": 1.0}}, pool=BoundedPool(workers=2))
     yield c

@@ -5,7 +5,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from r1_recipe.advantage import GRPOOptions, outcome_advantage, process_advantage
+from r1_recipe.core.advantage import GRPOOptions, outcome_advantage, process_advantage
 
 S3 = (1 / 3) ** 0.5  # unbiased std of [1, 0, 0, 1]
 
@@ -15,7 +15,7 @@ def rewards_at_end(scores, lengths, T):
     bs = len(scores)
     mask = (torch.arange(T).expand(bs, T) < torch.tensor(lengths).unsqueeze(-1)).float()
     r = torch.zeros(bs, T)
-    for i, (s, n) in enumerate(zip(scores, lengths)):
+    for i, (s, n) in enumerate(zip(scores, lengths, strict=True)):
         if n:
             r[i, n - 1] = s
     return r, mask

@@ -7,7 +7,7 @@ import time
 import pytest
 from _components import explode, length, memory_hog, sleepy
 
-from r1_recipe.bounded import BoundedPool, BoundExceeded
+from r1_recipe.core.bounded import BoundedPool, BoundExceeded
 
 
 @pytest.fixture(scope="module")

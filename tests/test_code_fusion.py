@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from r1_recipe.rewards.code import code_reward
+from r1_recipe.core.rewards.code import code_reward
 
 
 def finished(stdout, rc=0, status="Success"):

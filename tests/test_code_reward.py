@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from r1_recipe.rewards import registry
-from r1_recipe.rewards.code import code_reward, extract_code
-from r1_recipe.rewards.code.compare import stdout_equal, value_equal
+from r1_recipe.core.rewards import registry
+from r1_recipe.core.rewards.code import code_reward, extract_code
+from r1_recipe.core.rewards.code.compare import stdout_equal, value_equal
 
 # Skipped only where bubblewrap is not installed: where it is, a broken sandbox must fail these tests.
 needs_sandbox = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -82,7 +82,7 @@ def test_malformed_ground_truth_is_zero_with_reason():
 
 
 def test_unsandboxed_runs_are_refused_unless_opted_in(monkeypatch):
-    import r1_recipe.rewards.code as code
+    import r1_recipe.core.rewards.code as code
 
     monkeypatch.setattr(code, "isolation_level", lambda: "rlimits")
     monkeypatch.delenv("R1_RECIPE_ALLOW_UNSANDBOXED", raising=False)

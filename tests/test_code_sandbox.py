@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from r1_recipe.rewards.code import code_reward
+from r1_recipe.core.rewards.code import code_reward
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -162,7 +162,7 @@ def test_call_style_hacks_are_judged_on_serialised_values():
 
 def test_composer_bound_kills_the_sandbox_with_its_worker():
     """reward.r1.timeout_s below the code budget: the worker is killed, the sample scores 0, no sandbox survives."""
-    from r1_recipe.rewards.compose import Composer
+    from r1_recipe.core.rewards.compose import Composer
 
     loop = fenced("while True:\n    pass")
     good = fenced("print(int(input()) + 1)")

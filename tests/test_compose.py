@@ -3,9 +3,9 @@
 import pytest
 from _components import echo_extra, explode, length, sleepy
 
-from r1_recipe.bounded import BoundedPool
+from r1_recipe.core.bounded import BoundedPool
+from r1_recipe.core.rewards.compose import Composer, parse_config
 from r1_recipe.rewards import register
-from r1_recipe.rewards.compose import Composer, parse_config
 
 register("t_sleepy")(sleepy)
 register("t_explode")(explode)

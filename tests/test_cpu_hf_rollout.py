@@ -1,4 +1,4 @@
-"""Rollout `hf` (r1_recipe.cpu.hf_rollout): the server verl's agent loop talks to, without Ray."""
+"""Rollout `hf` (r1_recipe.verl.cpu.hf_rollout): the server verl's agent loop talks to, without Ray."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import torch
 
-from r1_recipe.cpu.hf_rollout import HFRolloutServer, _generate_kwargs, max_new_tokens
+from r1_recipe.verl.cpu.hf_rollout import HFRolloutServer, _generate_kwargs, max_new_tokens
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """verl's own `main_ppo` runs our `zero` recipe (r1_grpo, r1 reward manager, R1-Zero template) for 3 GRPO steps on CPU:
-CPU platform + rollout `hf` (r1_recipe.cpu), tiny Qwen2 built locally. One run (about 100-140 s on 2 cores, Ray
+CPU platform + rollout `hf` (r1_recipe.verl.cpu), tiny Qwen2 built locally. One run (about 100-140 s on 2 cores, Ray
 start-up dominates) serves every test here: the GRPO step itself, the `r1/` training-dynamics metrics reaching
 verl's file tracker every step (from which `r1-recipe report` draws), and the periodic reference reset.
 """
@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from r1_recipe.cli import main as cli
-from r1_recipe.cpu import overrides
+from r1_recipe.tools.cli import main as cli
+from r1_recipe.verl.cpu import overrides
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU platform is only registered without GPUs")
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from r1_recipe.cpu import platform as cpu_platform
+from r1_recipe.verl.cpu import platform as cpu_platform
 
 
 def _in_fresh_python(code: str, **env) -> str:
@@ -64,13 +64,13 @@ def test_duplicate_device_backends_are_dropped_and_others_kept(backend, expected
 def test_verl_sees_trl_only_when_it_still_ships_the_value_head_model():
     out = _in_fresh_python(
         "import verl, verl.utils.import_utils as iu, verl.utils.model as m\n"
-        "from r1_recipe.verl_compat import trl_value_head_available as f\n"
+        "from r1_recipe.verl.compat import trl_value_head_available as f\n"
         "print(iu.is_trl_available is f, m.is_trl_available is f)")
     assert out == "True True"
 
 
 def test_overrides_print_shell_quoted_on_one_line_for_command_substitution(capsys):
-    from r1_recipe.cpu import overrides
+    from r1_recipe.verl.cpu import overrides
 
     assert overrides.main(["sft"]) == 0
     assert capsys.readouterr().out == ("trainer.device=cpu trainer.n_gpus_per_node=1 engine.strategy=fsdp2 "

@@ -1,5 +1,5 @@
 """verl's own SFT trainer (`torchrun -m verl.trainer.sft_trainer`) runs our cold_start_sft recipe on CPU through the
-r1-recipe CPU platform (r1_recipe.cpu.platform), on a tiny Qwen2 built locally."""
+r1-recipe CPU platform (r1_recipe.verl.cpu.platform), on a tiny Qwen2 built locally."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from r1_recipe.cpu import overrides
+from r1_recipe.verl.cpu import overrides
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU platform is only registered without GPUs")
 

@@ -4,7 +4,8 @@ loudly; on-policy distillation refuses a teacher whose tokenizer differs from th
 import pytest
 from conftest import build_tiny_tokenizer
 
-from r1_recipe.pipelines.distill import (
+from r1_recipe.core.templates import load
+from r1_recipe.verl.distill import (
     PROBE_ANSWER,
     PROBE_REASONING,
     DistillCheckError,
@@ -15,7 +16,6 @@ from r1_recipe.pipelines.distill import (
     main,
     probe_messages,
 )
-from r1_recipe.templates import load
 
 # DeepSeek-R1-Distill / QwQ style: only the text after </think> of an assistant turn is rendered.
 STRIPPING = load("r1_chat").replace(

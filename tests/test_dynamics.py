@@ -12,14 +12,10 @@ import pytest
 import torch
 from tensordict import NonTensorData, NonTensorStack, TensorDict
 
-from r1_recipe.pipelines import dynamics
-from r1_recipe.pipelines.dynamics import (
-    batch_metrics,
-    reflection_count,
-    sample_signals,
-    step_metrics,
-    wrap_compute_metrics,
-)
+from r1_recipe.core import signals
+from r1_recipe.core.signals import reflection_count, sample_signals, step_metrics
+from r1_recipe.verl import dynamics
+from r1_recipe.verl.dynamics import batch_metrics, wrap_compute_metrics
 
 
 def test_reflective_words_are_counted_as_whole_words_in_any_case():
@@ -74,7 +70,7 @@ def tq_batch(padding_rows: int = 0):
     lengths = LENGTHS + [1] * padding_rows
     scores = SCORES + [0.0] * padding_rows
     rm = [torch.zeros(n) for n in lengths]
-    for row, s in zip(rm, scores):
+    for row, s in zip(rm, scores, strict=True):
         row[-1] = s
     extra = [{"reward_extra_info": i, "min_global_steps": 1} for i in INFOS] + [{}] * padding_rows
     return TensorDict({
@@ -167,13 +163,13 @@ def test_import_verl_installs_the_wrapper_on_every_v1_trainer():
 def test_signals_run_in_the_reward_pool_and_a_failing_pool_gives_zeros():
     import asyncio
 
-    from r1_recipe.bounded import BoundedPool
+    from r1_recipe.core.bounded import BoundedPool
 
     text = "<think>Wait, check it.</think> <answer>7</answer>"
     pool = BoundedPool(workers=1)
     try:
         expected = {"response_truncated": 0.0, "reflection_words": 2.0, "language_mixed": 0.0}
-        assert asyncio.run(dynamics.signals_async(pool, text, "What is 3 + 4?")) == expected
+        assert asyncio.run(signals.signals_async(pool, text, "What is 3 + 4?")) == expected
     finally:
         pool.close()
 
@@ -181,5 +177,5 @@ def test_signals_run_in_the_reward_pool_and_a_failing_pool_gives_zeros():
         async def arun(self, *_, **__):
             raise RuntimeError("pool down")
 
-    assert asyncio.run(dynamics.signals_async(Broken(), text, "Q", truncated=True)) == {
+    assert asyncio.run(signals.signals_async(Broken(), text, "Q", truncated=True)) == {
         "response_truncated": 1.0, "reflection_words": 0.0, "language_mixed": 0.0}

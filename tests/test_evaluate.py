@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from r1_recipe.cli import main as cli
-from r1_recipe.pipelines.evaluate import compare_table, evaluate, markdown_table
+from r1_recipe.tools.cli import main as cli
+from r1_recipe.tools.evaluate import compare_table, evaluate, markdown_table
 
 
 def answer(x: str) -> str:

@@ -3,7 +3,7 @@ near-duplicates dropped, at most K kept by a deterministic rule."""
 
 import pytest
 
-from r1_recipe.pipelines.filters import (
+from r1_recipe.tools.filters import (
     FILTER_NAMES,
     Candidate,
     FilterConfig,

@@ -2,8 +2,8 @@
 
 import pytest
 
+from r1_recipe.core.rewards.format import check_format, format_reward
 from r1_recipe.rewards import get
-from r1_recipe.rewards.format import check_format, format_reward
 
 GOOD = "<think> 2 + 2 is 4 </think> <answer> 4 </answer>"
 
@@ -23,7 +23,8 @@ GOOD = "<think> 2 + 2 is 4 </think> <answer> 4 </answer>"
         ("<think> a </think> <answer> 4", "truncated"),
         ("<think> a still thinking", "no_think_close"),
         ("<answer> 4 </answer>", "no_think_close"),
-        ("<think> a </think> <answer> 4 </answer> <answer> 5 </answer>", "tag_sequence:<think></think><answer></answer><answer></answer>"),
+        ("<think> a </think> <answer> 4 </answer> <answer> 5 </answer>",
+         "tag_sequence:<think></think><answer></answer><answer></answer>"),
         ("<think> a <think> b </think> <answer> 4 </answer>", "tag_sequence:<think><think></think><answer></answer>"),
         ("<answer> 4 </answer> <think> a </think>", "tag_sequence:<answer></answer><think></think>"),
     ],

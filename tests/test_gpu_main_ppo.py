@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from r1_recipe.cli import main as cli
+from r1_recipe.tools.cli import main as cli
 
 pytestmark = pytest.mark.gpu
 

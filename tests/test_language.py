@@ -3,10 +3,10 @@ target from the prompt or configured, composed with accuracy as the paper sums t
 
 import pytest
 
-from r1_recipe.bounded import BoundedPool
-from r1_recipe.rewards import registry
-from r1_recipe.rewards.compose import Composer
-from r1_recipe.rewards.language import (
+from r1_recipe.core.bounded import BoundedPool
+from r1_recipe.core.rewards import registry
+from r1_recipe.core.rewards.compose import Composer
+from r1_recipe.core.rewards.language import (
     chain_of_thought,
     count_units,
     detect_language,
@@ -15,7 +15,7 @@ from r1_recipe.rewards.language import (
     resolve_target,
     strip_math_and_code,
 )
-from r1_recipe.templates import MATH_INSTRUCTION
+from r1_recipe.core.templates import MATH_INSTRUCTION
 
 
 def test_cjk_counts_per_character_and_other_scripts_per_word():

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from _components import sleepy
 
-from r1_recipe.rewards import get
-from r1_recipe.rewards.math import (
+from r1_recipe.core.rewards.math import (
     canonical_answer,
     extract_answer,
     is_equivalent,
     math_reward,
     verify_batch,
 )
+from r1_recipe.rewards import get
 
 # --- extraction ------------------------------------------------------------------------------------------------
 

@@ -1,17 +1,17 @@
-"""The miniature R1 run (r1_recipe.mini): toy data, recipe mapping, and the short end-to-end configuration (its
-pass@1/cons@k come from r1_recipe.pipelines.passk, tested in test_passk.py)."""
+"""The miniature R1 run (r1_recipe.tools.mini): toy data, recipe mapping, and the short end-to-end configuration (its
+pass@1/cons@k come from r1_recipe.tools.passk, tested in test_passk.py)."""
 
 import json
 from collections import Counter
 
 import pytest
 
-from r1_recipe.mini import data
-from r1_recipe.mini.pipeline import MiniConfig
+from r1_recipe.tools.mini import data
+from r1_recipe.tools.mini.pipeline import MiniConfig
 
 
 def test_toy_traces_are_in_r1_format():
-    from r1_recipe.rewards.format import check_format
+    from r1_recipe.core.rewards.format import check_format
 
     assert data.prompt(3, 4).endswith("User: Compute 3 + 4. Assistant:")
     careful, hasty = data.completion(3, 4), data.hasty_completion(8)
@@ -55,8 +55,8 @@ def test_bad_sizes_fail_naming_the_flag():
 
 
 def test_quick_sets_sizes_that_explicit_flags_still_override(monkeypatch):
-    from r1_recipe.cli import main
-    from r1_recipe.mini import pipeline
+    from r1_recipe.tools.cli import main
+    from r1_recipe.tools.mini import pipeline
 
     seen = []
 
@@ -72,7 +72,7 @@ def test_quick_sets_sizes_that_explicit_flags_still_override(monkeypatch):
 
 
 def test_grpo_values_come_from_the_zero_recipe():
-    from r1_recipe.mini.recipe import rl_values, sft_values
+    from r1_recipe.tools.mini.recipe import rl_values, sft_values
 
     rl = rl_values("zero")
     assert (rl.loss_type, rl.scale_rewards, rl.beta, rl.epsilon, rl.epsilon_high, rl.num_iterations) == (
@@ -86,8 +86,8 @@ def test_grpo_values_come_from_the_zero_recipe():
 
 
 def test_recipe_value_trl_cannot_reproduce_fails_naming_the_key(tmp_path):
-    from r1_recipe.mini.recipe import MiniRecipeError, rl_values
-    from r1_recipe.recipe_cli import available
+    from r1_recipe.tools.mini.recipe import MiniRecipeError, rl_values
+    from r1_recipe.tools.recipes import available
 
     text = available()["zero"].read_text().replace("loss_agg_mode: seq-mean-token-mean",
                                                    "loss_agg_mode: seq-mean-token-sum")
@@ -98,8 +98,8 @@ def test_recipe_value_trl_cannot_reproduce_fails_naming_the_key(tmp_path):
 
 def test_mini_quick_end_to_end(tmp_path):
     """The short configuration of the README's main command: SFT -> GRPO -> eval -> report, on CPU."""
-    from r1_recipe.cli import main
-    from r1_recipe.mini.cli import QUICK
+    from r1_recipe.tools.cli import main
+    from r1_recipe.tools.mini.cli import QUICK
 
     out = tmp_path / "mini"
     assert main(["mini", "--quick", "--out", str(out)]) == 0
@@ -122,10 +122,10 @@ def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_pa
     miniature trains and evaluates on. The overrides change sizes and places, never the recipe's algorithm."""
     import pandas as pd
 
-    from r1_recipe.cpu.overrides import PPO
-    from r1_recipe.mini import model as mini_model
-    from r1_recipe.mini import verl_host
-    from r1_recipe.recipe_cli import available
+    from r1_recipe.tools.mini import model as mini_model
+    from r1_recipe.tools.mini import verl_host
+    from r1_recipe.tools.recipes import available
+    from r1_recipe.verl.cpu.overrides import PPO
 
     train = data.problems(3)
     tok = mini_model.build_tokenizer([p + c for p, c in data.sft_samples(train, 20, seed=0)])
@@ -152,7 +152,7 @@ def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_pa
 
 
 def test_verl_file_logger_lines_become_the_reports_history(tmp_path):
-    from r1_recipe.mini.verl_host import history
+    from r1_recipe.tools.mini.verl_host import history
 
     step = {"r1/reward/score/mean": 1.75, "r1/reward/acc/mean": 0.75, "r1/reward/format/mean": 1.0,
             "r1/response_length/mean": 40.5, "r1/groups/all_correct": 0.25, "actor/kl_loss": 0.01}
@@ -171,7 +171,7 @@ def test_mini_quick_on_the_verl_host(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from r1_recipe.cli import main
+    from r1_recipe.tools.cli import main
 
     if torch.cuda.is_available():
         pytest.skip("the CPU platform is only registered without GPUs")

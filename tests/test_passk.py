@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from r1_recipe.pipelines.passk import (
+from r1_recipe.core.rewards.math import canonical_answer, is_equivalent
+from r1_recipe.tools.passk import (
     cluster_answers,
     default_ks,
     majority_acc,
@@ -13,7 +14,6 @@ from r1_recipe.pipelines.passk import (
     problem_metrics,
     summarize,
 )
-from r1_recipe.rewards.math import canonical_answer, is_equivalent
 
 
 @pytest.mark.parametrize("n, c, k, expected", [

@@ -26,7 +26,7 @@ def test_import_verl_registers_every_component_through_the_entry_point():
     proc = python(CHECK)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "['r1_grpo', 'r1_grpo_process'] ['r1'] True"
-    assert "r1_recipe.verl_plugin" not in CHECK  # nothing imported our module but verl
+    assert "r1_recipe.verl.plugin" not in CHECK  # nothing imported our module but verl
 
 
 def test_plugin_disabled_by_verl_setting_registers_nothing():
@@ -38,8 +38,8 @@ def test_registration_failure_is_logged_as_a_warning_with_traceback():
     # Re-executing the plugin module creates new function objects; verl refuses to re-register `r1_grpo` with a
     # different function, which is exactly the kind of failure verl itself would swallow at DEBUG level.
     code = ("import sys, importlib, verl\n"
-            "del sys.modules['r1_recipe.verl_plugin']\n"
-            "importlib.import_module('r1_recipe.verl_plugin')\n")
+            "del sys.modules['r1_recipe.verl.plugin']\n"
+            "importlib.import_module('r1_recipe.verl.plugin')\n")
     proc = python(code)
     assert proc.returncode == 0
     assert "r1-recipe: registering the verl plugin failed; run `r1-recipe doctor`" in proc.stderr
@@ -47,7 +47,7 @@ def test_registration_failure_is_logged_as_a_warning_with_traceback():
 
 
 def test_doctor_reports_every_component_and_what_is_missing():
-    from r1_recipe.doctor import run_doctor
+    from r1_recipe.verl.doctor import run_doctor
 
     code, text = run_doctor()
     lines = text.splitlines()
@@ -76,8 +76,8 @@ def test_recipe_style_config_composes_and_passes_verl_validate_config():
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
-    from r1_recipe.rewards.compose import parse_config
-    from r1_recipe.templates import load
+    from r1_recipe.core.rewards.compose import parse_config
+    from r1_recipe.core.templates import load
 
     overrides = [
         "algorithm.adv_estimator=r1_grpo",
@@ -110,10 +110,11 @@ def test_recipe_style_config_composes_and_passes_verl_validate_config():
 
 @pytest.mark.parametrize("template", ["r1_zero"])
 def test_r1_zero_template_on_a_tokenizer_with_no_chat_template(tiny_tokenizer, template):
-    from r1_recipe.templates import load
+    from r1_recipe.core.templates import load
 
     assert tiny_tokenizer.chat_template is None
-    text = tiny_tokenizer.apply_chat_template([{"role": "user", "content": "What is 6*7?"}], chat_template=load(template),
+    text = tiny_tokenizer.apply_chat_template([{"role": "user", "content": "What is 6*7?"}],
+                                              chat_template=load(template),
                                               add_generation_prompt=True, tokenize=False)
     assert text == (
         "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
@@ -125,7 +126,7 @@ def test_r1_zero_template_on_a_tokenizer_with_no_chat_template(tiny_tokenizer, t
 
 
 def test_chat_form_opens_the_reasoning_block(tiny_tokenizer):
-    from r1_recipe.templates import MATH_INSTRUCTION, load
+    from r1_recipe.core.templates import MATH_INSTRUCTION, load
 
     msg = [{"role": "user", "content": f"What is 6*7? {MATH_INSTRUCTION}"}]
     text = tiny_tokenizer.apply_chat_template(msg, chat_template=load("r1_chat"), add_generation_prompt=True,
@@ -141,7 +142,7 @@ def test_custom_chat_template_through_verl_model_config(tmp_path):
     from transformers import Qwen2Config
     from verl.workers.config.model import HFModelConfig
 
-    from r1_recipe.templates import load
+    from r1_recipe.core.templates import load
 
     build_tiny_tokenizer(tmp_path)
     Qwen2Config(vocab_size=600, hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,

@@ -10,9 +10,9 @@ import zlib
 import pandas as pd
 import pytest
 
-from r1_recipe.cli import main
-from r1_recipe.data import PrepareError, prepare
-from r1_recipe.templates import MATH_INSTRUCTION
+from r1_recipe.core.templates import MATH_INSTRUCTION
+from r1_recipe.tools.cli import main
+from r1_recipe.tools.data import PrepareError, prepare
 
 
 def write_jsonl(path, records):
@@ -179,7 +179,7 @@ def test_rows_load_in_verl_rl_dataset_with_the_r1_zero_template(tmp_path, tiny_t
     from omegaconf import OmegaConf
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    from r1_recipe.templates import load
+    from r1_recipe.core.templates import load
 
     src = write_jsonl(tmp_path / "gsm.jsonl", [{"question": "What is 6*7?", "answer": "#### 42"}])
     prepare("gsm8k", tmp_path / "out", input_path=str(src), progress=False)

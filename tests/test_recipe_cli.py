@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from r1_recipe import recipe_cli
-from r1_recipe.cli import main
+from r1_recipe.tools import recipes as recipe_cli
+from r1_recipe.tools.cli import main
+from r1_recipe.verl import recipe_check
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,7 @@ def test_unknown_override_key_says_to_use_plus(capsys, d):
 
 
 def test_run_refuses_without_gpus_and_launches_with_them(capsys, d, monkeypatch):
-    monkeypatch.setattr(recipe_cli, "_check_gpus", lambda n, report, key: None)
+    monkeypatch.setattr(recipe_check, "_check_gpus", lambda n, report, key: None)
     calls = []
     monkeypatch.setattr(recipe_cli.subprocess, "call", lambda cmd, env=None: calls.append(cmd) or 0)
     rc, _, _ = run(capsys, "run", "zero", *zero_args(d))
@@ -179,7 +180,7 @@ def test_all_scenarios_rl_turns_the_reward_model_on_with_three_overrides(capsys,
 
 
 def test_cpu_flag_adds_the_cpu_overrides_and_the_users_keys_win(capsys, d):
-    from r1_recipe.cpu import overrides as cpu
+    from r1_recipe.verl.cpu import overrides as cpu
 
     rc, out, err = run(capsys, "run", "zero", *zero_args(d), "reward.num_workers=2", "--cpu", "--dry-run")
     assert rc == 0, err

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from r1_recipe import templates
-from r1_recipe.recipe_cli import GENERATION, PPO, SFT, available, compose, entry_point, validate
+from r1_recipe.core import templates
+from r1_recipe.tools.recipes import available, compose
+from r1_recipe.verl.recipe_check import GENERATION, PPO, SFT, entry_point, validate
 
 RECIPES = {
     "zero": PPO, "reasoning_rl": PPO, "all_scenarios_rl": PPO, "rejection_sampling": GENERATION,

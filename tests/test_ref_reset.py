@@ -1,10 +1,11 @@
-"""Periodic reference reset (`algorithm.r1.ref_reset_steps`, r1_recipe.ref_reset): start-up checks that name the key,
-and the hooks the plugin installs into verl. The reset itself runs in verl's main_ppo in tests/test_cpu_main_ppo.py."""
+"""Periodic reference reset (`algorithm.r1.ref_reset_steps`, r1_recipe.verl.ref_reset): start-up checks that name the
+key, and the hooks the plugin installs into verl. The reset itself runs in verl's main_ppo in
+tests/test_cpu_main_ppo.py."""
 
 import pytest
 from omegaconf import OmegaConf
 
-from r1_recipe import ref_reset
+from r1_recipe.verl import ref_reset
 
 
 def cfg(steps):
@@ -44,7 +45,7 @@ def test_plugin_adds_the_worker_method_and_wraps_the_trainer():
 def test_r1_recipe_run_refuses_a_reset_without_a_reference(capsys, tmp_path):
     import json
 
-    from r1_recipe.cli import main
+    from r1_recipe.tools.cli import main
 
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))

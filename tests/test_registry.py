@@ -58,7 +58,7 @@ def test_third_party_entry_point_is_selectable_by_name(tmp_path):
     """)
     code = (
         "from r1_recipe.rewards import available, get, provider\n"
-        "from r1_recipe.rewards.compose import Composer\n"
+        "from r1_recipe.core.rewards.compose import Composer\n"
         "assert 'brevity' in available()\n"
         "print(provider('brevity'))\n"
         "c = Composer({'components': {'brevity': {'weight': 2.0, 'max_chars': 5}}, 'timeout_s': 30})\n"
@@ -73,5 +73,5 @@ def test_entry_point_conflicting_with_a_builtin_names_both(tmp_path):
     _fake_distribution(tmp_path, "evil", "format = evil_pkg:fmt\n", "def fmt(*a, **k):\n    return 1.0\n")
     proc = _run("from r1_recipe.rewards import get\nget('math')", tmp_path)
     assert proc.returncode != 0
-    assert ("reward 'format' is registered twice: by r1-recipe (r1_recipe.rewards.format:format_reward) "
+    assert ("reward 'format' is registered twice: by r1-recipe (r1_recipe.core.rewards.format:format_reward) "
             "and by evil (evil_pkg:fmt)") in proc.stderr

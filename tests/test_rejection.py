@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from conftest import build_tiny_tokenizer
 
-from r1_recipe.cli import main as cli_main
-from r1_recipe.pipelines import rejection
-from r1_recipe.pipelines.filters import FilterConfig
-from r1_recipe.pipelines.rejection import RejectionConfig, mix_sft, read_generations, run, sft_assistant
+from r1_recipe.tools import rejection
+from r1_recipe.tools.cli import main as cli_main
+from r1_recipe.tools.filters import FilterConfig
+from r1_recipe.tools.generations import read_generations
+from r1_recipe.tools.rejection import RejectionConfig, mix_sft, run, sft_assistant
 
 
 def good(a, b, words="We add them"):
@@ -251,7 +252,7 @@ def test_cli_writes_the_set_and_the_mix(generations, result, tmp_path, capsys):
 def test_sft_set_through_verl_multiturn_dataset_masks_exactly_the_assistant_tokens(result, tmp_path):
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
-    from r1_recipe.templates import load
+    from r1_recipe.core.templates import load
 
     out, _ = result
     tok = build_tiny_tokenizer(tmp_path / "tok", chat_template=load("r1_chat"))
@@ -273,8 +274,8 @@ def test_reward_config_is_read_from_a_training_recipe(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("reward:\n  r1:\n    components:\n      accuracy: 1.0\n"
                       "      format: {weight: 1.0, answer_tag: false}\n    timeout_s: 5\n")
-    assert rejection._load_reward_config(str(recipe)) == {
+    assert rejection.load_reward_config(str(recipe)) == {
         "components": {"accuracy": 1.0, "format": {"weight": 1.0, "answer_tag": False}}, "timeout_s": 5}
     (tmp_path / "bad.yaml").write_text("trainer:\n  n_gpus_per_node: 8\n")
     with pytest.raises(ValueError, match=r"bad.yaml: no `reward.r1.components`"):
-        rejection._load_reward_config(str(tmp_path / "bad.yaml"))
+        rejection.load_reward_config(str(tmp_path / "bad.yaml"))

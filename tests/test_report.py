@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-
-from r1_recipe.cli import main as cli
-from r1_recipe.pipelines.report import curves, read_log, report
+from r1_recipe.tools.cli import main as cli
+from r1_recipe.tools.report import curves, read_log, report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

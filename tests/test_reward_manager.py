@@ -5,7 +5,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from r1_recipe.templates import load
+from r1_recipe.core.templates import load
 
 QUESTION = "What is 3 + 4?"
 
@@ -57,8 +57,8 @@ def run(mgr, data):
 def test_correct_well_formatted_response(manager, tiny_tokenizer):
     prompt = tiny_tokenizer.apply_chat_template([{"role": "user", "content": QUESTION}], chat_template=load("r1_zero"),
                                                 add_generation_prompt=True, tokenize=False)
-    out = run(manager, trajectory(tiny_tokenizer, prompt, " <think> 3 plus 4 is 7 </think> <answer> \\boxed{7} </answer>",
-                                  pad_to=40))
+    response = " <think> 3 plus 4 is 7 </think> <answer> \\boxed{7} </answer>"
+    out = run(manager, trajectory(tiny_tokenizer, prompt, response, pad_to=40))
     assert out == {"reward_score": 2.0, "reward_extra_info": {
         "score": 2.0, "acc": 1.0, "pred": "7", "accuracy": 1.0, "format": 1.0, "accuracy_reason": "",
         "format_reason": "",
@@ -89,7 +89,7 @@ def test_prompt_that_opens_think_does_not_break_the_format_reward(manager, tiny_
 
 
 def test_bad_reward_config_fails_when_the_manager_is_built(tiny_tokenizer):
-    from r1_recipe.reward_manager import R1RewardManager
+    from r1_recipe.verl.reward_manager import R1RewardManager
 
     with pytest.raises(ValueError, match=r"reward\.r1\.components\.acuracy"):
         R1RewardManager(config=config(components={"acuracy": 1.0}), tokenizer=tiny_tokenizer, compute_score=None)
@@ -122,7 +122,7 @@ def router():
         loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
         loop.run_until_complete(site.start())
-        state["address"] = "127.0.0.1:%d" % site._server.sockets[0].getsockname()[1]
+        state["address"] = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
         state["loop"] = loop
         ready.set()
         loop.run_forever()
@@ -200,7 +200,7 @@ def test_warns_only_about_a_foreign_custom_reward_function(tiny_tokenizer, caplo
     from verl.utils.reward_score import default_compute_score
 
     cls = get_reward_manager_cls("r1")
-    with caplog.at_level(logging.WARNING, logger="r1_recipe.reward_manager"):
+    with caplog.at_level(logging.WARNING, logger="r1_recipe.verl.reward_manager"):
         cls(config=config(), tokenizer=tiny_tokenizer, compute_score=default_compute_score)  # what verl passes
         cfg = config()
         cfg.reward.custom_reward_function = {"path": "/my/reward.py", "name": "score"}

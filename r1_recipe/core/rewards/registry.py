@@ -1,0 +1,117 @@
+"""Name -> reward component registry, with the `r1_recipe.rewards` entry-point group for third-party rewards.
+
+A component is a module-level function (it must be picklable: it runs in the bounded worker pool)::
+
+    fn(solution_str: str, ground_truth, extra_info: dict | None = None, **options) -> RewardOutput | float
+
+A third party adds one with three lines in its own pyproject.toml and selects it by name in YAML::
+
+    [project.entry-points."r1_recipe.rewards"]
+    my_reward = "my_pkg.rewards:my_reward"
+
+One rule everywhere: registering a taken name with a different object raises, naming both providers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import threading
+from collections.abc import Callable
+
+ENTRY_POINT_GROUP = "r1_recipe.rewards"
+
+# Built-ins are referenced by import path so that importing the registry stays cheap (no sympy, no sandbox).
+_BUILTINS: dict[str, str] = {
+    "format": "r1_recipe.core.rewards.format:format_reward",
+    "math": "r1_recipe.core.rewards.math:math_reward",
+    "accuracy": "r1_recipe.core.rewards.accuracy:accuracy_reward",
+    "code": "r1_recipe.core.rewards.code:code_reward",
+    "language": "r1_recipe.core.rewards.language:language_reward",
+}
+
+_registry: dict[str, Callable | str] = dict(_BUILTINS)
+_providers: dict[str, str] = {name: f"r1-recipe ({target})" for name, target in _BUILTINS.items()}
+_entry_points_loaded = False
+_lock = threading.RLock()
+
+
+class RewardRegistryError(ValueError):
+    pass
+
+
+def _describe(obj: Callable | str) -> str:
+    if isinstance(obj, str):
+        return obj
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def _same(a: Callable | str, b: Callable | str) -> bool:
+    return a is b or _describe(a) == _describe(b)
+
+
+def _add(name: str, obj: Callable | str, provider: str) -> None:
+    with _lock:
+        if name in _registry and not _same(_registry[name], obj):
+            raise RewardRegistryError(
+                f"reward {name!r} is registered twice: by {_providers[name]} and by {provider} ({_describe(obj)}); "
+                f"rename one of them"
+            )
+        if name not in _registry or isinstance(_registry[name], str):
+            _registry[name] = obj
+            _providers.setdefault(name, provider)
+
+
+def register(name: str, *, provider: str | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: `@register("my_reward")` on a component function."""
+
+    def deco(fn: Callable) -> Callable:
+        _add(name, fn, provider or _describe(fn))
+        return fn
+
+    return deco
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    with _lock:
+        if _entry_points_loaded:
+            return
+        _entry_points_loaded = True
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            provider = f"{dist.name if dist else 'entry point'} ({ep.value})"
+            _add(ep.name, ep.value, provider)
+
+
+def _resolve(target: str) -> Callable:
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def get(name: str) -> Callable:
+    """The component registered as `name`; raises with the list of known names if there is none."""
+    _load_entry_points()
+    with _lock:
+        if name not in _registry:
+            raise RewardRegistryError(f"unknown reward component {name!r}; available: {', '.join(available())}")
+        obj = _registry[name]
+        if isinstance(obj, str):
+            obj = _resolve(obj)
+            _registry[name] = obj
+        return obj
+
+
+def available() -> list[str]:
+    """Sorted names of every known component (built-in, registered, or from entry points)."""
+    _load_entry_points()
+    with _lock:
+        return sorted(_registry)
+
+
+def provider(name: str) -> str:
+    _load_entry_points()
+    return _providers[name]

@@ -1,6 +1,0 @@
-"""Dataset preparation into verl's parquet schema (`r1-recipe prepare`)."""
-
-from r1_recipe.data.datasets import SPECS, Example, MissingColumn, Spec
-from r1_recipe.data.prepare import PrepareError, prepare, split_rows, to_rows
-
-__all__ = ["SPECS", "Example", "MissingColumn", "PrepareError", "Spec", "prepare", "split_rows", "to_rows"]

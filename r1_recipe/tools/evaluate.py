@@ -1,0 +1,257 @@
+"""`r1-recipe eval`: generations -> pass@1, unbiased pass@k and cons@k per benchmark (DeepSeek-R1 §3.1).
+
+Input: what `r1-recipe run eval_generate` writes (verl's `main_generation_server` parquet: `prompt`, `responses`
+with k samples per prompt, `data_source`, `reward_model.ground_truth`, `extra_info`) or a jsonl with the same keys;
+the reader is the one `rejection-sample` uses. Several files may be given (one per benchmark).
+
+Every response is scored with the reward components (default: `accuracy` alone: math equivalence, GPQA letters,
+code through the sandboxed test harness; `--reward-config` takes a training recipe's `reward.r1` block), each call
+under a hard time bound. A truncated response (`finish_reasons` "length" or `truncated`) scores 0, as in training.
+Answers are then clustered per problem by canonical key and, for keys it cannot unify, by the math verifier's
+equivalence (bounded per problem; past the bound the canonical keys alone decide), and `r1_recipe.tools.passk`
+computes the metrics per `data_source` (or `--benchmark`) and over all problems pooled (`all`). Code problems
+(LiveCodeBench...) get pass@k only: their answers are programs, which a majority vote cannot compare.
+
+Output in OUT: `eval.json` (metrics per benchmark, settings), `eval.md` (a Markdown table) and `samples.jsonl` (one
+line per response: indices, data_source, acc, pred, reasons). `r1-recipe eval --compare A/eval.json B/eval.json`
+prints the runs side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from r1_recipe.tools import passk
+from r1_recipe.tools.generations import (
+    UNKNOWN_SOURCE,
+    MalformedRow,
+    atomic_write,
+    n_responses,
+    parse_row,
+    read_generations,
+)
+from r1_recipe.tools.rejection import load_reward_config
+
+logger = logging.getLogger(__name__)
+
+ALL = "all"
+CLUSTER_TIMEOUT_S = 20.0
+
+
+def _cluster(keys: list[str]) -> list[int]:
+    """Runs in a pool worker (module-level): cluster one problem's answers with the math verifier's equivalence."""
+    from r1_recipe.core.rewards.math import is_equivalent
+
+    return passk.cluster_answers(keys, is_equivalent)
+
+
+def _key_clusters(reason: str, item: tuple) -> list[int]:
+    logger.warning("answer clustering %s for one problem: canonical keys alone decide its cons@k", reason)
+    return passk.cluster_answers(item[0])
+
+
+def _is_code(row: dict) -> bool:
+    from r1_recipe.core.rewards.accuracy import is_code_ground_truth
+
+    return is_code_ground_truth(row["ground_truth"]) or "code" in row["data_source"].lower()
+
+
+def load_samples(inputs: Sequence[str | os.PathLike], prompt_key: str = "prompt", response_key: str = "responses",
+                 think_in_prompt: str = "auto") -> list[dict]:
+    """One dict per prompt row: `data_source`, `ground_truth`, `extra_info`, `responses`, `truncated` (per response).
+
+    A row whose fields cannot be read keeps its responses with `error` set: they score 0 (never an exception)."""
+    df = read_generations(inputs, prompt_key, response_key)
+    rows = []
+    for row in df.to_dict("records"):
+        try:
+            g = parse_row(row, prompt_key, response_key, think_in_prompt)
+            if not g.responses:
+                raise MalformedRow("malformed_row: ValueError: no responses")
+            rows.append({"data_source": g.data_source, "ground_truth": g.ground_truth, "extra_info": g.extra_info,
+                         "responses": g.responses, "truncated": g.truncated, "error": ""})
+        except MalformedRow as e:
+            n = n_responses(row, response_key)
+            source = row.get("data_source")
+            rows.append({"data_source": str(source) if isinstance(source, str) and source else UNKNOWN_SOURCE,
+                         "ground_truth": None, "extra_info": {}, "responses": [""] * n, "truncated": [False] * n,
+                         "error": str(e)})
+    return rows
+
+
+def score_rows(rows: list[dict], composer, progress: bool = True) -> list[list[dict]]:
+    """Composer results per row, per response; rows without a ground truth or malformed score 0 with a reason."""
+    empty = {k: "" if k == "pred" or k.endswith("_reason") else 0.0 for k in composer.keys}
+    samples = [(r, row["ground_truth"], row["extra_info"], t)
+               for row in rows if row["ground_truth"] is not None and not row["error"]
+               for r, t in zip(row["responses"], row["truncated"], strict=True)]
+    scored = iter(composer.score_many(samples, progress="eval" if progress else False, total=len(samples)))
+    out = []
+    for row in rows:
+        if row["ground_truth"] is None or row["error"]:
+            reason = row["error"] or "no_ground_truth"
+            out.append([{**empty, "reason": reason} for _ in row["responses"]])
+        else:
+            out.append([next(scored) for _ in row["responses"]])
+    return out
+
+
+def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, benchmark: str | None = None,
+             ks: Iterable[int] | None = None, cons_k: Iterable[int] | None = None, equivalence: bool = True,
+             think_in_prompt: str = "auto", prompt_key: str = "prompt", response_key: str = "responses",
+             composer=None, progress: bool = True) -> tuple[dict, list[dict]]:
+    """(report, per-response records). report = {"metrics": {benchmark: {pass@1, pass@k..., cons@k...}}, ...}."""
+    from r1_recipe.core.bounded import BoundedPool
+    from r1_recipe.core.rewards.compose import Composer
+
+    ks = sorted(set(ks)) if ks else None
+    cons_k = sorted(set(cons_k)) if cons_k else None
+    for name, values in (("--k", ks), ("--cons-k", cons_k)):
+        if values and min(values) < 1:
+            raise ValueError(f"{name} values must be >= 1, got {values}")
+    rows = load_samples(inputs, prompt_key, response_key, think_in_prompt)
+    if not rows:
+        raise ValueError(f"no prompt rows in {', '.join(map(str, inputs))}")
+    own = composer is None
+    composer = composer or Composer(reward or {"components": {"accuracy": 1.0}})
+    try:
+        scores = score_rows(rows, composer, progress)
+    finally:
+        if own:
+            composer.pool.close()
+    keys = [[s.get("pred", "") for s in group] for group in scores]
+    if equivalence:
+        pool = BoundedPool(preload=("r1_recipe.core.rewards.math",))
+        try:
+            clusters = list(pool.map(_cluster, [(k,) for k in keys], timeout=CLUSTER_TIMEOUT_S, default=_key_clusters))
+        finally:
+            pool.close()
+    else:
+        clusters = [passk.cluster_answers(k) for k in keys]
+
+    per_source: dict[str, list[dict]] = {}
+    records = []
+    for i, (row, group, cl) in enumerate(zip(rows, scores, clusters, strict=True)):
+        source = benchmark or row["data_source"]
+        # majority voting needs comparable final answers: code (its `pred` is the program) reports pass@k only
+        votes = [] if _is_code(row) else cons_k
+        per_source.setdefault(source, []).append(passk.problem_metrics(group, ks, votes, clusters=cl))
+        for j, s in enumerate(group):
+            reasons = ";".join(f"{k}:{v}" for k, v in s.items() if k.endswith("reason") and v)
+            records.append({"prompt_index": i, "response_index": j, "data_source": source, "acc": s.get("acc"),
+                            "pred": s.get("pred"), "cluster": cl[j], "chars": len(row["responses"][j]),
+                            "truncated": row["truncated"][j], "reasons": reasons})
+    metrics = {source: passk.average(problems) for source, problems in sorted(per_source.items())}
+    if len(per_source) > 1:
+        metrics[ALL] = passk.average([p for problems in per_source.values() for p in problems])
+    report = {
+        "inputs": [str(p) for p in inputs],
+        "metrics": metrics,
+        "settings": {"reward": {c.name: c.weight for c in composer.cfg.components},
+                     "ks": ks, "cons_k": cons_k, "equivalence": equivalence, "think_in_prompt": think_in_prompt},
+    }
+    return report, records
+
+
+# ---------------------------------------------------------------- Markdown
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def metric_columns(metrics: dict[str, dict]) -> list[str]:
+    names = {m for values in metrics.values() for m in values if "@" in m and not m.startswith("problems@")}
+    return sorted(names, key=lambda m: (m.split("@")[0] != "pass", int(m.split("@")[1])))
+
+
+def markdown_table(report: dict) -> str:
+    """One row per benchmark: problems, samples per problem, every metric in percent."""
+    metrics = report["metrics"]
+    cols = metric_columns(metrics)
+    lines = ["| benchmark | problems | samples | " + " | ".join(cols) + " |",
+             "|---|---:|---:|" + "---:|" * len(cols)]
+    for source, values in metrics.items():
+        lines.append(f"| {source} | {values['problems']} | {values['samples']} | "
+                     + " | ".join(_pct(values.get(c)) for c in cols) + " |")
+    return "\n".join(lines) + "\n\nMetrics in percent. pass@k: unbiased estimator (Chen et al. 2021); cons@k: " \
+        "majority vote over the first k samples, equivalent answers voting together.\n"
+
+
+def compare_table(reports: dict[str, dict]) -> str:
+    """Runs side by side: one row per (benchmark, metric), one column per run, percent."""
+    names = list(reports)
+    sources = list(dict.fromkeys(s for r in reports.values() for s in r["metrics"]))
+    lines = ["| benchmark | metric | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
+    for source in sources:
+        per_run = {n: reports[n]["metrics"].get(source, {}) for n in names}
+        for metric in metric_columns({n: v for n, v in per_run.items()}):
+            lines.append(f"| {source} | {metric} | " + " | ".join(_pct(per_run[n].get(metric)) for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict, records: list[dict], out: str | os.PathLike) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "eval.json", lambda p: p.write_text(json.dumps(report, indent=1)))
+    atomic_write(out / "eval.md", lambda p: p.write_text(markdown_table(report)))
+    atomic_write(out / "samples.jsonl",
+                  lambda p: p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)))
+    return out
+
+
+# ---------------------------------------------------------------- CLI
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval", help="pass@1 / pass@k / cons@k of generations, per benchmark (R1 §3.1)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("inputs", nargs="+", help="generation parquet(s)/jsonl(s); with --compare: eval.json files")
+    p.add_argument("--out", help="output directory (eval.json, eval.md, samples.jsonl); with --compare: a .md file")
+    p.add_argument("--benchmark", help="report every row under this name instead of its data_source")
+    p.add_argument("--reward-config", help="YAML with a reward.r1 block (default: the accuracy component alone)")
+    p.add_argument("--k", type=_ints, help="pass@k values, comma-separated (default 1, 2, 4, ... n)")
+    p.add_argument("--cons-k", type=_ints, help="cons@k values, comma-separated (default: n, all samples)")
+    p.add_argument("--no-equivalence", action="store_true", help="cluster answers by canonical key only")
+    p.add_argument("--think-in-prompt", choices=("auto", "yes", "no"), default="auto")
+    p.add_argument("--prompt-key", default="prompt")
+    p.add_argument("--response-key", default="responses")
+    p.add_argument("--compare", action="store_true", help="INPUTS are eval.json files: print them side by side")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args) -> int:
+    try:
+        if args.compare:
+            reports = {}
+            for path in args.inputs:
+                name = Path(path).parent.name if Path(path).name == "eval.json" else Path(path).stem
+                reports[name if name not in reports else str(path)] = json.loads(Path(path).read_text())
+            table = compare_table(reports)
+            if args.out:
+                Path(args.out).write_text(table)
+            print(table, end="")
+            return 0
+        if not args.out:
+            raise ValueError("--out DIR is required")
+        report, records = evaluate(args.inputs, load_reward_config(args.reward_config) if args.reward_config
+                                   else None, args.benchmark, args.k, args.cons_k, not args.no_equivalence,
+                                   args.think_in_prompt, args.prompt_key, args.response_key)
+    except (ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as e:
+        print(f"r1-recipe eval: error: {e}")
+        return 2
+    out = write(report, records, args.out)
+    print(markdown_table(report), end="")
+    print(f"wrote {out / 'eval.json'}, {out / 'eval.md'}, {out / 'samples.jsonl'}")
+    return 0

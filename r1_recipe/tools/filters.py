@@ -1,0 +1,230 @@
+"""Rejection-sampling filters and per-prompt selection (DeepSeek-R1 §2.3.3).
+
+The paper keeps only correct responses and "filtered out chain-of-thought with mixed languages, long paragraphs, and
+code blocks"; we add the checks every practitioner adds (well-formed think/answer structure, not truncated, no
+degenerate repetition, length limits), then deduplicate near-identical responses and keep at most K per prompt.
+
+Each filter is a function `(Candidate, FilterConfig) -> reason | ""`; `first_failure` applies them in `FILTER_ORDER`
+and returns the first reason, so every dropped response is counted under exactly one filter in the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from r1_recipe.core.rewards.format import check_format, strip_eos
+from r1_recipe.core.rewards.language import MIN_CONSISTENT_SHARE, count_units, language_mixed
+
+_FENCE = re.compile(r"^\s*```", re.M)
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_NORM = re.compile(r"\W+", re.U)
+_UNIT_TOKENS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+", re.U)
+
+SELECTION_RULES = ("random", "shortest", "first")
+JUDGE_TRUE = frozenset({"1", "true", "yes", "correct", "right", "pass", "passed", "y"})
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Thresholds of the filters; every value is documented in docs/rejection-sampling.md.
+
+    min_acc: a response is correct when the rule reward's `acc` is at least this.
+    language: target language code of the reasoning, or None for the prompt's language.
+    min_language_share: least share of the reasoning's words in the target language (mixed-language filter).
+    max_paragraph_units: longest paragraph allowed, in language units (words; CJK characters).
+    answer_tag: require `<answer>...</answer>` after `</think>` (the R1-Zero form); default the chat form.
+    min_chars / max_chars: length limits of the response.
+    repeat_ngram / max_repeat_ratio: degenerate repetition is a share of repeated n-grams of units above this.
+    dedup_threshold: two responses to one prompt are near-identical when the Jaccard similarity of their word
+        5-gram shingles is at least this.
+    k: at most this many responses kept per prompt; selection: `random` (seeded by the prompt), `shortest`, `first`.
+    """
+
+    min_acc: float = 1.0
+    language: str | None = None
+    min_language_share: float = MIN_CONSISTENT_SHARE
+    max_paragraph_units: int = 600
+    answer_tag: bool = False
+    min_chars: int = 1
+    max_chars: int = 100_000
+    repeat_ngram: int = 10
+    max_repeat_ratio: float = 0.3
+    dedup_threshold: float = 0.9
+    k: int = 4
+    selection: str = "random"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.selection not in SELECTION_RULES:
+            raise ValueError(f"selection must be one of {SELECTION_RULES}, got {self.selection!r}")
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+
+
+@dataclass
+class Candidate:
+    """One generated response with what the filters need.
+
+    response: the text as generated (with `<think>` prepended when the prompt opened it).
+    prompt: the last user message (for the prompt's language).
+    acc: the rule reward's verdict (None when no rule applies); judge: the judge column's verdict, if any.
+    is_code: the task is a coding task (code blocks are allowed).
+    truncated: the generator stopped at its length limit (from a `truncated`/`finish_reason` column when present).
+    """
+
+    response: str
+    prompt: str = ""
+    acc: float | None = None
+    judge: bool | None = None
+    is_code: bool = False
+    truncated: bool = False
+
+
+def check_truncated(c: Candidate, cfg: FilterConfig) -> str:
+    if c.truncated:
+        return "truncated"
+    # A block opened and never closed means the generator stopped early (no finish reason in verl's output).
+    text = c.response
+    if ("<think>" in text and "</think>" not in text) or ("<answer>" in text and "</answer>" not in text):
+        return "truncated"
+    return ""
+
+
+def check_length(c: Candidate, cfg: FilterConfig) -> str:
+    n = len(c.response)
+    if n < cfg.min_chars:
+        return "too_short"
+    if n > cfg.max_chars:
+        return "too_long"
+    return ""
+
+
+def check_structure(c: Candidate, cfg: FilterConfig) -> str:
+    reason = check_format(c.response, answer_tag=cfg.answer_tag)
+    return f"format:{reason}" if reason else ""
+
+
+def repeat_ratio(text: str, n: int) -> float:
+    """Share of the unit n-grams of `text` that repeat an earlier one (0: none, near 1: one loop); units are words
+    and CJK characters. Texts shorter than 2n units give 0."""
+    units = _UNIT_TOKENS.findall(text.lower())
+    total = len(units) - n + 1
+    if total < n + 1:
+        return 0.0
+    distinct = len(set(zip(*(units[i:] for i in range(n)), strict=False)))  # n-grams built by zip, in C
+    return 1.0 - distinct / total
+
+
+def check_repetition(c: Candidate, cfg: FilterConfig) -> str:
+    return "repetition" if repeat_ratio(c.response, cfg.repeat_ngram) > cfg.max_repeat_ratio else ""
+
+
+def check_language(c: Candidate, cfg: FilterConfig) -> str:
+    mixed = language_mixed(c.response, c.prompt, cfg.language, cfg.min_language_share)
+    return "mixed_language" if mixed else ""
+
+
+def check_paragraphs(c: Candidate, cfg: FilterConfig) -> str:
+    for paragraph in _PARAGRAPH.split(strip_eos(c.response)):
+        # a unit takes at least one character: shorter paragraphs cannot be too long
+        if len(paragraph) > cfg.max_paragraph_units and \
+                sum(count_units(paragraph, strip=False).values()) > cfg.max_paragraph_units:
+            return "long_paragraph"
+    return ""
+
+
+def check_code_blocks(c: Candidate, cfg: FilterConfig) -> str:
+    return "code_block" if not c.is_code and _FENCE.search(c.response) else ""
+
+
+def check_correct(c: Candidate, cfg: FilterConfig) -> str:
+    if c.acc is not None:
+        return "" if c.acc >= cfg.min_acc else "incorrect"
+    if c.judge is not None:
+        return "" if c.judge else "judge_rejected"
+    return "no_verifier"
+
+
+# (name in the report, check); the order is the order of the report's drop counts.
+FILTER_ORDER = (
+    ("truncated", check_truncated),
+    ("length", check_length),
+    ("structure", check_structure),
+    ("repetition", check_repetition),
+    ("mixed_language", check_language),
+    ("long_paragraph", check_paragraphs),
+    ("code_block", check_code_blocks),
+    ("incorrect", check_correct),
+)
+FILTER_NAMES = tuple(name for name, _ in FILTER_ORDER) + ("near_duplicate", "over_k")
+
+
+def first_failure(c: Candidate, cfg: FilterConfig) -> tuple[str, str]:
+    """(filter name, detailed reason) of the first filter `c` fails, or ("", "") when it passes them all."""
+    for name, check in FILTER_ORDER:
+        reason = check(c, cfg)
+        if reason:
+            return name, reason
+    return "", ""
+
+
+def judge_verdict(value) -> bool | None:
+    """A judge column's value as a verdict: bools, 0/1, or words like "correct"/"yes"; None when missing."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool | int | float):
+        return bool(value)
+    text = str(value).strip().lower()
+    return None if not text else text in JUDGE_TRUE
+
+
+def shingles(text: str, n: int = 5) -> frozenset[int]:
+    words = _NORM.sub(" ", text.lower()).split()
+    if len(words) < n:
+        return frozenset({hash(" ".join(words))})
+    return frozenset(hash(" ".join(words[i : i + n])) for i in range(len(words) - n + 1))
+
+
+def jaccard(a: frozenset, b: frozenset) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def selection_order(responses: Sequence[str], rule: str, key: str = "", seed: int = 0) -> list[int]:
+    """Indices of `responses` in the order the selection rule prefers them.
+
+    random: a shuffle seeded by (seed, key), key being the prompt, so a rerun or a resumed run picks the same ones;
+    shortest: by length, then position (shorter reasoning when several are correct); first: generation order.
+    """
+    idx = list(range(len(responses)))
+    if rule == "shortest":
+        return sorted(idx, key=lambda i: (len(responses[i]), i))
+    if rule == "random":
+        digest = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
+        random.Random(int.from_bytes(digest[:8], "little")).shuffle(idx)
+    return idx
+
+
+def select(responses: Sequence[str], passed: Sequence[bool], cfg: FilterConfig, key: str = "") -> list[str]:
+    """Per-prompt selection after filtering: walk the responses in the rule's order, keep one unless it is a near
+    duplicate of one already kept, stop at K. Returns one label per response: "kept", "near_duplicate", "over_k",
+    or "" for responses that failed a filter earlier."""
+    labels = ["" for _ in responses]
+    kept: list[frozenset] = []
+    for i in selection_order(responses, cfg.selection, key, cfg.seed):
+        if not passed[i]:
+            continue
+        sh = shingles(responses[i])
+        if any(jaccard(sh, other) >= cfg.dedup_threshold for other in kept):
+            labels[i] = "near_duplicate"
+        elif len(kept) >= cfg.k:
+            labels[i] = "over_k"
+        else:
+            kept.append(sh)
+            labels[i] = "kept"
+    return labels

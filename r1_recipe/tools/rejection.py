@@ -1,0 +1,440 @@
+"""`r1-recipe rejection-sample`: generations -> scored, filtered, selected SFT `messages` parquet (DeepSeek-R1 §2.3.3).
+
+Input: verl's `main_generation_server` output parquet (a `prompt` messages column and a `responses` list column, plus
+`data_source`, `reward_model.ground_truth`, `extra_info`) or a jsonl with the same keys (`prompt` may be a string,
+`ground_truth` may be a top-level column). Optional per-response columns: `truncated` (bools) or `finish_reasons`
+("length" = truncated), and a judge verdict column (`--judge-column`) used where no ground truth exists.
+
+Every response is scored with the training reward components (`Composer.score_many`, parallel over cores, each call
+under a hard time bound), then the filters of `r1_recipe.tools.filters` run, then the per-prompt selection.
+Work is split in shards of whole prompts; each shard's result is written atomically (temporary file + rename) under
+`OUT/shards/`, so a killed run started again with the same arguments continues after the last finished shard and
+produces the same output as an uninterrupted run.
+
+Output in OUT: `sft.parquet` (`messages` = the prompt messages + one assistant turn `<think>\\n...\\n</think>\\n\\n
+summary`, plus `data_source`, `prompt_index`, `response_index`, `acc`), `report.json` (counts in, dropped per
+filter, kept-per-prompt histogram, length distribution), `lengths.png`, and with `--mix` a `mixed.parquet`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from r1_recipe.tools.filters import FILTER_NAMES, Candidate, FilterConfig, first_failure, judge_verdict, select
+from r1_recipe.tools.generations import (
+    MalformedRow,
+    as_list,
+    atomic_write,
+    count_prompts,
+    iter_generations,
+    n_responses,
+    parse_row,
+    per_response,
+)
+
+logger = logging.getLogger(__name__)
+
+ACCURACY_ONLY = {"components": {"accuracy": 1.0}}
+SHARD_COLUMNS = ["prompt_index", "response_index", "data_source", "acc", "score", "pred", "status", "reason",
+                 "reward_reasons", "chars", "messages"]
+
+
+@dataclass
+class RejectionConfig:
+    """Everything that decides the output (its hash guards a resumed run against changed settings).
+
+    reward: the `reward.r1` composition block (as in the training recipe); `acc` decides correctness.
+    think_in_prompt: "auto" prepends `<think>` to responses that close `</think>` without opening it (the chat
+        template opened it); "yes" prepends it to every response lacking it; "no" never.
+    """
+
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    reward: dict = field(default_factory=lambda: dict(ACCURACY_ONLY))
+    prompt_key: str = "prompt"
+    response_key: str = "responses"
+    judge_column: str | None = None
+    think_in_prompt: str = "auto"
+    shard_size: int = 256
+
+    def fingerprint(self) -> dict:
+        return {**asdict(self), "filters": asdict(self.filters)}
+
+
+def sft_assistant(response: str) -> str:
+    """The assistant turn of the SFT set: `<think>\\n{reasoning}\\n</think>\\n\\n{summary}` (DeepSeek-R1's output
+    format, §2.3.3), end-of-sequence strings removed (the chat template adds its own)."""
+    from r1_recipe.core.rewards.format import strip_eos
+
+    response = strip_eos(response)
+    head, _, summary = response.partition("</think>")
+    reasoning = head.split("<think>", 1)[-1].strip()
+    return f"<think>\n{reasoning}\n</think>\n\n{summary.strip()}"
+
+
+# ---------------------------------------------------------------- one shard
+
+def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig) -> pd.DataFrame:
+    """Score, filter and select the responses of prompt rows `rows` (global indices from `start`).
+
+    Returns one record per response (columns `SHARD_COLUMNS`); `status` is "kept" or the filter that dropped it.
+    """
+    from r1_recipe.core.rewards.accuracy import is_code_ground_truth
+
+    samples, cands, meta, malformed = [], [], [], []
+    for offset, row in enumerate(rows.to_dict("records")):
+        try:
+            g = parse_row(row, cfg.prompt_key, cfg.response_key, cfg.think_in_prompt)
+            judges = per_response(row.get(cfg.judge_column), len(g.responses)) if cfg.judge_column else None
+        except (MalformedRow, TypeError) as e:
+            # one bad row must not stop a long run: its responses are dropped as `malformed`, with the reason
+            reason = str(e) if isinstance(e, MalformedRow) else f"malformed_row: {type(e).__name__}: {e}"[:200]
+            logger.warning("prompt row %d dropped: %s", start + offset, reason)
+            malformed.extend(_record(start + offset, j, None, None, {}, "malformed", reason, 0, None)
+                             for j in range(n_responses(row, cfg.response_key)))
+            continue
+        is_code = is_code_ground_truth(g.ground_truth) or "code" in g.data_source.lower()
+        for j, response in enumerate(g.responses):
+            verdict = judge_verdict(judges[j]) if judges is not None else None
+            cands.append(Candidate(response, g.prompt, None, verdict, is_code, g.truncated[j]))
+            meta.append((start + offset, j, g.data_source, g.messages))
+            if g.ground_truth is not None:
+                samples.append((len(cands) - 1, (response, g.ground_truth, g.extra_info, g.truncated[j])))
+    # The filters run here, in the parent, while the pool's workers score the responses queued ahead (score_many
+    # keeps a window of tasks in flight), so filtering costs little wall time on top of scoring.
+    scores: dict[int, dict] = {}
+    scored = set(i for i, _ in samples)
+    results = iter(composer.score_many(s for _, s in samples)) if samples else iter(())
+    failures = []
+    for i, c in enumerate(cands):
+        if i in scored:
+            result = next(results)
+            if "BrokenProcessPool" in str(result):
+                # every score would silently be 0: stop instead (typical cause: a script without a main guard,
+                # whose module the forkserver workers re-import)
+                raise RuntimeError("the reward worker pool could not start (BrokenProcessPool); when calling "
+                                   "rejection.run from a script, put the call under `if __name__ == '__main__':`")
+            scores[i] = result
+            c.acc = float(result["acc"])
+        failures.append(first_failure(c, cfg.filters))
+    records = []
+    i = 0
+    while i < len(cands):  # per prompt: selection among the responses that passed every filter
+        p = meta[i][0]
+        j_end = i
+        while j_end < len(cands) and meta[j_end][0] == p:
+            j_end += 1
+        group = range(i, j_end)
+        labels = select([cands[k].response for k in group], [not failures[k][0] for k in group], cfg.filters,
+                        key=json.dumps(meta[i][3], sort_keys=True))
+        for k, label in zip(group, labels, strict=True):
+            prompt_index, response_index, data_source, prompt_msgs = meta[k]
+            status = failures[k][0] or label
+            result = scores.get(k, {})
+            messages = None
+            if status == "kept":
+                messages = [*prompt_msgs, {"role": "assistant", "content": sft_assistant(cands[k].response)}]
+            records.append(_record(prompt_index, response_index, data_source, cands[k].acc, result, status,
+                                   failures[k][1] or ("" if status == "kept" else status),
+                                   len(cands[k].response), messages))
+        i = j_end
+    records.extend(malformed)
+    records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
+    return pd.DataFrame.from_records(records, columns=SHARD_COLUMNS)
+
+
+def _record(prompt_index, response_index, data_source, acc, result: dict, status, reason, chars, messages) -> dict:
+    return {
+        "prompt_index": prompt_index, "response_index": response_index, "data_source": data_source, "acc": acc,
+        "score": result.get("score"), "pred": result.get("pred"), "status": status, "reason": reason,
+        "reward_reasons": ";".join(f"{n}:{v}" for n, v in result.items() if n.endswith("_reason") and v),
+        "chars": chars, "messages": messages,
+    }
+
+
+# ---------------------------------------------------------------- the run
+
+def _input_fingerprint(paths: list[str]) -> list:
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append([os.path.abspath(p), st.st_size, int(st.st_mtime)])
+    return out
+
+
+def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None = None, overwrite: bool = False,
+        progress: bool = True, plot: bool = True, composer=None) -> dict:
+    """The whole step; returns the report. Resumable: shards already in `out/shards/` are not recomputed."""
+    from r1_recipe.core.rewards.compose import Composer
+
+    cfg = cfg or RejectionConfig()
+    out = Path(out)
+    shard_dir = out / "shards"
+    manifest_path = out / "manifest.json"
+    inputs = [str(p) for p in inputs]
+    if not inputs:
+        raise ValueError("no generations files given")
+    per_file = count_prompts(inputs, cfg.prompt_key, cfg.response_key)
+    manifest = {"inputs": _input_fingerprint(inputs), "config": cfg.fingerprint(), "version": 1}
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if old != json.loads(json.dumps(manifest)):
+            if not overwrite:
+                raise RuntimeError(f"{out} holds a run with different inputs or settings; pass --overwrite to start "
+                                   f"over or choose another --out")
+            for f in shard_dir.glob("*.parquet"):
+                f.unlink()
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=1)))
+
+    n_shards = sum(-(-n // cfg.shard_size) for n in per_file)
+    paths = [shard_dir / f"shard-{i:05d}.parquet" for i in range(n_shards)]
+    done = sum(p.exists() for p in paths)
+    if done:
+        logger.info("resuming: %d of %d shards already done", done, n_shards)
+    own_composer = composer is None and done < n_shards
+    if own_composer:
+        composer = Composer(cfg.reward)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(per_file), desc="rejection-sample", unit="prompt")
+    try:
+        batches = iter_generations(inputs, cfg.shard_size, cfg.prompt_key, cfg.response_key)
+        for i, (start, rows) in enumerate(batches):
+            if not paths[i].exists():
+                records = process_shard(rows, start, composer, cfg)
+                atomic_write(paths[i], lambda p, r=records: r.to_parquet(p, index=False))
+            if bar is not None:
+                bar.update(len(rows))
+    finally:
+        if bar is not None:
+            bar.close()
+        if own_composer:
+            composer.pool.close()
+    return finish(out, paths, n_prompts=sum(per_file), plot=plot)
+
+
+def _sft_schema():
+    import pyarrow as pa
+
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    return pa.schema([("messages", pa.list_(message)), ("data_source", pa.string()), ("prompt_index", pa.int64()),
+                      ("response_index", pa.int64()), ("acc", pa.float64())])
+
+
+def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
+    """Stream the kept rows of every shard into `sft.parquet`; write `report.json` (+ `lengths.png`) from the
+    small per-response columns (the texts are never all in memory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _sft_schema()
+    small = []
+    tmp = out / f".sft.parquet.tmp-{os.getpid()}"
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for path in shard_paths:
+            records = pd.read_parquet(path)
+            kept = records[records["status"] == "kept"]
+            if len(kept):
+                writer.write_table(pa.Table.from_pydict({
+                    "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
+                                 for msgs in kept["messages"]],
+                    "data_source": [None if v is None else str(v) for v in kept["data_source"]],
+                    "prompt_index": kept["prompt_index"].astype("int64").tolist(),
+                    "response_index": kept["response_index"].astype("int64").tolist(),
+                    "acc": [None if v is None or v != v else float(v) for v in kept["acc"]],
+                }, schema=schema))
+            small.append(records[["prompt_index", "status", "reason", "chars"]])
+    os.replace(tmp, out / "sft.parquet")
+    records = pd.concat(small, ignore_index=True)
+    report = build_report(records, n_prompts)
+    atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report, indent=1)))
+    if plot:
+        plot_lengths(records, out / "lengths.png")
+    return report
+
+
+def _length_stats(chars: pd.Series) -> dict:
+    if chars.empty:
+        return {"count": 0}
+    q = chars.quantile([0.5, 0.9, 0.99]).tolist()
+    return {"count": int(chars.size), "min": int(chars.min()), "mean": round(float(chars.mean()), 1),
+            "p50": float(q[0]), "p90": float(q[1]), "p99": float(q[2]), "max": int(chars.max())}
+
+
+def build_report(records: pd.DataFrame, n_prompts: int) -> dict:
+    status = records["status"]
+    kept_per_prompt = records.assign(k=status.eq("kept")).groupby("prompt_index")["k"].sum()
+    kept_per_prompt = kept_per_prompt.reindex(range(n_prompts), fill_value=0) if n_prompts else kept_per_prompt
+    hist = Counter(int(v) for v in kept_per_prompt)
+    reasons = Counter(r for r in records.loc[status.ne("kept"), "reason"] if r)
+    edges = np.histogram_bin_edges(records["chars"], bins=20) if len(records) else np.array([0, 1])
+    return {
+        "prompts_in": int(n_prompts),
+        "responses_in": int(len(records)),
+        "kept": int(status.eq("kept").sum()),
+        "dropped": {name: int(status.eq(name).sum()) for name in ("malformed", *FILTER_NAMES)},
+        "drop_reasons": dict(reasons.most_common(30)),
+        "kept_per_prompt": {str(k): hist[k] for k in sorted(hist)},
+        "length_chars": {
+            "kept": _length_stats(records.loc[status.eq("kept"), "chars"]),
+            "all": _length_stats(records["chars"]),
+            "bin_edges": [float(e) for e in edges],
+            "kept_hist": np.histogram(records.loc[status.eq("kept"), "chars"], bins=edges)[0].tolist(),
+            "all_hist": np.histogram(records["chars"], bins=edges)[0].tolist(),
+        },
+    }
+
+
+def plot_lengths(records: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.histogram_bin_edges(records["chars"], bins=40) if len(records) else 10
+    ax.hist(records["chars"], bins=bins, alpha=0.5, label="all responses")
+    ax.hist(records.loc[records["status"] == "kept", "chars"], bins=bins, alpha=0.8, label="kept")
+    ax.set_xlabel("response length (characters)")
+    ax.set_ylabel("responses")
+    ax.set_title("rejection sampling: response lengths")
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- mixing (sft_all)
+
+def _check_messages(df: pd.DataFrame, name: str) -> None:
+    if "messages" not in df.columns:
+        raise ValueError(f"{name}: missing column 'messages'; columns: {', '.join(map(str, df.columns))}")
+    for i, msgs in enumerate(df["messages"]):
+        roles = [m["role"] for m in as_list(msgs)] if msgs is not None else []
+        if "assistant" not in roles:
+            raise ValueError(f"{name}: row {i} column 'messages' has no assistant turn (roles: {roles})")
+
+
+def mix_sft(reasoning: pd.DataFrame | str, non_reasoning: pd.DataFrame | str, ratio: float,
+            seed: int = 0) -> pd.DataFrame:
+    """Mix a reasoning and a non-reasoning SFT set at `ratio` reasoning rows per non-reasoning row (DeepSeek-R1
+    §2.3.3 used about 600k:200k, ratio 3). Uses every row of the set that limits the mix and a seeded sample of the
+    other; shuffles; adds a `source` column. Only `messages` (and `source`) are kept, so both sets line up."""
+    if not ratio > 0:
+        raise ValueError(f"ratio must be positive (reasoning rows per non-reasoning row), got {ratio}")
+    sets = {}
+    for name, data in (("reasoning", reasoning), ("non_reasoning", non_reasoning)):
+        df = pd.read_parquet(data) if isinstance(data, str | os.PathLike) else data
+        _check_messages(df, str(data) if isinstance(data, str | os.PathLike) else name)
+        sets[name] = df[["messages"]].assign(source=name)
+    r, nr = sets["reasoning"], sets["non_reasoning"]
+    if len(nr) >= len(r) / ratio:  # enough non-reasoning rows: keep every reasoning row
+        n_r, n_nr = len(r), int(round(len(r) / ratio))
+    else:  # the non-reasoning set limits the mix
+        n_r, n_nr = min(len(r), int(round(len(nr) * ratio))), len(nr)
+    rng = np.random.default_rng(seed)
+    parts = [r.iloc[np.sort(rng.choice(len(r), n_r, replace=False))],
+             nr.iloc[np.sort(rng.choice(len(nr), n_nr, replace=False))]]
+    mixed = pd.concat(parts, ignore_index=True)
+    return mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- CLI
+
+def load_reward_config(path: str | None) -> dict:
+    if path is None:
+        return dict(ACCURACY_ONLY)
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    node = cfg.get("reward", {}).get("r1") if isinstance(cfg.get("reward"), dict) else None
+    node = node if node is not None else cfg
+    if "components" not in node:
+        raise ValueError(f"{path}: no `reward.r1.components` (or top-level `components`) block")
+    return node
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "rejection-sample",
+        help="score, filter and select generations into an SFT messages parquet (R1 stage 3)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("inputs", nargs="+", help="verl generation parquet(s) or jsonl(s) with prompt + responses")
+    p.add_argument("--out", required=True, help="output directory (resumable: rerun the same command to continue)")
+    p.add_argument("--reward-config", help="YAML with the training reward.r1 block (default: accuracy only)")
+    p.add_argument("--k", type=int, default=4, help="at most K responses kept per prompt (default 4)")
+    p.add_argument("--selection", choices=("random", "shortest", "first"), default="random")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--language", help="target language of the reasoning (default: the prompt's)")
+    p.add_argument("--min-language-share", type=float, default=0.95)
+    p.add_argument("--max-paragraph-units", type=int, default=600)
+    p.add_argument("--min-chars", type=int, default=1)
+    p.add_argument("--max-chars", type=int, default=100_000)
+    p.add_argument("--max-repeat-ratio", type=float, default=0.3)
+    p.add_argument("--dedup-threshold", type=float, default=0.9)
+    p.add_argument("--answer-tag", action="store_true", help="require <answer>...</answer> (R1-Zero form)")
+    p.add_argument("--judge-column", help="verdict column used where a row has no ground truth")
+    p.add_argument("--think-in-prompt", choices=("auto", "yes", "no"), default="auto")
+    p.add_argument("--prompt-key", default="prompt")
+    p.add_argument("--response-key", default="responses")
+    p.add_argument("--shard-size", type=int, default=256, help="prompts per resumable shard")
+    p.add_argument("--overwrite", action="store_true", help="discard shards of a run with other inputs/settings")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--mix", metavar="NON_REASONING.parquet", help="also write OUT/mixed.parquet with this set")
+    p.add_argument("--mix-ratio", type=float, default=3.0, help="reasoning rows per non-reasoning row (default 3)")
+    p.add_argument("--mix-only", action="store_true",
+                   help="INPUTS are reasoning SFT parquets: only mix them with --mix into OUT/mixed.parquet")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args) -> int:
+    out = Path(args.out)
+    try:
+        if args.mix_only:
+            if not args.mix:
+                raise ValueError("--mix-only needs --mix NON_REASONING.parquet")
+            reasoning = pd.concat([pd.read_parquet(p) for p in args.inputs], ignore_index=True)
+            return _write_mix(reasoning, args, out)
+        filters = FilterConfig(
+            k=args.k, selection=args.selection, seed=args.seed, language=args.language,
+            min_language_share=args.min_language_share, max_paragraph_units=args.max_paragraph_units,
+            min_chars=args.min_chars, max_chars=args.max_chars, max_repeat_ratio=args.max_repeat_ratio,
+            dedup_threshold=args.dedup_threshold, answer_tag=args.answer_tag,
+        )
+        cfg = RejectionConfig(filters=filters, reward=load_reward_config(args.reward_config),
+                              prompt_key=args.prompt_key, response_key=args.response_key,
+                              judge_column=args.judge_column, think_in_prompt=args.think_in_prompt,
+                              shard_size=args.shard_size)
+        report = run(args.inputs, out, cfg, overwrite=args.overwrite, plot=not args.no_plot)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"r1-recipe rejection-sample: error: {e}")
+        return 2
+    dropped = ", ".join(f"{k}={v}" for k, v in report["dropped"].items() if v)
+    print(f"{report['responses_in']} responses for {report['prompts_in']} prompts -> kept {report['kept']} "
+          f"({dropped or 'none dropped'}); wrote {out / 'sft.parquet'}, {out / 'report.json'}")
+    if args.mix:
+        return _write_mix(pd.read_parquet(out / "sft.parquet"), args, out)
+    return 0
+
+
+def _write_mix(reasoning: pd.DataFrame, args, out: Path) -> int:
+    mixed = mix_sft(reasoning, args.mix, args.mix_ratio, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "mixed.parquet", lambda p: mixed.to_parquet(p, index=False))
+    counts = mixed["source"].value_counts().to_dict()
+    print(f"mixed {counts.get('reasoning', 0)} reasoning + {counts.get('non_reasoning', 0)} non-reasoning rows "
+          f"-> {out / 'mixed.parquet'}")
+    return 0

@@ -1,0 +1,307 @@
+"""verl rollout `hf`: Hugging Face `generate` behind the interface verl's agent loop talks to, for CPU-only hosts.
+
+verl 0.9.1's trainer (`main_ppo`) generates through rollout *servers*: the agent loop sends
+`generate(prompt_ids, sampling_params, request_id)` to a Ray actor and gets a `TokenOutput` back; after each update the
+actor worker pushes its weights through a `BaseRollout` adapter. verl ships vLLM, SGLang and TensorRT-LLM servers, all
+GPU-only. This module provides the same three pieces on plain PyTorch:
+
+- `HFRolloutServer`: one Ray actor per replica holding a `transformers` model on the CPU. Concurrent requests are
+  batched: the requests waiting when the model becomes free are grouped by sampling parameters and generated in one
+  left-padded `model.generate` call. Log-probs are "processed" (after temperature / top-k / top-p), as verl's
+  vLLM server returns them by default (`rollout.logprobs_mode: processed_logprobs`).
+- `HFReplica` (`RolloutReplica`): starts that actor (`launch_servers`).
+- `HFServerAdapter` (`BaseRollout`): lives in the actor/rollout worker; `update_weights` sends the full state dict to
+  its replica's server; `resume` / `release` are no-ops (no KV cache is kept between requests).
+
+Selected with `actor_rollout_ref.rollout.name=hf` (registered by `register()`; r1_recipe.verl.plugin calls it with the
+CPU platform). Scope: text-only models, tensor/pipeline parallel size 1 (one replica per trainer rank), the hybrid
+engine (`main_ppo`'s default). Sizes are for tests, demos and CI, not for real training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+import torch
+
+NAME = "hf"
+
+
+def server_name(replica_rank: int, kind: str = "", suffix: str = "") -> str:
+    """Ray actor name of a replica's server (looked up by the adapter in the trainer's worker)."""
+    return f"hf_rollout_server{kind}_{replica_rank}{suffix}"
+
+
+def max_new_tokens(prompt_len: int, sampling_params: dict, prompt_length: int, response_length: int,
+                   max_model_len: int) -> int:
+    """The response budget, computed as verl's vLLM server does: an explicit `max_tokens`/`max_new_tokens`, else
+    min(response_length, prompt_length + response_length - prompt_len), clamped to [1, max_model_len - prompt_len]."""
+    room = max_model_len - prompt_len
+    if room < 1:
+        raise ValueError(f"prompt of {prompt_len} tokens leaves no room within max_model_len={max_model_len}")
+    requested = sampling_params.get("max_tokens", sampling_params.get("max_new_tokens"))
+    if requested is None:
+        requested = min(response_length, prompt_length + response_length - prompt_len)
+    return max(1, min(int(requested), room))
+
+
+def _generate_kwargs(params: dict) -> dict:
+    """vLLM-style sampling parameters -> `model.generate` keyword arguments."""
+    temperature = float(params.get("temperature", 1.0))
+    do_sample = temperature > 0
+    kwargs: dict[str, Any] = {"do_sample": do_sample,
+                              "repetition_penalty": float(params.get("repetition_penalty", 1.0) or 1.0)}
+    if do_sample:
+        top_k = int(params.get("top_k", -1) or -1)
+        kwargs.update(temperature=temperature, top_p=float(params.get("top_p", 1.0)), top_k=top_k if top_k > 0 else 0)
+    return kwargs
+
+
+def _batch_key(request: dict) -> tuple:
+    params = request["params"]
+    return (request["max_new_tokens"], bool(params.get("logprobs")), bool(params.get("ignore_eos")),
+            tuple(sorted(_generate_kwargs(params).items())))
+
+
+class HFRolloutServer:
+    """Rollout server for one replica: a `transformers` causal LM on the CPU, driven by verl's agent loop."""
+
+    def __init__(self, config, model_config, replica_rank: int):
+        from transformers import AutoModelForCausalLM
+        from verl.utils.config import omega_conf_to_dataclass
+        from verl.workers.config import HFModelConfig, RolloutConfig
+
+        self.config: RolloutConfig = omega_conf_to_dataclass(config)
+        self.model_config: HFModelConfig = omega_conf_to_dataclass(model_config, dataclass_type=HFModelConfig)
+        self.replica_rank = replica_rank
+        # float32: bf16 matmuls are slow on CPUs without AMX/AVX512-BF16, and the tiny models this serves are small.
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_config.local_path, dtype=torch.float32,
+                                                          attn_implementation="sdpa")
+        self.model.eval()
+        torch.manual_seed(self.config.seed + replica_rank)  # as verl seeds vLLM: rollout.seed, one stream per replica
+        hf_config = self.model.config
+        self.max_model_len = self.config.max_model_len or hf_config.max_position_embeddings
+        tokenizer = self.model_config.tokenizer
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tokenizer is not None and tokenizer.eos_token_id is not None:
+            eos_ids.add(tokenizer.eos_token_id)
+        self.eos_ids = sorted(eos_ids)
+        pad = tokenizer.pad_token_id if tokenizer is not None else None
+        self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
+        self.global_steps = None
+        self._pending: list[dict] = []
+        self._worker: asyncio.Task | None = None
+        self._model_lock = asyncio.Lock()
+        self._allowed = asyncio.Event()
+        self._allowed.set()
+
+    def get_server_address(self) -> str:
+        return server_name(self.replica_rank)
+
+    # -- generation ------------------------------------------------------------------------------------------------
+
+    async def generate(self, prompt_ids, sampling_params: dict[str, Any], request_id: str, image_data=None,
+                       video_data=None, audio_data=None, mm_processor_kwargs=None, **kwargs):
+        from verl.workers.rollout.replica import TokenOutput
+
+        if image_data or video_data or audio_data:
+            raise NotImplementedError("rollout `hf` serves text-only models")
+        await self._allowed.wait()
+        prompt = [int(t) for t in prompt_ids]
+        budget = max_new_tokens(len(prompt), sampling_params, self.config.prompt_length, self.config.response_length,
+                                self.max_model_len)
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append({"prompt": prompt, "params": dict(sampling_params), "max_new_tokens": budget,
+                              "future": future})
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        token_ids, log_probs = await future
+        return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason="completed",
+                           extra_fields={"global_steps": self.global_steps})
+
+    async def _drain(self):
+        while self._pending:
+            await asyncio.sleep(0.01)  # let the requests sent together arrive before batching
+            batch, rest = [], []
+            key = _batch_key(self._pending[0])
+            for request in self._pending:
+                (batch if _batch_key(request) == key else rest).append(request)
+            self._pending = rest
+            try:
+                async with self._model_lock:
+                    results = await asyncio.to_thread(self._generate_batch, batch)
+                for request, result in zip(batch, results, strict=True):
+                    request["future"].set_result(result)
+            except Exception as e:  # every waiting request fails, not only the first
+                for request in batch:
+                    if not request["future"].done():
+                        request["future"].set_exception(e)
+
+    @torch.no_grad()
+    def _generate_batch(self, batch: list[dict]) -> list[tuple[list[int], list[float] | None]]:
+        params = batch[0]["params"]
+        want_logprobs = bool(params.get("logprobs"))
+        budget = batch[0]["max_new_tokens"]
+        width = max(len(r["prompt"]) for r in batch)
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, request in enumerate(batch):  # left padding: every row's last prompt token sits at `width - 1`
+            n = len(request["prompt"])
+            input_ids[i, width - n:] = torch.tensor(request["prompt"])
+            attention_mask[i, width - n:] = 1
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=budget,
+                                  min_new_tokens=budget if params.get("ignore_eos") else None,
+                                  eos_token_id=self.eos_ids or None, pad_token_id=self.pad_id,
+                                  return_dict_in_generate=True, output_scores=want_logprobs,
+                                  **_generate_kwargs(params))
+        new = out.sequences[:, width:]
+        logprobs = None
+        if want_logprobs:
+            scores = torch.stack(out.scores, dim=1).float()  # (bs, T, vocab), after the logits processors
+            logprobs = torch.log_softmax(scores, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        results = []
+        eos = torch.tensor(self.eos_ids, dtype=torch.long)
+        for i in range(len(batch)):
+            is_eos = torch.isin(new[i], eos)
+            length = int(is_eos.nonzero()[0, 0]) + 1 if is_eos.any() else new.shape[1]  # keep the EOS, as vLLM
+            tokens = new[i, :length].tolist()
+            results.append((tokens, logprobs[i, :length].tolist() if logprobs is not None else None))
+        return results
+
+    # -- weights and lifecycle (called by HFServerAdapter and by verl's replica/checkpoint managers) ----------------
+
+    async def update_weights(self, state_dict: dict[str, torch.Tensor], global_steps: int | None = None):
+        async with self._model_lock:
+            missing, unexpected = self.model.load_state_dict(state_dict, strict=False)
+            tied = set(getattr(self.model, "_tied_weights_keys", None) or [])
+            if unexpected or set(missing) - tied - {"lm_head.weight"}:
+                raise ValueError(f"weights do not match the rollout model: missing {missing}, unexpected {unexpected}")
+            if self.model.config.tie_word_embeddings:
+                self.model.tie_weights()
+        self.global_steps = global_steps
+
+    async def set_global_steps(self, global_steps: int):
+        self.global_steps = global_steps
+
+    async def abort_all_requests(self, reject_request: bool = False):
+        # Requests already batched finish (a CPU generate cannot be interrupted); new ones wait for resume.
+        self._allowed.clear()
+
+    async def resume_generation(self):
+        self._allowed.set()
+
+    async def wake_up(self):
+        return None
+
+    async def sleep(self):
+        return None
+
+    async def clear_kv_cache(self):
+        return None
+
+    async def release_kv_cache(self):
+        return None
+
+    async def resume_kv_cache(self):
+        return None
+
+    async def start_profile(self, **kwargs):
+        return None
+
+    async def stop_profile(self):
+        return None
+
+
+def _replica_class():
+    from verl.workers.rollout.replica import RolloutReplica
+
+    class HFReplica(RolloutReplica):
+        """One `HFRolloutServer` actor per replica; tensor/pipeline parallel size must be 1."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
+                if getattr(self.config, key) != 1:
+                    raise ValueError(f"actor_rollout_ref.rollout.{key}={getattr(self.config, key)}: rollout `hf` "
+                                     "runs one whole model per replica; set it to 1")
+
+        def rollout_worker_use_gpu(self) -> bool:
+            return False
+
+        async def launch_servers(self):
+            kind = "_reward" if self.is_reward_model else "_teacher" if self.is_teacher_model else ""
+            name = server_name(self.replica_rank, kind, self.name_suffix)
+            # num_cpus=0: the server holds no logical CPU (verl's vLLM servers use Ray's actor default, which holds
+            # none once running); asking for 1 CPU each stalled start-up with 2 trainer ranks.
+            server = ray.remote(HFRolloutServer).options(
+                name=name, num_cpus=0, max_concurrency=self.max_concurrency,
+            ).remote(config=self.config, model_config=self.model_config, replica_rank=self.replica_rank)
+            await server.get_server_address.remote()  # raises here if the model failed to load
+            self.servers = [server]
+            self._server_handle = server
+            self._server_address = name
+
+    return HFReplica
+
+
+def _adapter_class():
+    from verl.workers.rollout.base import BaseRollout
+
+    class HFServerAdapter(BaseRollout):
+        """Rollout side of the trainer worker: pushes the actor's weights to this rank's `HFRolloutServer`."""
+
+        def __init__(self, config, model_config, device_mesh, replica_rank: int = -1, **kwargs):
+            super().__init__(config, model_config, device_mesh)
+            # tensor/pipeline parallel size 1: every data-parallel rank is the leader of its own replica
+            self.replica_rank = device_mesh["dp"].get_local_rank() if device_mesh is not None else replica_rank
+            self._server = None
+
+        def _server_handle(self):
+            if self._server is None:
+                self._server = ray.get_actor(server_name(self.replica_rank))
+            return self._server
+
+        async def resume(self, tags: list[str]):
+            return None
+
+        async def release(self):
+            return None
+
+        async def update_weights(self, weights, wire_format: str = "named_tensors", peft_config=None,
+                                 global_steps: int | None = None, **kwargs):
+            if wire_format != "named_tensors":
+                raise NotImplementedError(f"rollout `hf` takes full named tensors, not wire_format={wire_format!r}")
+            if peft_config is not None:
+                raise NotImplementedError("rollout `hf` needs merged weights: set actor_rollout_ref.model.lora.merge="
+                                          "true for LoRA")
+            # The generator all-gathers sharded parameters: every rank must consume it.
+            state = {name: tensor.detach().to("cpu", torch.float32).clone() for name, tensor in weights}
+            await self._server_handle().update_weights.remote(state, global_steps)
+
+    return HFServerAdapter
+
+
+def __getattr__(name: str):
+    # verl resolves the adapter by dotted path (`_ROLLOUT_REGISTRY`): build the class on first access.
+    if name == "HFServerAdapter":
+        cls = _adapter_class()
+        globals()[name] = cls
+        return cls
+    if name == "HFReplica":
+        cls = _replica_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def register() -> None:
+    """Register rollout `hf` with verl (`actor_rollout_ref.rollout.name=hf`)."""
+    from verl.workers.rollout import base
+    from verl.workers.rollout.replica import RolloutReplicaRegistry
+
+    RolloutReplicaRegistry.register(NAME, lambda: __getattr__("HFReplica"))
+    # verl 0.9.1 has no public registration for adapters; this dict is what get_rollout_class reads.
+    base._ROLLOUT_REGISTRY[(NAME, "async")] = f"{__name__}.HFServerAdapter"

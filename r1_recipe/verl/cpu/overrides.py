@@ -1,0 +1,58 @@
+"""Command-line overrides that run a recipe on a CPU-only host with verl's own trainers (docs/cpu.md).
+
+They only change *where* things run (device, FSDP flavour, attention kernel, Ray resources), never the recipe's
+method. Model and batch sizes stay the caller's business.
+"""
+
+from __future__ import annotations
+
+# verl.trainer.sft_trainer (recipes cold_start_sft, sft_all, distill), launched with torchrun --nproc_per_node=1.
+SFT = [
+    "trainer.device=cpu",
+    "trainer.n_gpus_per_node=1",
+    "engine.strategy=fsdp2",                               # FSDP1 needs an accelerator for sync_module_states
+    "+model.override_config.attn_implementation=sdpa",     # verl defaults to flash_attention_2
+    "data.num_workers=0",
+]
+
+# verl.trainer.main_ppo (recipes zero, reasoning_rl, all_scenarios_rl) with rollout `hf`
+# (r1_recipe.verl.cpu.hf_rollout).
+PPO = [
+    "trainer.device=cpu",
+    "trainer.n_gpus_per_node=1",
+    "trainer.nnodes=1",
+    "+ray_kwargs.ray_init.num_cpus=8",                     # logical CPUs: verl starts more actors than CI has cores
+    "+ray_kwargs.ray_init.num_gpus=1",                     # logical GPU: verl's resource pools only count GPU/NPU
+    "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",   # 8 storage actors would wait for free CPUs
+    "actor_rollout_ref.actor.strategy=fsdp2",
+    "actor_rollout_ref.ref.strategy=fsdp2",
+    "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+    "actor_rollout_ref.rollout.name=hf",
+    "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+    "reward.num_workers=1",
+    # fewer processes and no compilation: each verl actor costs ~5 s of imports on a 2-core box, and torch.compile
+    # of the log-prob kernels costs ~30 s on the first step for a model that runs in milliseconds
+    "actor_rollout_ref.rollout.agent.num_workers=1",
+    "data.dataloader_num_workers=0",
+    "actor_rollout_ref.actor.use_torch_compile=false",
+    "actor_rollout_ref.actor.fsdp_config.use_torch_compile=false",
+    "actor_rollout_ref.ref.fsdp_config.use_torch_compile=false",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m r1_recipe.verl.cpu.overrides sft|ppo`: the overrides, shell-quoted on one line, for `$(...)`."""
+    import shlex
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    lists = {"sft": SFT, "ppo": PPO}
+    if len(args) != 1 or args[0] not in lists:
+        print("usage: python -m r1_recipe.verl.cpu.overrides sft|ppo", file=sys.stderr)
+        return 2
+    print(shlex.join(lists[args[0]]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,381 @@
+"""Recipe validation against verl 0.9.1: compose a recipe with verl's Hydra config exactly as the verl entry point
+will, and check everything that can be checked before a GPU is touched (every error names the key's full path).
+
+Kinds of recipe, by the verl entry point they are written for (`entry_point`):
+- PPO/GRPO recipes (`defaults: [ppo_trainer]`)          -> verl.trainer.main_ppo
+- generation recipes (`ppo_trainer` + data.output_path) -> verl.trainer.main_generation_server
+- SFT recipes (`defaults: [sft_trainer_engine]`)        -> verl.trainer.sft_trainer
+The `r1-recipe run` command around it is `r1_recipe.tools.recipes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from r1_recipe.verl import touchpoints
+
+PPO, GENERATION, SFT = "main_ppo", "main_generation_server", "sft_trainer"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # org/name on the HF hub
+_REMOTE = ("hdfs://", "s3://", "gs://", "http://", "https://")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the key."""
+
+
+# ------------------------------------------------------------------------------------------------------------ compose
+
+def compose(path: Path, overrides: list[str] | None = None):
+    """Compose the recipe file `path` with verl's config plus Hydra `overrides`, as the verl entry point will.
+    `import verl` first: it loads our plugin (estimators, `r1_template`)."""
+    import verl  # noqa: F401  (plugins: r1_grpo, reward manager r1, ${r1_template:...})
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(path.parent), version_base=None):
+            cfg = hydra_compose(config_name=path.stem, overrides=list(overrides or []))
+    except (HydraException, OmegaConfBaseException) as e:
+        msg = str(e).strip()
+        if "is not in struct" in msg or "Could not override" in msg:
+            msg += "\n(a key absent from verl's schema needs a leading '+', e.g. +reward.r1.timeout_s=20)"
+        raise RecipeError(f"cannot compose recipe {path.stem!r}: {msg}") from None
+    return cfg
+
+
+def entry_point(cfg) -> str:
+    if "engine" in cfg and "optim" in cfg and "actor_rollout_ref" not in cfg:
+        return SFT
+    if "output_path" in cfg.get("data", {}):
+        return GENERATION
+    return PPO
+
+
+# ----------------------------------------------------------------------------------------------------------- validate
+@dataclass
+class Report:
+    errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+# Keys each kind of recipe cannot run without (the recipes leave them null; `???` would not override verl's defaults).
+REQUIRED = {
+    PPO: ("actor_rollout_ref.model.path", "data.train_files", "data.val_files"),
+    GENERATION: ("actor_rollout_ref.model.path", "data.train_files", "data.output_path"),
+    SFT: ("model.path", "data.train_files"),
+}
+
+
+# Sections verl turns into dataclasses (an unknown key there is a TypeError deep in a worker); `algorithm`, `reward` and
+# `data` stay DictConfigs and accept extra keys by design.
+STRICT = {
+    PPO: ("actor_rollout_ref.actor", "actor_rollout_ref.rollout", "actor_rollout_ref.model"),
+    GENERATION: ("actor_rollout_ref.rollout", "actor_rollout_ref.model"),
+    SFT: ("model", "engine", "optim", "checkpoint"),
+}
+
+
+def _missing_keys(cfg, kind: str) -> list[str]:
+    """Required keys left null, plus `???` values outside sections that are switched off (verl's own reward-model
+    rollout has `name: ???` even when no reward model is used)."""
+    from omegaconf import OmegaConf
+
+    off = []
+    if not OmegaConf.select(cfg, "reward.reward_model.enable", default=False):
+        off.append("reward.reward_model.")
+    if not OmegaConf.select(cfg, "distillation.enabled", default=False):
+        off.append("distillation.")
+    missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith(tuple(off))]
+    missing += [k for k in REQUIRED[kind] if OmegaConf.select(cfg, k, default=None) in (None, "", [])]
+    return sorted(set(missing))
+
+
+def _unknown_dataclass_keys(node, path: str, out: list[str]) -> None:
+    """Keys under a `_target_: <dataclass>` node that the dataclass does not have (verl raises TypeError on them only
+    deep inside a worker). Walks the whole tree."""
+    from omegaconf import DictConfig
+
+    if not isinstance(node, DictConfig):
+        return
+    target = node.get("_target_", None) if "_target_" in node else None
+    if isinstance(target, str):
+        cls = _import_target(target)
+        if cls is not None and dataclasses.is_dataclass(cls):
+            names = {f.name for f in dataclasses.fields(cls)}
+            for key in node.keys():
+                if key != "_target_" and key not in names:
+                    out.append(f"{path}.{key}" if path else str(key))
+    for key in node.keys():
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _unknown_dataclass_keys(child, f"{path}.{key}" if path else str(key), out)
+
+
+def _import_target(target: str):
+    import importlib
+
+    module, _, attr = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except Exception:  # an unimportable target is verl's to report
+        return None
+
+
+def _as_list(files) -> list[str]:
+    if files is None:
+        return []
+    if isinstance(files, str):
+        return [files]
+    return [str(f) for f in files]
+
+
+def _check_files(cfg, keys: list[str], report: Report) -> None:
+    from omegaconf import OmegaConf
+
+    for key in keys:
+        for f in _as_list(OmegaConf.select(cfg, key)):
+            if f.startswith(_REMOTE):
+                continue
+            if not Path(f).expanduser().exists():
+                report.errors.append(f"{key}: file {f!r} does not exist (prepare it with `r1-recipe prepare`)")
+
+
+def _check_model(cfg, key: str, report: Report) -> int | None:
+    """Check the model path; return the model's `max_position_embeddings` (after `override_config`) when it is a
+    local directory, else None."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    path = OmegaConf.select(cfg, key)
+    local = Path(str(path)).expanduser()
+    if not local.exists():
+        if str(path).startswith(("/", "~", ".")) or not _HUB_ID.match(str(path)):
+            report.errors.append(f"{key}: model {path!r} is neither an existing directory nor a hub id 'org/name'")
+        return None
+    if not (local / "config.json").is_file():
+        report.errors.append(f"{key}: {path!r} has no config.json (not a Hugging Face model directory)")
+        return None
+    hf = json.loads((local / "config.json").read_text())
+    override = OmegaConf.select(cfg, key.rsplit(".", 1)[0] + ".override_config.max_position_embeddings")
+    max_pos = override or hf.get("max_position_embeddings") or (hf.get("text_config") or {}).get(
+        "max_position_embeddings")
+    return int(max_pos) if isinstance(max_pos, int) else None
+
+
+def _check_gpus(n_per_node: int, report: Report, key: str) -> None:
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible < n_per_node:
+        report.errors.append(f"{key}={n_per_node} but this node has {visible} visible GPU(s); "
+                             f"set {key}={max(visible, 1)} (and the size knobs in the recipe's header)")
+
+
+def validate(cfg, kind: str, check_gpus: bool = True) -> Report:
+    """Everything that can be checked before a GPU is touched. Errors name the key's full path."""
+    from omegaconf import OmegaConf
+
+    report = Report()
+    missing = _missing_keys(cfg, kind)
+    for key in missing:
+        report.errors.append(f"{key}: required value missing; set it on the command line ({key}=...)")
+    if missing:  # the rest needs a complete config
+        return report
+    unknown: list[str] = []
+    for section in STRICT[kind]:
+        node = OmegaConf.select(cfg, section)
+        if node is not None:
+            _unknown_dataclass_keys(node, section, unknown)
+    for key in unknown:
+        report.errors.append(f"{key}: unknown key (not a field of its verl config class)")
+    if unknown:
+        return report
+    if kind == SFT:
+        _validate_sft(cfg, report, check_gpus)
+    else:
+        _validate_rollout(cfg, kind, report, check_gpus)
+    return report
+
+
+def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
+    from verl.utils.config import omega_conf_to_dataclass
+
+    _check_files(cfg, ["data.train_files", "data.val_files"], report)
+    max_pos = _check_model(cfg, "model.path", report)
+    d = cfg.data
+    if max_pos is not None and max_pos < int(d.max_length):
+        report.warnings.append(f"data.max_length={d.max_length} > the model's max_position_embeddings={max_pos}: "
+                               "positions beyond it are untrained (raise rope theta or shorten data.max_length)")
+    if d.use_dynamic_bsz and d.max_token_len_per_gpu < d.max_length:
+        report.errors.append(f"data.max_token_len_per_gpu={d.max_token_len_per_gpu} < data.max_length={d.max_length}: "
+                             "a full-length sample would not fit one micro-batch")
+    for section in ("engine", "optim", "checkpoint"):
+        try:
+            omega_conf_to_dataclass(cfg[section])
+        except Exception as e:  # verl's dataclass validation (value ranges, choices)
+            report.errors.append(f"{section}: {e}")
+    _check_distill(cfg, ["model.path"], report)
+    if check_gpus:
+        _check_gpus(int(cfg.trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
+
+
+def _has_tokenizer(path) -> bool:
+    local = Path(str(path)).expanduser()
+    return any((local / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+
+
+def _check_distill(cfg, model_keys: list[str], report: Report) -> None:
+    """The distillation checks (student template keeps the reasoning in the SFT target; teacher and student share a
+    tokenizer) on local models. Hub ids are left to verl at launch: checking them here would download them."""
+    from omegaconf import OmegaConf
+
+    from r1_recipe.verl.distill import DistillCheckError, check_distill_config
+
+    if not all(_has_tokenizer(OmegaConf.select(cfg, k)) for k in model_keys):
+        return
+    try:
+        check_distill_config(cfg)
+    except DistillCheckError as e:
+        report.errors.append(str(e))
+
+
+def _check_algorithm(cfg, report: Report) -> None:
+    """`algorithm.r1.*`: the estimator options and the periodic reference reset."""
+    from verl.trainer.ppo.utils import need_reference_policy
+
+    from r1_recipe.core.advantage import GRPOOptions
+    from r1_recipe.verl import ref_reset
+
+    try:
+        GRPOOptions.from_config(cfg.algorithm)
+        lora = int(cfg.actor_rollout_ref.model.get("lora_rank", 0) or 0) > 0
+        ref_reset.check_config(cfg, need_reference_policy(cfg), lora)
+    except ValueError as e:
+        report.errors.append(str(e))
+
+
+def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
+    from omegaconf import OmegaConf
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+    from verl.trainer.ppo.core_algos import get_adv_estimator_fn
+
+    d, rollout, trainer = cfg.data, cfg.actor_rollout_ref.rollout, cfg.trainer
+    seq_len = int(d.max_prompt_length) + int(d.max_response_length)
+    _check_files(cfg, ["data.train_files"] + (["data.val_files"] if kind == PPO else []), report)
+    max_pos = _check_model(cfg, "actor_rollout_ref.model.path", report)
+    if rollout.max_model_len is not None and int(rollout.max_model_len) < seq_len:
+        report.errors.append(f"actor_rollout_ref.rollout.max_model_len={rollout.max_model_len} < "
+                             f"data.max_prompt_length + data.max_response_length = {seq_len}")
+    # verl's vLLM server refuses max_model_len > max_position_embeddings, and without max_model_len caps the context
+    # there: both only show once the server starts on the GPUs.
+    if max_pos is not None and rollout.max_model_len is not None and int(rollout.max_model_len) > max_pos:
+        report.errors.append(f"actor_rollout_ref.rollout.max_model_len={rollout.max_model_len} > the model's "
+                             f"max_position_embeddings={max_pos} (vLLM refuses it)")
+    elif max_pos is not None and rollout.max_model_len is None and max_pos < seq_len:
+        report.errors.append(f"data.max_prompt_length + data.max_response_length = {seq_len} > the model's "
+                             f"max_position_embeddings={max_pos}; shorten data.max_response_length or set "
+                             "actor_rollout_ref.model.override_config.max_position_embeddings (with rope scaling)")
+    tp = int(rollout.tensor_model_parallel_size)
+    n_gpus = int(trainer.n_gpus_per_node) * int(trainer.nnodes)
+    if n_gpus % tp:
+        report.errors.append(f"actor_rollout_ref.rollout.tensor_model_parallel_size={tp} does not divide "
+                             f"trainer.n_gpus_per_node x trainer.nnodes = {n_gpus}")
+    if check_gpus:
+        _check_gpus(int(trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
+    if OmegaConf.select(cfg, "distillation.enabled", default=False):
+        teachers = OmegaConf.select(cfg, "distillation.teacher_models", default=None) or {}
+        keys = [f"distillation.teacher_models.{name}.model_path" for name, t in teachers.items()
+                if OmegaConf.select(cfg, f"distillation.teacher_models.{name}.model_path", default=None)]
+        _check_distill(cfg, ["actor_rollout_ref.model.path", *keys], report)
+    if kind == GENERATION:
+        if rollout.load_format == "dummy":
+            report.errors.append("actor_rollout_ref.rollout.load_format=dummy samples from random weights; use auto")
+        return
+    try:
+        touchpoints.require_for_config(cfg)
+    except ValueError as e:
+        report.errors.append(str(e))
+    est = cfg.algorithm.adv_estimator
+    if not _registered(get_adv_estimator_fn, est):
+        report.errors.append(f"algorithm.adv_estimator: {est!r} is not registered (ours: r1_grpo, r1_grpo_process; "
+                             "verl's: grpo, gae, rloo, ...; run `r1-recipe doctor`)")
+    _check_algorithm(cfg, report)
+    manager = cfg.reward.reward_manager
+    if manager.source == "register" and not _registered(get_reward_manager_cls, manager.name):
+        report.errors.append(f"reward.reward_manager.name: {manager.name!r} is not registered (ours: r1; verl's: "
+                             "naive, dapo, ...; run `r1-recipe doctor`)")
+    if manager.name == "r1":
+        from r1_recipe.core.rewards.compose import parse_config
+
+        try:
+            parse_config(cfg.reward.get("r1", None), prefix="reward.r1")
+        except (ValueError, KeyError, TypeError) as e:
+            report.errors.append(str(e))
+        rm_on = bool(cfg.reward.reward_model.enable)
+        r1_rm = OmegaConf.select(cfg, "reward.r1.reward_model", default=None)
+        if rm_on and cfg.reward.custom_reward_function.path is None:
+            report.errors.append("reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward "
+                                 "model and never calls the `r1` manager (rule rewards would be lost); set "
+                                 "reward.custom_reward_function.path=pkg://r1_recipe.rewards")
+        if rm_on != (r1_rm is not None):
+            report.errors.append(f"reward.r1.reward_model={r1_rm} and reward.reward_model.enable={rm_on}: set both "
+                                 "(rows with reward_model.style=model get the reward model's score) or neither")
+    actor = cfg.actor_rollout_ref.actor
+    if actor.use_dynamic_bsz and int(actor.ppo_max_token_len_per_gpu) < seq_len:
+        report.errors.append(f"actor_rollout_ref.actor.ppo_max_token_len_per_gpu={actor.ppo_max_token_len_per_gpu} "
+                             f"< data.max_prompt_length + data.max_response_length = {seq_len}")
+    if report.errors:
+        return
+    try:
+        _verl_validate(cfg)
+    except (AssertionError, ValueError, TypeError) as e:
+        report.errors.append(f"verl validate_config: {e}")
+
+
+def _registered(getter, name) -> bool:
+    """verl's public registry getters raise ValueError for an unknown name."""
+    try:
+        return getter(name) is not None
+    except (ValueError, KeyError):
+        return False
+
+
+def _verl_validate(cfg) -> None:
+    """verl's own start-up checks (main_ppo calls the same), on a resolved copy; its progress print is silenced."""
+    import contextlib
+    import io
+
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+
+
+
+# -------------------------------------------------------------------------------------------------------- CPU hosts
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def cpu_overrides(kind: str, overrides: list[str]) -> list[str]:
+    """The overrides that run this kind of recipe on a CPU-only host (r1_recipe.verl.cpu.overrides) before the user's;
+    a key the user sets wins."""
+    from r1_recipe.verl.cpu import overrides as cpu
+
+    if kind not in (SFT, PPO):
+        raise RecipeError(f"--cpu runs SFT and RL recipes (verl's sft_trainer, main_ppo), not {kind}")
+    mine = {_override_key(o) for o in overrides}
+    return [o for o in (cpu.SFT if kind == SFT else cpu.PPO) if _override_key(o) not in mine] + list(overrides)
+
+

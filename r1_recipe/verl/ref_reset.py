@@ -1,0 +1,124 @@
+"""Periodic reference reset: every `algorithm.r1.ref_reset_steps` steps the KL reference becomes the current policy.
+
+DeepSeek-R1 (Nature, Methods; R1-Zero and stage-1 RL): "the reference model is replaced with the latest policy model
+every 400 steps", so the KL term keeps the policy near where it recently was instead of pulling it back to the base
+model for all 10,400 steps. verl 0.9.1 has no such option; this module adds it from the plugin:
+
+- worker side: `ActorRolloutRefWorker.r1_reset_reference` (a worker-group method, every rank) copies the actor's
+  weights into the reference model: both are FSDP engines of the same model on the same ranks, so each rank copies
+  its own shards (`load_state_dict` of the actor's sharded state dict), with no gather;
+- trainer side: right after the actor update of a step whose number is a multiple of `ref_reset_steps`,
+  `PPOTrainer._update_actor` (one method for every v1 trainer mode; their `on_step_end`s differ) calls it;
+- resume: verl does not checkpoint the reference, so `_load_checkpoint` sets it to the resumed policy. That is exact
+  for a checkpoint at a multiple of `ref_reset_steps`; otherwise the reference is the policy of the resumed step
+  rather than of the last reset before it (logged).
+
+Start-up errors (naming the key): a non-positive value; no reference model in the run (no KL anywhere); LoRA, whose
+reference is the base model without the adapter (resetting it would mean merging the adapter); a reference on
+workers of its own (trainer mode separate_async), where the copy would cross worker groups.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from r1_recipe.verl import touchpoints
+
+logger = logging.getLogger("r1_recipe")
+
+KEY = "algorithm.r1.ref_reset_steps"
+TRAINER_HOOKED = ("PPOTrainer._update_actor", "PPOTrainer._load_checkpoint")
+
+
+def reset_steps(config) -> int | None:
+    """`algorithm.r1.ref_reset_steps` (None when unset or null); ValueError naming the key when it is not a positive
+    integer."""
+    r1 = (config.get("algorithm", None) or {}).get("r1", None) or {}
+    steps = r1.get("ref_reset_steps", None)
+    if steps is None:
+        return None
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"{KEY} must be a positive number of steps (or null), got {steps!r}")
+    return steps
+
+
+def check_config(config, use_reference_policy: bool, ref_in_actor: bool, colocated: bool = True) -> int | None:
+    steps = reset_steps(config)
+    if steps is None:
+        return None
+    if not use_reference_policy:
+        raise ValueError(f"{KEY}={steps} but this run has no reference model (actor_rollout_ref.actor.use_kl_loss and "
+                         "algorithm.use_kl_in_reward are both false)")
+    if ref_in_actor:
+        raise ValueError(f"{KEY}={steps} is not supported with LoRA (actor_rollout_ref.model.lora_rank > 0): the "
+                         "reference is the base model without the adapter")
+    if not colocated:
+        raise ValueError(f"{KEY}={steps} needs the reference model on the actor's workers (verl's hybrid engine, "
+                         "trainer modes sync and colocate_async); here it has workers of its own")
+    return steps
+
+
+# ----------------------------------------------------------------------------------------------------- worker side
+def reset_reference(self) -> bool:
+    """Worker-group method (every rank): reference weights := actor weights, shard by shard."""
+    import torch
+
+    actor, ref = self.actor.engine.module, self.ref.engine.module
+    with torch.no_grad():
+        ref.load_state_dict(actor.state_dict())
+    return True
+
+
+def patch_worker_module(module) -> None:
+    from verl.single_controller.base.decorator import Dispatch, register
+
+    if not touchpoints.require_attrs(module, ("ActorRolloutRefWorker",), "the reference reset (worker side)"):
+        return
+    cls = module.ActorRolloutRefWorker
+    if not hasattr(cls, "r1_reset_reference"):
+        cls.r1_reset_reference = register(dispatch_mode=Dispatch.ONE_TO_ALL)(reset_reference)
+
+
+# ---------------------------------------------------------------------------------------------------- trainer side
+def _reset(trainer, why: str) -> None:
+    trainer.ref_policy_wg.r1_reset_reference()
+    logger.warning("r1-recipe: reference model reset to the current policy (%s, step %d)", why, trainer.global_steps)
+
+
+def patch_trainer_module(module) -> None:
+    if not touchpoints.require_attrs(module, TRAINER_HOOKED, f"the reference reset ({KEY})"):
+        return
+    cls = module.PPOTrainer
+    if getattr(cls, "__r1_ref_reset__", False):
+        return
+    load_checkpoint, update_actor = cls._load_checkpoint, cls._update_actor
+
+    def _load_checkpoint(self, *args, **kwargs):
+        result = load_checkpoint(self, *args, **kwargs)
+        colocated = getattr(self, "ref_policy_wg", None) is getattr(self, "actor_rollout_wg", None)
+        self._r1_ref_reset_steps = check_config(self.config, self.use_reference_policy, self.ref_in_actor, colocated)
+        steps = self._r1_ref_reset_steps
+        if steps and self.global_steps > 0:
+            _reset(self, "resumed run")
+            if self.global_steps % steps:
+                logger.warning("r1-recipe: resumed at step %d, not a multiple of %s=%d: the reference is the policy "
+                               "of step %d, not of step %d", self.global_steps, KEY, steps, self.global_steps,
+                               self.global_steps // steps * steps)
+        return result
+
+    def _update_actor(self, *args, **kwargs):
+        result = update_actor(self, *args, **kwargs)
+        steps = getattr(self, "_r1_ref_reset_steps", None)
+        if steps and self.global_steps % steps == 0:
+            _reset(self, f"every {steps} steps")
+        return result
+
+    cls._load_checkpoint, cls._update_actor = _load_checkpoint, _update_actor
+    cls.__r1_ref_reset__ = True
+
+
+def install() -> None:
+    from r1_recipe.verl.hooks import after_import
+
+    after_import(touchpoints.WORKER_MODULE, patch_worker_module, "the reference-reset worker method")
+    after_import(touchpoints.TRAINER_MODULE, patch_trainer_module, "the reference-reset trainer hook")

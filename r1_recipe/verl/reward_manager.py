@@ -1,0 +1,145 @@
+"""The `r1` reward manager for verl's reward loop (`reward.reward_manager.name: r1`).
+
+Scores one trajectory per `run_single` call with the weighted components of `reward.r1` (see
+`r1_recipe.core.rewards.compose`), each under a hard time bound, and returns
+`{"reward_score": float, "reward_extra_info": {score, acc, pred, <component>, <component>_reason,
+response_truncated, reflection_words, language_mixed}}` with the same keys for every sample, so verl's validation
+metrics (`acc` -> mean@N, `pred` -> maj@N) work; the last three feed the training-dynamics metrics.
+
+Differences from verl's `naive` manager, and why:
+- the response is decoded with special tokens kept (then trailing EOS/pad removed), so `<think>`/`<answer>` survive
+  even where a tokenizer marks them special;
+- when the prompt ends with `<think>` (chat templates that open the reasoning block), the response is scored as if
+  it began with `<think>`, so the format reward does not drop to 0 for every sample;
+- a response that hit `rollout.response_length` without EOS is truncated: every component gives 0 with reason
+  `truncated` (unless `reward.r1.score_truncated: true`);
+- `extra_info` passed to components also holds `data_source` and `prompt` (the last user message), which the
+  language-consistency reward uses;
+- with `reward.r1.reward_model` set (RL for all scenarios, §2.3.4), rows whose `reward_model.style` is "model" are
+  also scored by verl's reward model through the reward router (verl's own request code), while rule rows keep the
+  rule rewards; verl 0.9.1 only calls a reward manager next to a reward model when
+  `reward.custom_reward_function.path` is set (`pkg://r1_recipe.rewards` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from verl import DataProto
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+from r1_recipe.core.rewards.compose import Composer
+from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
+from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.signals import signals_async
+from r1_recipe.core.templates import last_user_message
+from r1_recipe.verl import touchpoints
+
+logger = logging.getLogger(__name__)
+
+
+def _cfg_get(config, path: str, default=None):
+    node = config
+    for part in path.split("."):
+        if node is None:
+            return default
+        try:
+            node = node.get(part, None)
+        except AttributeError:
+            return default
+    return default if node is None else node
+
+
+class R1RewardManager(RewardManagerBase):
+    """verl reward-loop manager for R1's rule rewards. Registered as `r1` by `r1_recipe.verl.plugin`."""
+
+    def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None,
+                 reward_model_tokenizer=None, **kwargs):
+        super().__init__(config, tokenizer, compute_score)
+        custom = compute_score.args[0] if isinstance(compute_score, functools.partial) else compute_score
+        if _cfg_get(config, "reward.custom_reward_function.path") and not getattr(
+                custom, "__module__", "").startswith("r1_recipe"):
+            logger.warning("reward.custom_reward_function is ignored by the r1 reward manager: register the function "
+                           "as a reward component and list it under reward.r1.components")
+        touchpoints.require_for_config(config)  # e.g. ref_reset_steps with a verl that lacks the hooked methods
+        self.composer = Composer(_cfg_get(config, "reward.r1"))
+        self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
+        self.max_response_length = _cfg_get(config, "actor_rollout_ref.rollout.response_length") or _cfg_get(
+            config, "data.max_response_length"
+        )
+        self.eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
+        self.eos_token_id = tokenizer.eos_token_id
+
+    def _reward_model_client(self, config, tokenizer, router, rm_tokenizer):
+        """verl's discriminative-RM request code (RewardLoopWorker.compute_score_disrm) bound to this manager's
+        tokenizers and router, or None when no reward model is configured. A half-configured set-up fails here."""
+        wanted = self.composer.cfg.reward_model is not None
+        enabled = bool(_cfg_get(config, "reward.reward_model.enable", False))
+        if wanted != enabled or (wanted and router is None):
+            raise ValueError(
+                "reward.r1.reward_model and reward.reward_model.enable must be set together (and verl must start the "
+                "reward model: reward.reward_model.model_path, reward.custom_reward_function.path=pkg://r1_recipe."
+                f"rewards); got reward.r1.reward_model={self.composer.cfg.reward_model}, reward.reward_model.enable="
+                f"{enabled}, reward router {'up' if router else 'absent'}")
+        if not wanted:
+            return None
+        from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+
+        client = object.__new__(RewardLoopWorker)  # its __init__ would load a second reward manager; we need requests
+        client.config, client.reward_router_address = config, router
+        client.input_tokenizer, client.reward_model_tokenizer = tokenizer, rm_tokenizer
+        return client
+
+    async def model_score(self, data: DataProto) -> RewardOutput:
+        """The reward model's score of one trajectory, bounded by reward.r1.reward_model.timeout_s; 0 with a reason
+        on failure (the training step goes on)."""
+        try:
+            out = await asyncio.wait_for(self.reward_model.compute_score_disrm(data),
+                                         self.composer.cfg.reward_model.timeout_s)
+            return RewardOutput(float(out["reward_score"]), "")
+        except asyncio.TimeoutError:
+            reason = f"timeout ({self.composer.cfg.reward_model.timeout_s:g} s)"
+        except Exception as e:  # an unreachable or failing reward model must not stop the step
+            reason = f"error: {type(e).__name__}: {e}"[:300]
+        logger.warning("reward model scored 0: %s", reason)
+        return RewardOutput(0.0, reason)
+
+    def decode_response(self, item) -> tuple[str, bool]:
+        """(response text without trailing EOS, truncated?) for one DataProtoItem."""
+        response_ids = item.batch["responses"]
+        length = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
+        ids = response_ids[:length].tolist()
+        text = strip_eos(self.tokenizer.decode(ids, skip_special_tokens=False), self.eos_strings)
+        ended = bool(ids) and ids[-1] == self.eos_token_id
+        truncated = not ended and self.max_response_length is not None and length >= int(self.max_response_length)
+        return text, truncated
+
+    def prompt_opens_think(self, item) -> bool:
+        prompt_ids = item.batch["prompts"]
+        mask = item.batch["attention_mask"][: prompt_ids.shape[-1]].bool()
+        tail = prompt_ids[mask][-8:].tolist()
+        return self.tokenizer.decode(tail, skip_special_tokens=False).rstrip().endswith("<think>")
+
+    async def run_single(self, data: DataProto) -> dict:
+        item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's managers do
+        nt = item.non_tensor_batch
+        text, truncated = self.decode_response(item)
+        if self.prompt_opens_think(item):
+            text = "<think>" + text
+        extra_info = dict(nt.get("extra_info", None) or {})
+        extra_info.setdefault("data_source", nt.get("data_source", None))
+        extra_info.setdefault("prompt", last_user_message(nt.get("raw_prompt", None) or []))
+        reward_model = nt.get("reward_model", None) or {}
+        ground_truth = reward_model.get("ground_truth", None)
+        model_out = None
+        if self.reward_model is not None and reward_model.get("style", None) == "model":
+            if not truncated or self.composer.cfg.score_truncated:
+                model_out = await self.model_score(data[-1:])
+            else:
+                model_out = RewardOutput(0.0, "truncated")
+        info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out)
+        # per-response training-dynamics signals (core.signals), aggregated per step by r1_recipe.verl.dynamics
+        info.update(await signals_async(self.composer.pool, text, extra_info["prompt"], truncated))
+        return {"reward_score": info["score"], "reward_extra_info": info}

@@ -1,0 +1,206 @@
+"""Every verl name r1-recipe relies on, in one table (verl 0.9.1).
+
+verl has no stable extension API beyond its registries, and it renames things between minor releases (a registry
+dict moved between 0.8 and 0.9). A name that disappears must not fail silently: a post-import hook whose module moved
+never fires, and `algorithm.r1.ref_reset_steps: 400` would still be accepted while R1's reference reset silently
+stops. So each name is listed here with what uses it and which config keys need it, and is checked
+
+- at plugin import (`check_at_import`, cheap: module files are looked for on disk, nothing of verl's trainer is
+  imported): a missing module is a loud WARNING naming the touchpoint;
+- when a hooked module is imported (`require_attrs`, before patching): a missing attribute is a WARNING and the
+  patch is skipped, never a half-applied patch;
+- at start-up of a run whose config needs it (`require_for_config`, from `r1-recipe run` and the `r1` reward
+  manager's constructor): a ValueError naming the config key and the missing name;
+- by `r1-recipe doctor` and tests/test_layers.py (`missing()`: resolves every name against the installed verl; the
+  test also checks that every `verl` import in the source is listed here).
+
+Public names are verl's documented extension points (registries, getters, config dataclasses); private ones
+(underscored, or a class used in a way verl does not intend) are marked `private=True` and say why no public way
+exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger("r1_recipe")
+
+
+@dataclass(frozen=True)
+class Touchpoint:
+    module: str               # e.g. "verl.trainer.ppo.v1.trainer_base"
+    attrs: tuple[str, ...]    # dotted attribute paths inside it, e.g. ("PPOTrainer._compute_metrics",); () = module
+    used_by: str              # which r1-recipe feature breaks without it
+    config_keys: tuple[str, ...] = ()  # config keys that cannot work without it (fail at start-up)
+    private: bool = False     # not a verl extension point: why is in `used_by`
+
+    def names(self) -> list[str]:
+        return [f"{self.module}:{a}" for a in self.attrs] or [self.module]
+
+
+# Modules patched after their import (r1_recipe.verl.hooks): named once, here.
+TRAINER_MODULE = "verl.trainer.ppo.v1.trainer_base"
+WORKER_MODULE = "verl.workers.engine_workers"
+# verl's entry points that `r1-recipe run` launches, by recipe kind.
+ENTRY_POINTS = {"main_ppo": "verl.trainer.main_ppo", "main_generation_server": "verl.trainer.main_generation_server",
+                "sft_trainer": "verl.trainer.sft_trainer"}
+CONFIG_PACKAGE = "verl.trainer.config"  # hydra.searchpath of every recipe: pkg://verl.trainer.config
+
+TOUCHPOINTS: tuple[Touchpoint, ...] = (
+    # ---- registries the plugin writes into at `import verl` (public)
+    Touchpoint("verl.trainer.ppo.core_algos", ("register_adv_est", "get_adv_estimator_fn"),
+               "advantage estimators r1_grpo / r1_grpo_process", ("algorithm.adv_estimator",)),
+    Touchpoint("verl.experimental.reward_loop.reward_manager", ("register", "get_reward_manager_cls"),
+               "reward manager r1", ("reward.reward_manager.name",)),
+    Touchpoint("verl.experimental.reward_loop.reward_manager.base", ("RewardManagerBase",), "reward manager r1"),
+    Touchpoint("verl", ("DataProto",), "reward manager r1 (one trajectory per run_single call)"),
+    Touchpoint("verl.plugin.platform", ("PlatformBase", "PlatformRegistry.register", "PlatformRegistry.get"),
+               "verl platform cpu (CPU-only hosts)", ("trainer.device",)),
+    Touchpoint("verl.workers.rollout.replica", ("RolloutReplica", "RolloutReplicaRegistry.register",
+                                                "RolloutReplicaRegistry.get", "TokenOutput"),
+               "rollout hf (CPU rollout)", ("actor_rollout_ref.rollout.name",)),
+    Touchpoint("verl.workers.rollout.base", ("BaseRollout", "_ROLLOUT_REGISTRY"),
+               "rollout hf: verl 0.9.1 has no public way to register a worker-side rollout class",
+               ("actor_rollout_ref.rollout.name",), private=True),
+    Touchpoint("verl.workers.config", ("HFModelConfig", "RolloutConfig"), "rollout hf"),
+    # ---- trainer patches (post-import hooks; private methods: verl has no per-step callback API)
+    Touchpoint(TRAINER_MODULE, ("PPOTrainer._compute_metrics",),
+               "r1/ training-dynamics metrics: the one method every v1 trainer mode calls once per step",
+               private=True),
+    Touchpoint(TRAINER_MODULE, ("PPOTrainer._update_actor", "PPOTrainer._load_checkpoint"),
+               "periodic reference reset: after the actor update; on resume", ("algorithm.r1.ref_reset_steps",),
+               private=True),
+    Touchpoint(WORKER_MODULE, ("ActorRolloutRefWorker",), "periodic reference reset (worker-group method)",
+               ("algorithm.r1.ref_reset_steps",)),
+    Touchpoint("verl.single_controller.base.decorator", ("register", "Dispatch.ONE_TO_ALL"),
+               "periodic reference reset (worker-group method)", ("algorithm.r1.ref_reset_steps",)),
+    Touchpoint("transfer_queue", ("kv_batch_get",), "r1/ training-dynamics metrics (reads the step's batch)"),
+    Touchpoint("verl.experimental.reward_loop.reward_loop", ("RewardLoopWorker.compute_score_disrm",),
+               "RL for all scenarios: verl's reward-model request code, used without its constructor (which would "
+               "build a second reward manager)", ("reward.r1.reward_model",), private=True),
+    # ---- the TRL compatibility fix (r1_recipe.verl.compat)
+    Touchpoint("verl.utils.import_utils", ("is_trl_available",), "verl/TRL >= 1.13 compatibility fix", private=True),
+    # ---- recipe validation in `r1-recipe run` (public helpers main_ppo itself calls)
+    Touchpoint("verl.utils.config", ("validate_config", "omega_conf_to_dataclass"), "r1-recipe run validation"),
+    Touchpoint("verl.trainer.ppo.utils", ("need_reference_policy", "need_critic"), "r1-recipe run validation"),
+    Touchpoint("verl.utils.dataset.multiturn_sft_dataset", ("MultiTurnSFTDataset",),
+               "distillation check: the student template's loss mask"),
+    Touchpoint(CONFIG_PACKAGE, (), "every recipe (hydra.searchpath)"),
+    *(Touchpoint(module, (), f"r1-recipe run ({kind} recipes)") for kind, module in ENTRY_POINTS.items()),
+)
+
+# Modules that verl itself or the compat fix imports by name (listed so the source scan finds them declared).
+COMPAT_MODULES = ("verl.utils.model", "verl.models.transformers.monkey_patch")
+
+
+class MissingTouchpoint(LookupError):
+    """A verl name r1-recipe relies on is absent from the installed verl."""
+
+
+def resolve(module: str, attr: str = ""):
+    """Import `module` and follow the dotted `attr`; MissingTouchpoint naming both when anything is absent."""
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as e:
+        raise MissingTouchpoint(f"{module}: cannot import ({e})") from None
+    for part in attr.split(".") if attr else ():
+        if not hasattr(obj, part):
+            raise MissingTouchpoint(f"{module}:{attr}: no attribute {part!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def missing(touchpoints=TOUCHPOINTS) -> list[tuple[Touchpoint, str, str]]:
+    """`(touchpoint, "module:attr", why)` for every name that does not resolve in the installed verl (imports verl's
+    modules: not for the plugin's import path)."""
+    out = []
+    for tp in touchpoints:
+        if not tp.attrs:  # a module we launch or point Hydra at: it must exist, importing it is its own job
+            if not _module_file_present(tp.module):
+                out.append((tp, tp.module, f"{tp.module}: no such module"))
+            continue
+        for attr, name in zip(tp.attrs, tp.names(), strict=True):
+            try:
+                resolve(tp.module, attr)
+            except MissingTouchpoint as e:
+                out.append((tp, name, str(e)))
+    return out
+
+
+def _module_file_present(module: str) -> bool:
+    """Whether `module`'s file exists, without importing it or its parent packages (only the top package's spec)."""
+    top, _, rest = module.partition(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        return False
+    if not rest:
+        return True
+    base = Path(next(iter(spec.submodule_search_locations or []), "")) / rest.replace(".", "/")
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def check_at_import() -> list[str]:
+    """The cheap check of the plugin's import path: the modules we hook or launch exist on disk. Logs one WARNING
+    per missing module (naming what stops working) and returns their names."""
+    absent = []
+    for module in dict.fromkeys(tp.module for tp in TOUCHPOINTS if tp.module.startswith("verl")):
+        if not _module_file_present(module):
+            absent.append(module)
+            uses = "; ".join(tp.used_by for tp in TOUCHPOINTS if tp.module == module)
+            logger.warning("r1-recipe: verl module %s is missing (installed verl is not 0.9.1?): %s will not work",
+                           module, uses)
+    return absent
+
+
+def require_attrs(module_obj, attrs: tuple[str, ...], what: str) -> bool:
+    """Before patching a just-imported module: True when every dotted attr exists, else a WARNING naming them."""
+    absent = []
+    for attr in attrs:
+        obj = module_obj
+        for part in attr.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                absent.append(f"{module_obj.__name__}:{attr}")
+                break
+    if absent:
+        logger.warning("r1-recipe: %s is off: verl has no %s (installed verl is not 0.9.1?)", what, ", ".join(absent))
+    return not absent
+
+
+def _is_set(config, key: str) -> bool:
+    node = config
+    for part in key.split("."):
+        try:
+            node = node.get(part, None)
+        except AttributeError:
+            return False
+        if node is None:
+            return False
+    return node not in (False, "", 0) or key == "algorithm.adv_estimator"
+
+
+# Config keys whose touchpoints are checked at start-up only when the key holds one of our names.
+_OUR_VALUES = {"algorithm.adv_estimator": ("r1_grpo", "r1_grpo_process"), "reward.reward_manager.name": ("r1",),
+               "trainer.device": ("cpu",), "actor_rollout_ref.rollout.name": ("hf",)}
+
+
+def require_for_config(config) -> None:
+    """ValueError naming the config key when a key this run sets needs a touchpoint the installed verl lacks."""
+    for tp in TOUCHPOINTS:
+        for key in tp.config_keys:
+            if not _is_set(config, key):
+                continue
+            if key in _OUR_VALUES:
+                value = config
+                for part in key.split("."):
+                    value = value.get(part, None)
+                if value not in _OUR_VALUES[key]:
+                    continue
+            problems = missing((tp,))
+            if problems:
+                raise ValueError(f"{key} needs verl's {problems[0][1]} ({tp.used_by}), which the installed verl "
+                                 f"lacks: {problems[0][2]} (r1-recipe supports verl 0.9.1; run `r1-recipe doctor`)")
