@@ -59,3 +59,165 @@ def test_map_keeps_order_and_maps_failures_to_the_default(pool):
 
 def _dispatch(fn, *args):
     return fn(*args)
+
+
+# ---- faults from outside: killed workers, a killed owner ------------------------------------------------------------
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def workers_of(pool):
+    """Pids of the pool's live worker processes (children of this process started by pebble)."""
+    return [c.pid for c in multiprocessing.active_children() if c.name == "pebble_pool_worker"
+            and pool._pool is not None and c.pid in pool._pool._pool_manager.worker_manager.workers]
+
+
+def wait_for(predicate, seconds=10.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_worker_killed_while_idle_does_not_break_later_calls():
+    p = BoundedPool(workers=2, memory_mb=None)
+    try:
+        assert p.run(length, "ab", None, timeout=20) == 2
+        os.kill(workers_of(p)[0], signal.SIGKILL)  # between steps: pebble marks the pool broken for good
+        time.sleep(0.5)
+        assert [p.run(length, "x" * n, None, timeout=20) for n in range(1, 4)] == [1, 2, 3]
+        assert p.rebuilds == 1
+    finally:
+        p.close()
+
+
+def test_busy_workers_killed_twice_in_a_row_lose_no_sample():
+    """Both workers SIGKILLed within milliseconds while a step runs, then once more: every sample still gets its
+    real result (retried once on a fresh worker), none is zeroed."""
+    p = BoundedPool(workers=2, memory_mb=None)
+    try:
+        p.run(length, "warm", None, timeout=20)
+
+        async def step():
+            tasks = [asyncio.ensure_future(p.arun(sleepy_length, "x" * n, 0.3, timeout=30)) for n in range(1, 13)]
+            for _ in range(2):
+                await asyncio.sleep(0.4)
+                for pid in workers_of(p):
+                    os.kill(pid, signal.SIGKILL)
+            return await asyncio.gather(*tasks)
+
+        assert asyncio.run(step()) == list(range(1, 13))
+    finally:
+        p.close()
+
+
+def test_a_sample_whose_worker_dies_twice_fails_as_worker_died():
+    p = BoundedPool(workers=1, memory_mb=None)
+    try:
+        with pytest.raises(BoundExceeded) as e:
+            p.run(suicide, timeout=20)
+        assert e.value.reason == "worker_died"
+        assert p.run(length, "abc", None, timeout=20) == 3
+    finally:
+        p.close()
+
+
+def test_deadline_counts_from_submission_not_from_pickup():
+    p = BoundedPool(workers=1, memory_mb=None)
+    try:
+        p.run(length, "warm", None, timeout=20)
+
+        async def two():
+            start = time.monotonic()
+
+            async def one():
+                try:
+                    await p.arun(sleepy, "x", None, seconds=1.5, timeout=2.0)
+                    return "ok", time.monotonic() - start
+                except BoundExceeded as e:
+                    return e.reason, time.monotonic() - start
+            return await asyncio.gather(one(), one())
+
+        (first, t1), (second, t2) = asyncio.run(two())
+        assert first == "ok" and second == "timeout"  # queued 1.5 s behind the first: 0.5 s left, not 2 s
+        assert t2 < 2.0 + 1.0
+    finally:
+        p.close()
+
+
+def descendants(pid):
+    """Every live (non-zombie) process below `pid`, by walking /proc's parent links."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+OWNER = r'''
+import sys, time
+sys.path[:0] = [{tests!r}]
+from r1_recipe.core.rewards.compose import Composer
+from _components import sleepy
+from r1_recipe.rewards import register
+register("t_sleepy")(sleepy)
+if __name__ == "__main__":
+    c = Composer({{"components": {{"code": {{"weight": 1.0, "timeout_s": 30, "total_timeout_s": 60}},
+                                  "t_sleepy": {{"weight": 1.0, "seconds": 60}}}}, "timeout_s": 120, "workers": 3}})
+    loop = "```python\nwhile True:\n    pass\n```"
+    rows = c.score_many([(loop, {{"inputs": ["1"] * 3, "outputs": ["1"] * 3}}, None)] * 3)
+    print("scoring", flush=True)
+    next(iter(rows))
+'''
+
+
+def test_sigkill_of_the_reward_process_leaves_no_descendant(tmp_path):
+    """Ray SIGKILLs reward actors: the pool workers, and the sandboxes they run, must not outlive them."""
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER.format(tests=str(Path(__file__).parent)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "R1_RECIPE_ALLOW_UNSANDBOXED": "1"}
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert owner.stdout.readline().strip() == "scoring"
+        # wait until the workers are busy: three workers, and a sandbox (or its supervisor) under at least one
+        assert wait_for(lambda: len(descendants(owner.pid)) >= 4, 60), descendants(owner.pid)
+        time.sleep(1.0)
+        below = descendants(owner.pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert wait_for(lambda: not any(alive(pid) for pid in below), 10), [p for p in below if alive(p)]
+
+
+def sleepy_length(solution_str, seconds):
+    time.sleep(seconds)
+    return len(solution_str)
+
+
+def suicide():
+    os.kill(os.getpid(), signal.SIGKILL)

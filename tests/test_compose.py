@@ -51,10 +51,10 @@ def test_score_is_the_weighted_sum_with_a_fixed_key_set(pool):
     c = Composer({"components": {"math": 2.0, "format": 0.5}}, pool=pool)
     good = c.score(GOOD, "7")
     assert good == {"score": 2.5, "acc": 1.0, "pred": "7", "math": 1.0, "format": 1.0,
-                    "math_reason": "", "format_reason": ""}
+                    "math_reason": "", "format_reason": "", "infra_failure": 0.0}
     wrong = c.score("<think> hmm </think> <answer> \\boxed{8} </answer> trailing", "7")
     assert wrong == {"score": 0.0, "acc": 0.0, "pred": "8", "math": 0.0, "format": 0.0,
-                     "math_reason": "wrong", "format_reason": "text_after_answer"}
+                     "math_reason": "wrong", "format_reason": "text_after_answer", "infra_failure": 0.0}
     assert list(good) == list(wrong) == c.keys
 
 
@@ -65,12 +65,14 @@ def test_timeouts_and_exceptions_score_zero_and_the_rest_goes_on(pool):
     assert (out["t_sleepy"], out["t_sleepy_reason"]) == (0.0, "timeout")
     assert (out["t_explode"], out["t_explode_reason"]) == (0.0, "error: RuntimeError: component bug")
     assert out["acc"] == 1.0  # no accuracy component: acc is the total
+    assert out["infra_failure"] == 1.0  # the timeout is no verdict on the response; the explosion is one
 
 
 def test_truncated_responses_score_zero_unless_configured(pool):
     c = Composer({"components": {"math": 1.0, "format": 1.0}}, pool=pool)
     assert c.score(GOOD, "7", truncated=True) == {"score": 0.0, "acc": 0.0, "pred": "", "math": 0.0, "format": 0.0,
-                                                  "math_reason": "truncated", "format_reason": "truncated"}
+                                                  "math_reason": "truncated", "format_reason": "truncated",
+                                                  "infra_failure": 0.0}
     c2 = Composer({"components": {"math": 1.0}, "score_truncated": True}, pool=pool)
     assert c2.score(GOOD, "7", truncated=True)["score"] == 1.0
 
@@ -98,7 +100,8 @@ def test_async_scoring_on_an_event_loop(pool):
 
 
 def test_bad_component_options_fail_when_built(pool):
-    with pytest.raises(ValueError, match=r"reward\.r1\.components\.math: unknown math option\(s\) \['fallback'\]"):
+    with pytest.raises(ValueError, match=r"unknown option\(s\) reward\.r1\.components\.math\.fallback; allowed: "
+                                         r"fallbacks, multiple, think_policy$"):
         Composer({"components": {"math": {"weight": 1.0, "fallback": ["last_number"]}}}, pool=pool)
     with pytest.raises(ValueError, match=r"reward\.r1\.components\.accuracy: math reward: think_policy must be"):
         Composer({"components": {"accuracy": {"weight": 1.0, "think_policy": "sometimes"}}}, pool=pool)
@@ -110,3 +113,118 @@ def test_pred_is_the_canonical_answer_key(pool):
     b = c.score("<think> half </think> <answer> 0.5 </answer>", "0.5")
     assert a["acc"] == b["acc"] == 1.0
     assert a["pred"] == b["pred"] == "1/2"
+
+
+@pytest.mark.parametrize(
+    "components,message",
+    [
+        # the documented flat form: a math option on accuracy reaches math only (was a TypeError on every code row)
+        ({"accuracy": {"weight": 1.0, "fallbackz": []}},
+         r"unknown option\(s\) reward\.r1\.components\.accuracy\.fallbackz; allowed: allow_unsandboxed, backend, "),
+        ({"accuracy": {"math": {"fallback": []}}},
+         r"unknown option\(s\) reward\.r1\.components\.accuracy\.math\.fallback; allowed: fallbacks, multiple, "
+         r"think_policy$"),
+        ({"accuracy": {"code": {"timeout": 3}}},
+         r"unknown option\(s\) reward\.r1\.components\.accuracy\.code\.timeout;"),
+        ({"accuracy": {"code": 3}}, r"reward\.r1\.components\.accuracy\.code must be a mapping of code options"),
+        ({"format": {"answer_tg": False}}, r"unknown option\(s\) reward\.r1\.components\.format\.answer_tg; "
+                                           r"allowed: answer_tag, think_in_prompt$"),
+        ({"language": {"targt": "en"}},
+         r"unknown option\(s\) reward\.r1\.components\.language\.targt; allowed: target$"),
+    ],
+)
+def test_option_typos_fail_at_parse_time_naming_the_key(components, message):
+    with pytest.raises(ValueError, match=message):
+        parse_config({"components": components})
+
+
+def test_flat_accuracy_options_reach_only_the_branch_that_takes_them(pool):
+    c = Composer({"components": {"accuracy": {"weight": 1.0, "fallbacks": ["last_number"], "mode": "all_pass"}}},
+                 pool=pool)
+    assert c.score("the answer is 7", "7")["accuracy"] == 1.0  # fallbacks reached math
+    out = c.score("```python\nprint(input())\n```", {"inputs": ["1"], "outputs": ["1"]})
+    assert (out["accuracy"], out["accuracy_reason"]) == (1.0, "")  # and not code (no TypeError)
+
+
+def test_signals_come_from_the_same_worker_call():
+    import asyncio
+
+    calls = []
+
+    class Counting(BoundedPool):
+        async def arun(self, fn, *args, **kwargs):
+            calls.append(fn.__name__)
+            return await super().arun(fn, *args, **kwargs)
+
+    p = Counting(workers=1)
+    try:
+        c = Composer({"components": {"format": 1.0, "t_length": 1.0}}, pool=p)
+        text = "<think>Wait, check it.</think> <answer>7</answer>"
+        out = asyncio.run(c.ascore(text, "7", {"prompt": "What is 3 + 4?"}, signals=True))
+    finally:
+        p.close()
+    assert calls == ["score_sample"]
+    assert (out["format"], out["t_length"]) == (1.0, float(len(text)))
+    assert {k: out[k] for k in ("response_truncated", "reflection_words", "language_mixed")} == {
+        "response_truncated": 0.0, "reflection_words": 2.0, "language_mixed": 0.0}
+
+
+def test_truncated_samples_never_reach_the_pool():
+    class NoPool:
+        def map(self, fn, items, **kwargs):
+            for item in items:
+                raise AssertionError(f"sent to the pool: {item[3]}")
+            return iter(())
+
+    c = Composer({"components": {"t_length": 1.0}}, pool=NoPool())
+    out = list(c.score_many([("ab", None, None, True), ("abc", None, None, True)]))
+    assert [o["t_length_reason"] for o in out] == ["truncated", "truncated"]
+
+
+def test_deadline_counts_from_submission_and_covers_the_whole_sample():
+    """Two samples on one worker, each 3 s of sleep under a 2 s deadline: the second is not given 2 s from when the
+    worker frees up; both end within deadline + 1 s of submission, as infra failures."""
+    import asyncio
+    import time
+
+    p = BoundedPool(workers=1)
+    try:
+        c = Composer({"components": {"format": 1.0, "t_sleepy": {"weight": 1.0, "seconds": 3.0}}, "timeout_s": 2.0},
+                     pool=p)
+        c.score("warm", None)  # the worker is started (its start-up is not the deadline's business)
+        t0 = time.monotonic()
+
+        async def both():
+            async def one():
+                out = await c.ascore(GOOD, "7")
+                return out, time.monotonic() - t0
+            return await asyncio.gather(one(), one())
+
+        results = asyncio.run(both())
+    finally:
+        p.close()
+    for out, latency in results:
+        assert latency < 2.0 + 1.0
+        assert out["t_sleepy_reason"] == "timeout" and out["infra_failure"] == 1.0
+    # the first sample's format verdict was kept: the in-worker alarm stopped only the slow component
+    assert sorted(o["format"] for o, _ in results)[-1] == 1.0
+
+
+def test_step_budget_scores_the_rest_as_failed_with_the_reason():
+    import asyncio
+
+    p = BoundedPool(workers=1)
+    try:
+        c = Composer({"components": {"t_sleepy": {"weight": 1.0, "seconds": 0.8}}, "timeout_s": 10,
+                      "step_budget_s": 2.0}, pool=p)
+        c.score("warm", None)
+
+        async def step():
+            return await asyncio.gather(*(c.ascore("x", None) for _ in range(6)))
+
+        outs = asyncio.run(step())
+    finally:
+        p.close()
+    reasons = [o["t_sleepy_reason"] for o in outs]
+    assert 1 <= reasons.count("") <= 3 and reasons.count("step_budget") == 6 - reasons.count("")
+    assert all(o["infra_failure"] == (r == "step_budget") for o, r in zip(outs, reasons, strict=True))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
 from tensordict import NonTensorData, NonTensorStack, TensorDict
@@ -155,27 +156,54 @@ def test_import_verl_installs_the_wrapper_on_every_v1_trainer():
     code = ("import verl\n"
             "from verl.trainer.ppo.v1 import get_trainer_cls\n"
             "print(all(getattr(get_trainer_cls(m)._compute_metrics, '__r1_dynamics__', False)"
+            " and getattr(get_trainer_cls(m)._compute_advantage, '__r1_infra__', False)"
             " for m in ('sync', 'colocate_async', 'separate_async')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
 
 
-def test_signals_run_in_the_reward_pool_and_a_failing_pool_gives_zeros():
-    import asyncio
+# ---- the infra-failure policy: no verdict is not a wrong answer ----------------------------------------------------
+def test_infra_failed_responses_get_their_group_mean_so_their_advantage_is_zero():
+    from r1_recipe.core.advantage import outcome_advantage
 
-    from r1_recipe.core.bounded import BoundedPool
+    scores = [1.0, 0.0, 0.0, 1.0, 0.5, 0.0, 0.0]
+    uids = ["a", "a", "a", "a", "b", "b", "c"]
+    failed = [False, False, True, False, True, True, False]
+    filled = signals.fill_infra_failures(scores, uids, failed)
+    # a: the failed one gets mean(1, 0, 1); b: no verdict at all, both get their mean; c: untouched
+    assert filled.tolist() == pytest.approx([1.0, 0.0, 2 / 3, 1.0, 0.25, 0.25, 0.0])
+    rewards = torch.zeros(7, 3)
+    rewards[:, -1] = torch.tensor(filled)
+    adv, _ = outcome_advantage(token_level_rewards=rewards, response_mask=torch.ones(7, 3),
+                               index=np.array(uids, dtype=object))
+    assert adv[2].abs().max() < 1e-6 and adv[4:6].abs().max() < 1e-6
+    assert adv[1, -1] < 0 < adv[0, -1]  # the real wrong answer still gets a negative advantage
 
-    text = "<think>Wait, check it.</think> <answer>7</answer>"
-    pool = BoundedPool(workers=1)
-    try:
-        expected = {"response_truncated": 0.0, "reflection_words": 2.0, "language_mixed": 0.0}
-        assert asyncio.run(signals.signals_async(pool, text, "What is 3 + 4?")) == expected
-    finally:
-        pool.close()
 
-    class Broken:
-        async def arun(self, *_, **__):
-            raise RuntimeError("pool down")
+def test_the_advantage_wrapper_rewrites_only_failed_rows_in_transfer_queue(monkeypatch):
+    infos = [{"infra_failure": 1.0 if i == 1 else 0.0} for i in range(8)]
+    batch_td = tq_batch(2)
+    batch_td["extra_fields"] = NonTensorStack(*(NonTensorData(e) for e in
+                                                [{"reward_extra_info": i} for i in infos] + [{}, {}]))
+    put = {}
+    module = types.SimpleNamespace(kv_batch_get=lambda keys, partition_id, select_fields: batch_td,
+                                   kv_batch_put=lambda keys, partition_id, fields: put.update(fields=fields))
+    monkeypatch.setitem(sys.modules, "transfer_queue", module)
+    seen = []
 
-    assert asyncio.run(signals.signals_async(Broken(), text, "Q", truncated=True)) == {
-        "response_truncated": 1.0, "reflection_words": 0.0, "language_mixed": 0.0}
+    class Trainer:
+        def _compute_advantage(self, batch, metrics):
+            seen.append(batch)
+            return batch
+
+    Trainer._compute_advantage = dynamics.wrap_compute_advantage(Trainer._compute_advantage)
+    assert dynamics.wrap_compute_advantage(Trainer._compute_advantage) is Trainer._compute_advantage
+    batch = fake_batch()
+    assert Trainer()._compute_advantage(batch, {}) is batch and seen == [batch]
+    rows = put["fields"]["rm_scores"].unbind()
+    sums = [float(r.sum()) for r in rows]
+    group = [i for i in range(8) if UIDS[i] == UIDS[1]]
+    expected = [s for i, s in enumerate(SCORES) if i in group and i != 1]
+    assert sums[1] == pytest.approx(sum(expected) / len(expected))
+    assert sums[:1] + sums[2:8] == pytest.approx(SCORES[:1] + SCORES[2:])
+    assert [len(r) for r in rows] == LENGTHS + [1, 1]

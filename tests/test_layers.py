@@ -135,10 +135,13 @@ def test_a_hooked_module_without_the_method_is_left_unpatched_with_a_warning(cap
     with caplog.at_level(logging.WARNING, logger="r1_recipe"):
         dynamics.patch_trainer_module(module)
         ref_reset.patch_trainer_module(module)
-    assert vars(PPOTrainer).keys().isdisjoint({"_compute_metrics", "_update_actor", "__r1_ref_reset__"})
+    assert vars(PPOTrainer).keys().isdisjoint({"_compute_metrics", "_compute_advantage", "_update_actor",
+                                               "__r1_ref_reset__"})
     assert caplog.messages == [
         "r1-recipe: the r1/ training-dynamics metrics hook is off: verl has no "
         "verl.trainer.ppo.v1.trainer_base:PPOTrainer._compute_metrics (installed verl is not 0.9.1?)",
+        "r1-recipe: the infra-failure policy (group mean before the advantage) is off: verl has no "
+        "verl.trainer.ppo.v1.trainer_base:PPOTrainer._compute_advantage (installed verl is not 0.9.1?)",
         "r1-recipe: the reference reset (algorithm.r1.ref_reset_steps) is off: verl has no "
         "verl.trainer.ppo.v1.trainer_base:PPOTrainer._update_actor, "
         "verl.trainer.ppo.v1.trainer_base:PPOTrainer._load_checkpoint (installed verl is not 0.9.1?)"]

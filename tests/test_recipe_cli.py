@@ -102,7 +102,8 @@ def test_dry_run_generation_uses_main_generation_server(capsys, d):
      "reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward model"),
     (["reward.reward_model.enable=true", "reward.reward_model.rollout.name=vllm", "reward.reward_model.model_path=x/y",
       "reward.custom_reward_function.path=pkg://r1_recipe.rewards"],
-     "reward.r1.reward_model=None and reward.reward_model.enable=True: set both"),
+     "reward.r1.reward_model and reward.reward_model.enable must be set together (rows with reward_model.style=model "
+     "then get the reward model's score); got reward.r1.reward_model=None, reward.reward_model.enable=True"),
 ])
 def test_bad_config_fails_before_launch_naming_the_key(capsys, d, monkeypatch, extra, message):
     monkeypatch.setattr(recipe_cli.subprocess, "call", lambda *a, **k: pytest.fail("launched"))

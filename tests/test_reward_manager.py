@@ -61,7 +61,7 @@ def test_correct_well_formatted_response(manager, tiny_tokenizer):
     out = run(manager, trajectory(tiny_tokenizer, prompt, response, pad_to=40))
     assert out == {"reward_score": 2.0, "reward_extra_info": {
         "score": 2.0, "acc": 1.0, "pred": "7", "accuracy": 1.0, "format": 1.0, "accuracy_reason": "",
-        "format_reason": "",
+        "format_reason": "", "infra_failure": 0.0,
         "response_truncated": 0.0, "reflection_words": 0.0, "language_mixed": 0.0}}
 
 
@@ -69,7 +69,7 @@ def test_wrong_answer_keeps_the_format_reward_and_the_key_set(manager, tiny_toke
     out = run(manager, trajectory(tiny_tokenizer, "Q:", "<think> 3 plus 4 is 8 </think> <answer> 8 </answer>"))
     assert out["reward_score"] == 1.0
     assert out["reward_extra_info"] == {"score": 1.0, "acc": 0.0, "pred": "8", "accuracy": 0.0, "format": 1.0,
-                                        "accuracy_reason": "wrong", "format_reason": "",
+                                        "accuracy_reason": "wrong", "format_reason": "", "infra_failure": 0.0,
         "response_truncated": 0.0, "reflection_words": 0.0, "language_mixed": 0.0}
 
 
@@ -86,6 +86,29 @@ def test_prompt_that_opens_think_does_not_break_the_format_reward(manager, tiny_
     prompt = "User: What is 3 + 4? Assistant: <think>\n"
     out = run(manager, trajectory(tiny_tokenizer, prompt, "3 plus 4 is 7 </think> <answer> 7 </answer>"))
     assert out["reward_extra_info"]["format"] == 1.0 and out["reward_score"] == 2.0
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("extra_info", "index=3", "malformed_row: extra_info is str, not a mapping"),
+    ("extra_info", [1, 2], "malformed_row: extra_info is list, not a mapping"),
+    ("reward_model", "7", "malformed_row: reward_model is str, not a mapping"),
+])
+def test_malformed_row_fields_score_zero_with_the_reason(manager, tiny_tokenizer, field, value, reason):
+    data = trajectory(tiny_tokenizer, "Q:", "<think> 3 plus 4 is 7 </think> <answer> 7 </answer>")
+    column = np.empty(1, dtype=object)
+    column[0] = value
+    data.non_tensor_batch[field] = column
+    out = run(manager, data)
+    info = out["reward_extra_info"]
+    assert out["reward_score"] == 0.0
+    assert (info["accuracy_reason"], info["format_reason"], info["infra_failure"]) == (reason, reason, 0.0)
+    assert list(info) == list(run(manager, trajectory(tiny_tokenizer, "Q:", "x"))["reward_extra_info"])
+
+
+def test_missing_extra_info_is_not_malformed(manager, tiny_tokenizer):
+    data = trajectory(tiny_tokenizer, "Q:", "<think> 3 plus 4 is 7 </think> <answer> 7 </answer>")
+    data.non_tensor_batch["extra_info"] = np.array([float("nan")], dtype=object)  # a parquet gap
+    assert run(manager, data)["reward_score"] == 2.0
 
 
 def test_bad_reward_config_fails_when_the_manager_is_built(tiny_tokenizer):
@@ -155,7 +178,7 @@ def test_general_row_gets_the_reward_model_score_and_no_accuracy(rm_manager, rou
                                      ground_truth=None, style="model"))
     assert out["reward_extra_info"] == {
         "score": 2.0 * 0.75 + 1.0, "acc": 0.0, "pred": "", "accuracy": 0.0, "format": 1.0, "reward_model": 0.75,
-        "accuracy_reason": "model-scored row", "format_reason": "", "reward_model_reason": "",
+        "accuracy_reason": "model-scored row", "format_reason": "", "reward_model_reason": "", "infra_failure": 0.0,
         "response_truncated": 0.0, "reflection_words": 0.0, "language_mixed": 0.0}
     assert out["reward_score"] == 2.5
     # the reward model saw the conversation in its own chat template: the user turn, then the response

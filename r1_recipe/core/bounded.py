@@ -1,11 +1,21 @@
-"""Hard time bounds for reward code, valid from any thread, asyncio loop or Ray actor.
+"""Hard time bounds for reward code, valid from any thread, asyncio loop or Ray actor, that survive worker deaths.
 
 `signal.alarm` only works in the main thread, and verl runs sync scorers in a thread pool, so a sympy call that never
-returns would stall a whole training step. Here every bounded call runs in a worker process of a `pebble.ProcessPool`;
-on timeout that worker is killed and replaced, and the caller gets `BoundExceeded` (or a default value), never a hang.
+returns would stall a whole training step. Here every bounded call runs in a worker process of a `pebble.ProcessPool`.
 
-One pool per process (created lazily, re-created after a fork). Workers start with the `forkserver` method so that
-a multi-threaded parent (Ray actors, asyncio loops) is never forked.
+What the pool guarantees, and how:
+- **Deadlines from submission.** A `run`/`arun` call's `timeout` counts from when it is submitted, queueing
+  included (pebble's own timeout starts when a worker picks the task up; `map`, for batch tools, keeps that). Past it
+  the caller gets `BoundExceeded("timeout")` and the task is cancelled, which makes pebble kill its worker if it had
+  started.
+- **Self-healing.** pebble marks a pool broken for good when a worker dies while no task runs (an OOM kill between
+  steps): every later call would fail. A broken pool is rebuilt on the spot, and a call that failed because its worker
+  died or its pool broke is retried once, within its deadline; only then it fails (`worker_died`, `pool_error`).
+- **Nothing outlives the owner.** Workers are started with `spawn` (no forkserver that could be orphaned) and each runs
+  a watchdog thread on a pidfd of the process that created the pool: when that process is gone (SIGKILL from Ray),
+  the worker kills itself at once. Sandboxes started by a worker die with it (bubblewrap `--die-with-parent`, or a
+  parent-death signal in the supervisor).
+- **Worker count** from the cores this process may run on (`os.sched_getaffinity`), `R1_RECIPE_WORKERS`, or `workers`.
 """
 
 from __future__ import annotations
@@ -18,8 +28,12 @@ import logging
 import multiprocessing
 import os
 import resource
+import select
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
@@ -27,50 +41,97 @@ from pebble import ProcessExpired, ProcessPool
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
+# Why a call failed without a verdict; the response is not to blame (see `r1_recipe.core.rewards.compose`).
+INFRA_REASONS = ("timeout", "worker_died", "pool_error", "step_budget")
 
 
 class BoundExceeded(Exception):
-    """A bounded call ran past its time limit or its worker died (memory limit, crash)."""
+    """A bounded call ran past its deadline, or its worker died / its pool broke twice."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
-        self.reason = reason  # "timeout" or "worker_died"
+        self.reason = reason  # one of INFRA_REASONS
 
 
-def _default_workers() -> int:
+class _Retry(Exception):
+    """The call's worker died or its pool broke: rebuild if needed, and try once more."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def default_workers() -> int:
+    """`R1_RECIPE_WORKERS`, else the number of cores this process may run on (its CPU affinity, not the host's)."""
     env = os.environ.get("R1_RECIPE_WORKERS")
     if env:
         return max(1, int(env))
-    return max(1, min(4, os.cpu_count() or 1))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
-def _init_worker(memory_mb: int | None, preload: tuple[str, ...]) -> None:
+def _watch_owner(owner: int) -> None:
+    """Kill this worker as soon as process `owner` is gone. A pidfd turns readable when its process exits (Linux
+    >= 5.3); elsewhere the parent pid is polled. Started in a daemon thread of the worker."""
+    try:
+        fd = os.pidfd_open(owner)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is None:
+        if os.getppid() != owner:  # owner died while this worker started
+            os.kill(os.getpid(), signal.SIGKILL)
+        while os.getppid() == owner:
+            time.sleep(0.5)
+    else:
+        select.select([fd], [], [])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int) -> None:
+    threading.Thread(target=_watch_owner, args=(owner,), daemon=True, name="r1-owner-watchdog").start()
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    # Import heavy modules (sympy, math-verify) before the first task, so a task's time bound measures the task
-    # and not the import.
-    for module in preload:
+    # Import heavy modules (sympy, math-verify) and run warm-ups ("module:function", e.g. the sandbox probe) before
+    # the first task, so a task's deadline measures the task and not the start-up.
+    for target in preload:
+        module, _, fn = target.partition(":")
         try:
-            importlib.import_module(module)
-        except Exception:  # the task itself will report the import error
-            pass
+            obj = importlib.import_module(module)
+            if fn:
+                getattr(obj, fn)()
+        except Exception:  # the task itself will report the error
+            logger.debug("preload %s failed", target, exc_info=True)
+
+
+def _classify(error: BaseException) -> BaseException:
+    """pebble's failure -> ours: a timeout, a retryable infrastructure failure, or the task's own exception."""
+    if isinstance(error, concurrent.futures.TimeoutError | TimeoutError):
+        return BoundExceeded("timeout")
+    if isinstance(error, ProcessExpired):
+        return _Retry("worker_died")
+    if isinstance(error, BrokenProcessPool | concurrent.futures.CancelledError):
+        return _Retry("pool_error")
+    return error
 
 
 class BoundedPool:
-    """A process pool whose tasks each have a hard wall-clock limit.
+    """A process pool whose calls each have a hard wall-clock deadline, and which heals itself.
 
     Args:
-        workers: number of worker processes (default: `R1_RECIPE_WORKERS` or min(4, cores)).
+        workers: number of worker processes (default: `default_workers()`).
         memory_mb: address-space limit of each worker (None: no limit); an allocation past it raises MemoryError
             in the task (or kills the worker: `worker_died`).
-        preload: modules every worker imports when it starts (and restarts after a kill).
+        preload: modules (or "module:function" warm-ups) every worker runs when it starts and restarts.
     """
 
     def __init__(self, workers: int | None = None, memory_mb: int | None = 4096, preload: tuple[str, ...] = ()):
-        self.workers = workers or _default_workers()
+        self.workers = workers or default_workers()
         self.memory_mb = memory_mb
         self.preload = tuple(preload)
+        self.rebuilds = 0  # how often a broken pool was replaced (for tests and logs)
         self._pool: ProcessPool | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -78,32 +139,87 @@ class BoundedPool:
     def _get(self) -> ProcessPool:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
+                self._pid = os.getpid()
                 self._pool = ProcessPool(
                     max_workers=self.workers,
                     initializer=_init_worker,
-                    initargs=(self.memory_mb, self.preload),
-                    context=multiprocessing.get_context("forkserver"),
+                    initargs=(self.memory_mb, self.preload, self._pid),
+                    context=multiprocessing.get_context("spawn"),
                 )
-                self._pid = os.getpid()
             return self._pool
 
+    def _rebuild(self, broken: ProcessPool) -> None:
+        """Replace `broken` (once, however many callers saw it fail); its workers are stopped in the background."""
+        with self._lock:
+            if self._pool is not broken:
+                return
+            self._pool = None
+            self.rebuilds += 1
+        logger.warning("reward worker pool broken (a worker died); rebuilt it (rebuild %d)", self.rebuilds)
+        threading.Thread(target=_stop, args=(broken,), daemon=True).start()
+
+    def _schedule(self, fn: Callable, args: tuple, kwargs: dict, timeout: float):
+        """(pool, future); a pool already broken at submission is rebuilt first."""
+        for _ in range(2):
+            pool = self._get()
+            try:
+                return pool, pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
+            except RuntimeError:  # "Unexpected error within the Pool": broken while idle
+                self._rebuild(pool)
+        raise BoundExceeded("pool_error")
+
     def submit(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any):
-        """Schedule `fn(*args, **kwargs)`; returns a concurrent future. `fn` must be picklable (module level)."""
-        return self._get().schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
+        """Schedule `fn(*args, **kwargs)` once (no deadline, no retry); returns pebble's future."""
+        return self._schedule(fn, args, kwargs, timeout)[1]
 
     def run(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
-        """Run `fn` with a hard time bound; raises `BoundExceeded` on timeout or worker death."""
-        return result_of(self.submit(fn, *args, timeout=timeout, **kwargs))
+        """Run `fn` within `timeout` seconds from now; raises `BoundExceeded` (timeout, worker_died, pool_error)
+        or the task's own exception. `fn` must be picklable (module level)."""
+        deadline = time.monotonic() + timeout
+        reason = "pool_error"
+        for _ in range(2):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BoundExceeded("timeout")
+            pool, future = self._schedule(fn, args, kwargs, left)
+            try:
+                return future.result(timeout=left)
+            except BaseException as e:
+                error = self._failed(pool, future, e)
+            if not isinstance(error, _Retry):
+                raise error
+            reason = error.reason
+        raise BoundExceeded(reason)
 
     async def arun(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
         """Async form of `run` for reward managers that live on an event loop."""
-        future = self.submit(fn, *args, timeout=timeout, **kwargs)
-        try:
-            return await asyncio.wrap_future(future)
-        except (concurrent.futures.TimeoutError, TimeoutError) as e:
-            raise BoundExceeded("timeout") from e
-        except ProcessExpired as e:
-            raise BoundExceeded("worker_died") from e
+        deadline = time.monotonic() + timeout
+        reason = "pool_error"
+        for _ in range(2):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BoundExceeded("timeout")
+            pool, future = self._schedule(fn, args, kwargs, left)
+            try:
+                return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), left)
+            except asyncio.CancelledError:
+                future.cancel()
+                raise
+            except BaseException as e:
+                error = self._failed(pool, future, e)
+            if not isinstance(error, _Retry):
+                raise error
+            reason = error.reason
+        raise BoundExceeded(reason)
+
+    def _failed(self, pool: ProcessPool, future, error: BaseException) -> BaseException:
+        if isinstance(error, asyncio.TimeoutError | concurrent.futures.TimeoutError | TimeoutError):
+            future.cancel()  # pebble kills the worker if the task had started
+            return BoundExceeded("timeout")
+        error = _classify(error)
+        if isinstance(error, _Retry) and error.reason == "pool_error":
+            self._rebuild(pool)
+        return error
 
     def map(
         self,
@@ -116,12 +232,13 @@ class BoundedPool:
     ) -> Iterator[Any]:
         """Apply `fn(*item)` to every item in parallel, yielding results in input order.
 
-        A call that exceeds its bound or raises yields `default(reason, item)` (reason "timeout", "worker_died" or
-        "error: ..."); with no default the error propagates.
-        `progress`: False, True, or a description string for a tqdm bar (shown on stderr).
+        For batch tools (rejection sampling, evaluation): each item has `timeout` seconds of run time from when a
+        worker picks it up (a bounded window of items is in flight, so memory stays flat on large inputs); worker
+        deaths and broken pools are retried once as in `run`. A call that fails
+        yields `default(reason, item)` (reason "timeout", "worker_died", "pool_error" or "error: ..."); with no
+        default the error propagates. `progress`: False, True, or a description string for a tqdm bar.
         """
-        pool = self._get()
-        window = self.workers * 4  # bounded number of in-flight tasks: memory stays flat on large inputs
+        window = self.workers * 2  # in flight: each item queues behind at most one other per worker
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -131,43 +248,64 @@ class BoundedPool:
             bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="it")
         pending: collections.deque = collections.deque()
 
-        def finish(item, future):
-            try:
-                value = result_of(future)
-            except Exception as e:
-                if default is None:
-                    raise
-                reason = e.reason if isinstance(e, BoundExceeded) else f"error: {type(e).__name__}: {e}"[:300]
-                value = default(reason, item)
+        def start(item, tries):
+            # pebble's bound (from pickup) is the item's; ours, from submission, only guards against a stalled pool:
+            # an item waits behind at most `window / workers` others per worker
+            pool, future = self._schedule(fn, item, {}, timeout)
+            return item, time.monotonic() + timeout * (window // self.workers + 1) + 1.0, tries, pool, future
+
+        def finish(item, deadline, tries, pool, future):
+            while True:
+                try:
+                    try:
+                        value = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                    except BaseException as e:
+                        error = self._failed(pool, future, e)
+                        if isinstance(error, _Retry):
+                            if tries == 0:
+                                item, deadline, tries, pool, future = start(item, 1)
+                                continue
+                            error = BoundExceeded(error.reason)
+                        raise error from None
+                except Exception as e:
+                    if default is None:
+                        raise
+                    reason = e.reason if isinstance(e, BoundExceeded) else f"error: {type(e).__name__}: {e}"[:300]
+                    value = default(reason, item)
+                break
             if bar is not None:
                 bar.update(1)
             return value
 
         try:
             for item in items:
-                pending.append((item, pool.schedule(fn, args=item, timeout=timeout)))
+                pending.append(start(item, 0))
                 if len(pending) >= window:
                     yield finish(*pending.popleft())
             while pending:
                 yield finish(*pending.popleft())
         finally:
-            for _, f in pending:
-                f.cancel()
+            for *_, future in pending:
+                future.cancel()
             if bar is not None:
                 bar.close()
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None and self._pid == os.getpid():
-                self._pool.stop()
-                self._pool.join()
-            self._pool = None
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():
+            _stop(pool)
+
+
+def _stop(pool: ProcessPool) -> None:
+    pool.stop()
+    pool.join()
 
 
 def result_of(future) -> Any:
+    """The result of a future from `submit`; pebble's failures as `BoundExceeded`."""
     try:
         return future.result()
-    except (concurrent.futures.TimeoutError, TimeoutError) as e:
-        raise BoundExceeded("timeout") from e
-    except ProcessExpired as e:
-        raise BoundExceeded("worker_died") from e
+    except BaseException as e:
+        error = _classify(e)
+        raise (BoundExceeded(error.reason) if isinstance(error, _Retry) else error) from e

@@ -17,6 +17,8 @@ TRUNCATED = "response_truncated"
 REFLECTION_WORDS = "reflection_words"
 LANGUAGE_MIXED = "language_mixed"
 SIGNAL_KEYS = (TRUNCATED, REFLECTION_WORDS, LANGUAGE_MIXED)
+# 1 when a component had no verdict for a reason not the response's (timeout, worker_died, pool_error, step_budget)
+INFRA_FAILURE = "infra_failure"
 
 
 def reason_key(component: str) -> str:
@@ -25,7 +27,7 @@ def reason_key(component: str) -> str:
 
 def is_reward_key(key: str) -> bool:
     """A numeric reward key (score, acc, a component) as opposed to a signal, `pred` or a reason."""
-    return key not in SIGNAL_KEYS and key != PRED and not key.endswith(REASON_SUFFIX)
+    return key not in SIGNAL_KEYS and key not in (PRED, INFRA_FAILURE) and not key.endswith(REASON_SUFFIX)
 
 
 # ---------------------------------------------------------------- step metrics, logged by verl's trackers
@@ -39,6 +41,7 @@ LANGUAGE_MIXING_RATE = f"{PREFIX}language_mixing_rate"
 GROUPS_ZERO_VARIANCE = f"{PREFIX}groups/zero_variance"
 GROUPS_ALL_CORRECT = f"{PREFIX}groups/all_correct"
 GROUPS_ALL_WRONG = f"{PREFIX}groups/all_wrong"
+INFRA_FAILURES = f"{PREFIX}reward/infra_failures"  # responses of the step with infra_failure 1
 
 
 def reward_mean(key: str) -> str:

@@ -11,6 +11,8 @@ Metric names (all over the step's non-padding responses):
   r1/truncation_rate                  share cut at the length limit without EOS
   r1/format_rate                      share with format reward 1 (when a `format` component is configured)
   r1/reward/<key>/mean                each numeric reward key: score, acc, every component
+  r1/reward/infra_failures            responses with no verdict for reasons not theirs (timeout, worker_died,
+                                      pool_error, step_budget): given their group's mean reward, advantage 0
   r1/reflection/rate, r1/reflection/mean   share with at least one reflective word; mean count per response
   r1/language_mixing_rate             share whose reasoning is under 95% in the prompt's language
   r1/groups/zero_variance             share of prompt groups (>= 2 responses) whose rewards are all equal: their
@@ -35,7 +37,6 @@ logger = logging.getLogger(__name__)
 REFLECTION_WORDS = ("wait", "mistake", "however", "but", "retry", "error", "verify", "wrong", "evaluate", "check")
 _REFLECTION = re.compile(r"\b(?:" + "|".join(REFLECTION_WORDS) + r")\b", re.IGNORECASE)
 _MAX_CHARS = 400_000
-SIGNALS_TIMEOUT_S = 10.0
 
 
 def reflection_count(text: str) -> int:
@@ -58,15 +59,24 @@ def sample_signals(text: str, prompt: str = "", truncated: bool = False) -> dict
         return _no_signals(truncated)
 
 
-async def signals_async(pool, text: str, prompt: str = "", truncated: bool = False,
-                        timeout: float = SIGNALS_TIMEOUT_S) -> dict[str, float]:
-    """`sample_signals` in a worker of `pool` (a `BoundedPool`): tens of ms of regex work on a long response stays off
-    the reward loop's event loop; past `timeout` or on any failure the signals are 0 (the reward is unaffected)."""
-    try:
-        return await pool.arun(sample_signals, text, prompt, truncated, timeout=timeout)
-    except Exception:
-        logger.debug("dynamics signals skipped", exc_info=True)
-        return _no_signals(truncated)
+def fill_infra_failures(scores: Sequence[float], uids: Sequence, failed: Sequence[bool]) -> np.ndarray:
+    """The infra-failure policy: each failed response gets the mean reward of its group's responses that have a
+    verdict, so its GRPO (or RLOO) advantage is 0 and the others' are as without it; in a group with no verdict at
+    all every member gets the group's mean, so all its advantages are 0.
+
+    scores: sequence reward per response (bs,); uids: prompt-group id per response (bs,); failed: (bs,) bool.
+    Returns the new scores (bs,).
+    """
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    failed = np.asarray(failed, dtype=bool)
+    _, group = np.unique(np.asarray([str(u) for u in uids], dtype=object), return_inverse=True)
+    ok = ~failed
+    count_ok = np.bincount(group, weights=ok.astype(np.float64))
+    mean_ok = np.bincount(group, weights=np.where(ok, scores, 0.0)) / np.maximum(count_ok, 1.0)
+    mean_all = np.bincount(group, weights=scores) / np.bincount(group)
+    fill = np.where(count_ok > 0, mean_ok, mean_all)
+    scores[failed] = fill[group[failed]]
+    return scores
 
 
 def _numeric(value) -> float | None:
@@ -110,6 +120,9 @@ def step_metrics(response_lengths: Sequence[int], uids: Sequence, scores: Sequen
         values = column(key)
         if values is not None:
             out[schema.reward_mean(key)] = float(values.mean())
+    infra = column(schema.INFRA_FAILURE)
+    if infra is not None:
+        out[schema.INFRA_FAILURES] = float(infra.sum())
     reflection = column(schema.REFLECTION_WORDS)
     if reflection is not None:
         out[schema.REFLECTION_RATE] = float((reflection > 0).mean())

@@ -312,21 +312,15 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
         report.errors.append(f"reward.reward_manager.name: {manager.name!r} is not registered (ours: r1; verl's: "
                              "naive, dapo, ...; run `r1-recipe doctor`)")
     if manager.name == "r1":
-        from r1_recipe.core.rewards.compose import parse_config
+        from r1_recipe.core.rewards.compose import parse_config, reward_model_errors
 
         try:
             parse_config(cfg.reward.get("r1", None), prefix="reward.r1")
         except (ValueError, KeyError, TypeError) as e:
             report.errors.append(str(e))
-        rm_on = bool(cfg.reward.reward_model.enable)
-        r1_rm = OmegaConf.select(cfg, "reward.r1.reward_model", default=None)
-        if rm_on and cfg.reward.custom_reward_function.path is None:
-            report.errors.append("reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward "
-                                 "model and never calls the `r1` manager (rule rewards would be lost); set "
-                                 "reward.custom_reward_function.path=pkg://r1_recipe.rewards")
-        if rm_on != (r1_rm is not None):
-            report.errors.append(f"reward.r1.reward_model={r1_rm} and reward.reward_model.enable={rm_on}: set both "
-                                 "(rows with reward_model.style=model get the reward model's score) or neither")
+        report.errors += reward_model_errors(OmegaConf.select(cfg, "reward.r1.reward_model", default=None),
+                                             bool(cfg.reward.reward_model.enable),
+                                             cfg.reward.custom_reward_function.path)
     actor = cfg.actor_rollout_ref.actor
     if actor.use_dynamic_bsz and int(actor.ppo_max_token_len_per_gpu) < seq_len:
         report.errors.append(f"actor_rollout_ref.actor.ppo_max_token_len_per_gpu={actor.ppo_max_token_len_per_gpu} "

@@ -30,10 +30,10 @@ import logging
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from r1_recipe.core.rewards.compose import Composer
+from r1_recipe.core import schema
+from r1_recipe.core.rewards.compose import Composer, reward_model_errors
 from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
 from r1_recipe.core.rewards.types import RewardOutput
-from r1_recipe.core.signals import signals_async
 from r1_recipe.core.templates import last_user_message
 from r1_recipe.verl import touchpoints
 
@@ -77,12 +77,10 @@ class R1RewardManager(RewardManagerBase):
         tokenizers and router, or None when no reward model is configured. A half-configured set-up fails here."""
         wanted = self.composer.cfg.reward_model is not None
         enabled = bool(_cfg_get(config, "reward.reward_model.enable", False))
-        if wanted != enabled or (wanted and router is None):
-            raise ValueError(
-                "reward.r1.reward_model and reward.reward_model.enable must be set together (and verl must start the "
-                "reward model: reward.reward_model.model_path, reward.custom_reward_function.path=pkg://r1_recipe."
-                f"rewards); got reward.r1.reward_model={self.composer.cfg.reward_model}, reward.reward_model.enable="
-                f"{enabled}, reward router {'up' if router else 'absent'}")
+        # verl builds this manager next to a reward model only when custom_reward_function.path is set: not checked
+        errors = reward_model_errors(self.composer.cfg.reward_model, enabled, "(set)", router_up=router is not None)
+        if errors:
+            raise ValueError("; ".join(errors))
         if not wanted:
             return None
         from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
@@ -128,10 +126,14 @@ class R1RewardManager(RewardManagerBase):
         text, truncated = self.decode_response(item)
         if self.prompt_opens_think(item):
             text = "<think>" + text
-        extra_info = dict(nt.get("extra_info", None) or {})
+        extra_info, bad_extra = _mapping(nt.get("extra_info", None), "extra_info")
+        reward_model, bad_rm = _mapping(nt.get("reward_model", None), "reward_model")
         extra_info.setdefault("data_source", nt.get("data_source", None))
         extra_info.setdefault("prompt", last_user_message(nt.get("raw_prompt", None) or []))
-        reward_model = nt.get("reward_model", None) or {}
+        if bad_extra or bad_rm:  # a data problem: 0 with the reason, and the rest of the batch goes on
+            info = self.composer.assemble(RewardOutput(0.0, bad_extra or bad_rm) for _ in self.composer.fns)
+            info.update({schema.TRUNCATED: float(truncated), schema.REFLECTION_WORDS: 0.0, schema.LANGUAGE_MIXED: 0.0})
+            return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
         ground_truth = reward_model.get("ground_truth", None)
         model_out = None
         if self.reward_model is not None and reward_model.get("style", None) == "model":
@@ -139,7 +141,17 @@ class R1RewardManager(RewardManagerBase):
                 model_out = await self.model_score(data[-1:])
             else:
                 model_out = RewardOutput(0.0, "truncated")
-        info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out)
-        # per-response training-dynamics signals (core.signals), aggregated per step by r1_recipe.verl.dynamics
-        info.update(await signals_async(self.composer.pool, text, extra_info["prompt"], truncated))
-        return {"reward_score": info["score"], "reward_extra_info": info}
+        # the components and the per-response training-dynamics signals (core.signals, aggregated per step by
+        # r1_recipe.verl.dynamics), in one worker call under one deadline
+        info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out,
+                                          signals=True)
+        return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
+
+
+def _mapping(value, name: str) -> tuple[dict, str]:
+    """(the field as a dict, "" or why it is malformed). Missing (None, NaN from a parquet gap) is an empty dict."""
+    if value is None or (isinstance(value, float) and value != value):
+        return {}, ""
+    if hasattr(value, "items") and hasattr(value, "get"):
+        return dict(value), ""
+    return {}, f"malformed_row: {name} is {type(value).__name__}, not a mapping"

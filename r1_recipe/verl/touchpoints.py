@@ -78,7 +78,12 @@ TOUCHPOINTS: tuple[Touchpoint, ...] = (
                ("algorithm.r1.ref_reset_steps",)),
     Touchpoint("verl.single_controller.base.decorator", ("register", "Dispatch.ONE_TO_ALL"),
                "periodic reference reset (worker-group method)", ("algorithm.r1.ref_reset_steps",)),
+    Touchpoint(TRAINER_MODULE, ("PPOTrainer._compute_advantage",),
+               "infra-failure policy: infra-failed responses get their group's mean reward before the advantage",
+               private=True),
     Touchpoint("transfer_queue", ("kv_batch_get",), "r1/ training-dynamics metrics (reads the step's batch)"),
+    Touchpoint("transfer_queue", ("kv_batch_put",), "infra-failure policy (writes the rewritten rm_scores back)"),
+    Touchpoint("verl.utils.tensordict_utils", ("get_tensordict",), "infra-failure policy (the fields it writes)"),
     Touchpoint("verl.experimental.reward_loop.reward_loop", ("RewardLoopWorker.compute_score_disrm",),
                "RL for all scenarios: verl's reward-model request code, used without its constructor (which would "
                "build a second reward manager)", ("reward.r1.reward_model",), private=True),

@@ -22,26 +22,33 @@ def is_code_ground_truth(ground_truth) -> bool:
 
 
 def accuracy_reward(solution_str: str, ground_truth, extra_info: dict | None = None, *, code: dict | None = None,
-                    math: dict | None = None, **options) -> RewardOutput:
+                    math: dict | None = None, **flat) -> RewardOutput:
     """R1's accuracy reward: `code` for test-case ground truths, `math` otherwise.
 
-    Flat options go to the chosen one; the nested `code: {...}` / `math: {...}` dicts go only to that reward.
+    Flat options go to the branch that takes them (`fallbacks` to math, `total_timeout_s` to code; the schema check
+    at start-up rejects a key neither takes); the nested `code: {...}` / `math: {...}` dicts go only to that branch.
     """
     name = "code" if is_code_ground_truth(ground_truth) else "math"
-    options = {**options, **((code if name == "code" else math) or {})}
-    return as_output(registry.get(name)(solution_str, ground_truth, extra_info, **options))
+    fn = registry.get(name)
+    names = registry.option_names(fn)
+    options = {k: v for k, v in flat.items() if names is None or k in names}
+    options.update((code if name == "code" else math) or {})
+    return as_output(fn(solution_str, ground_truth, extra_info, **options))
 
 
 def _validate_options(options: dict) -> None:
-    """Check the math options at start-up; the others belong to the code reward."""
-    from r1_recipe.core.rewards.code import code_reward
-    from r1_recipe.core.rewards.math import extract_answer
+    """Each branch's own value checks on the options it will receive (names are checked by the schema)."""
+    for branch in accuracy_reward.branches:
+        fn = registry.get(branch)
+        names = registry.option_names(fn)
+        opts = {k: v for k, v in options.items() if k not in accuracy_reward.branches and (names is None or k in names)}
+        opts.update(options.get(branch) or {})
+        validate = getattr(fn, "validate_options", None)
+        if validate is not None and (opts or branch == "math"):
+            validate(opts)
 
-    math_opts = {**options, **(options.get("math") or {})}
-    extract_answer("", **{k: v for k, v in math_opts.items() if k in ("fallbacks", "think_policy", "multiple")})
-    if "code" in options:
-        code_reward.validate_options(options["code"] or {})
 
-
-accuracy_reward.preload = ("r1_recipe.core.rewards.math", "r1_recipe.core.rewards.code")
+accuracy_reward.branches = ("math", "code")
+accuracy_reward.preload = ("r1_recipe.core.rewards.math", "r1_recipe.core.rewards.code",
+                           "r1_recipe.core.rewards.code:_warm_up")
 accuracy_reward.validate_options = _validate_options

@@ -1,47 +1,77 @@
-"""Weighted composition of named reward components, each under a hard time bound (DeepSeek-R1 §2.2.2: the rule
+"""Weighted composition of named reward components under one deadline per sample (DeepSeek-R1 §2.2.2: the rule
 reward is the sum of accuracy and format; §2.3.2 adds language consistency).
 
 Config (the `reward.r1` block of a recipe, or a plain dict)::
 
-    components:            # name -> weight, or name -> {weight: w, <options passed to the component>}
+    components:            # name -> weight, or name -> {weight: w, <options of the component>}
       accuracy: 1.0
       format: {weight: 1.0, answer_tag: true}
-    timeout_s: 10          # hard wall-clock bound per component call
+    timeout_s: 10          # deadline per sample, from its submission: all its components and signals
+    step_budget_s: null    # optional: seconds from the first sample of a burst (a step) after which the rest fail
     acc_component: null    # which component's score is reported as `acc` (default: accuracy, math or code)
     score_truncated: false # a truncated response (no EOS within the length limit) gets 0 from every component
-    workers: null          # worker processes per reward process (default: R1_RECIPE_WORKERS or min(4, cores))
+    workers: null          # worker processes per reward process (default: R1_RECIPE_WORKERS or the usable cores)
     memory_mb: 4096        # address-space limit of each worker
+    infra_warn_rate: 0.02  # warn loudly when more than this share of a window of samples are infra failures
     reward_model: null     # {weight: 1.0, timeout_s: 300}: rows with reward_model.style == "model" also get a
                            # reward-model score (verl reward loop only, see r1_recipe.verl.reward_manager)
 
-Every call returns the same key set: `score`, `acc`, `pred`, one key per component (its unweighted score) and
-`<component>_reason` ("" when normal). A timeout or exception gives that component 0 with the reason; nothing raises.
-`pred` is the accuracy component's canonical answer key (`info["key"]`) when it has one, else its extracted answer.
+Options: a component's options are its named keyword parameters (`registry.option_names`); an unknown key fails when
+the config is parsed, naming its full path. `accuracy` routes to `math` or `code`: its flat options go to the branch
+whose options they are, its nested `math: {...}` / `code: {...}` blocks are checked against that branch.
+A component may also carry `validate_options(options)` (raises ValueError on bad values), called at parse time.
 
-A component may carry a `validate_options(options)` attribute that raises ValueError on bad options; it is called
-when the Composer is built, so a typo in a recipe fails at start-up rather than as a per-sample error.
+One scoring path: every sample is one call in a pool worker that runs all its components in order (each stopped
+by an in-worker alarm shortly before the sample's deadline) and, for the reward manager, its per-response signals.
+`score`, `ascore` and `score_many` differ only in how they wait (`score_many`, for batch tools, gives each sample
+`timeout_s` of run time from when a worker picks it up; `ascore` counts from submission).
+
+Every call returns the same key set: `score`, `acc`, `pred`, one key per component (its unweighted score),
+`<component>_reason` ("" when normal) and `infra_failure` (0/1). A timeout or exception gives that component 0 with the
+reason; nothing raises. `pred` is the accuracy component's canonical answer key (`info["key"]`) when it has one, else
+its extracted answer.
+
+Infra failures: a component without a verdict for reasons that are not the response's (reason `timeout`,
+`worker_died`, `pool_error`, `step_budget`) sets `infra_failure: 1`. Such a sample must not count as a wrong answer:
+verl's trainer hook (r1_recipe.verl.dynamics) gives it its group's mean reward before the advantage, so its
+GRPO advantage is 0; `r1/reward/infra_failures` counts them per step.
 """
 
 from __future__ import annotations
 
-import asyncio
+import collections
 import logging
 import math
+import signal
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from r1_recipe.core.bounded import BoundedPool, BoundExceeded
+from r1_recipe.core import schema
+from r1_recipe.core.bounded import INFRA_REASONS, BoundedPool, BoundExceeded
 from r1_recipe.core.rewards import registry
 from r1_recipe.core.rewards.types import RewardOutput, as_output
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMPONENTS = {"accuracy": 1.0, "format": 1.0}
-_KEYS = {"components", "timeout_s", "acc_component", "score_truncated", "workers", "memory_mb", "reward_model"}
+_KEYS = {"components", "timeout_s", "step_budget_s", "acc_component", "score_truncated", "workers", "memory_mb",
+         "infra_warn_rate", "reward_model"}
 MODEL_ROW = "model-scored row"  # reason of the accuracy component on a row the reward model scores
 RULE_ROW = "rule-scored row"    # reason of `reward_model` on a row with a ground truth
+INFRA_KEY = schema.INFRA_FAILURE
 _ACC_CANDIDATES = ("accuracy", "math", "code")
 _MAX_WARNINGS = 20
+_WINDOW = 256          # samples per infra-failure rate check
+SOFT_MARGIN_S = 0.5    # components stop this long before the sample's deadline, so the verdicts still come back
+RESERVE_S = 0.1        # kept per component still to run (a slow first one must not starve the cheap rest)
+
+
+def is_infra(reason: str) -> bool:
+    """Whether a reason means "no verdict, not the response's fault" (e.g. `timeout`, `worker_died`,
+    `timeout (300 s)` of the reward model)."""
+    return bool(reason) and reason.split(":")[0].split(" ")[0] in INFRA_REASONS
 
 
 @dataclass(frozen=True)
@@ -63,10 +93,12 @@ class ModelReward:
 class ComposeConfig:
     components: tuple[Component, ...]
     timeout_s: float = 10.0
+    step_budget_s: float | None = None
     acc_component: str | None = None
     score_truncated: bool = False
     workers: int | None = None
     memory_mb: int | None = 4096
+    infra_warn_rate: float = 0.02
     reward_model: ModelReward | None = None
 
 
@@ -76,6 +108,8 @@ def _plain(obj):
         return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
+    if hasattr(obj, "__iter__") and not isinstance(obj, str | bytes | list | tuple) and hasattr(obj, "__len__"):
+        return [_plain(v) for v in obj]
     return obj
 
 
@@ -99,8 +133,42 @@ def _parse_model_reward(rm, key: str) -> ModelReward | None:
                        _number(rm.get("timeout_s", 300.0), f"{key}.timeout_s", positive=True))
 
 
+def _unknown(keys, allowed, key: str) -> None:
+    unknown = sorted(set(keys) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(f'{key}.{k}' for k in unknown)}; "
+                         f"allowed: {', '.join(sorted(allowed)) or '(none)'}")
+
+
+def check_options(fn, options: dict, key: str) -> None:
+    """The one options check: names against the component's schema (and its branches'), then its own values check.
+    Raises ValueError naming the full key path (e.g. `reward.r1.components.accuracy.math.fallback`)."""
+    branches = getattr(fn, "branches", ())  # e.g. accuracy -> math, code
+    if branches:
+        schemas = {b: registry.option_names(registry.get(b)) for b in branches}
+        flat = set().union(*(s or () for s in schemas.values()))
+        for b in branches:
+            nested = options.get(b)
+            if nested is not None and not isinstance(nested, dict):
+                raise ValueError(f"{key}.{b} must be a mapping of {b} options, got {nested!r}")
+            if schemas[b] is not None:
+                _unknown(nested or {}, schemas[b], f"{key}.{b}")
+        _unknown(set(options) - set(branches), flat, key)
+    else:
+        names = registry.option_names(fn)
+        if names is not None:
+            _unknown(options, names, key)
+    validate = getattr(fn, "validate_options", None)
+    if validate is not None:
+        try:
+            validate(options)
+        except ValueError as e:
+            raise ValueError(f"{key}: {e}") from None
+
+
 def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfig:
-    """Validate a composition config; errors name the full key path (e.g. `reward.r1.components.format.weight`)."""
+    """Validate a composition config, component options included; errors name the full key path
+    (e.g. `reward.r1.components.format.weight`). This is the one place reward options are checked."""
     cfg = _plain(cfg) or {}
     if not isinstance(cfg, dict):
         raise ValueError(f"{prefix} must be a mapping, got {type(cfg).__name__}")
@@ -119,12 +187,21 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
         if name not in known:
             raise ValueError(f"{key}: unknown reward component {name!r}; available: {', '.join(known)}")
         options = dict(spec) if isinstance(spec, dict) else {"weight": spec}
-        components.append(Component(name, _number(options.pop("weight", 1.0), f"{key}.weight"), options))
+        weight = _number(options.pop("weight", 1.0), f"{key}.weight")
+        check_options(registry.get(name), options, key)
+        components.append(Component(name, weight, options))
     if not components:
         raise ValueError(f"{prefix}.components is empty")
     timeout = cfg.get("timeout_s", 10.0)
-    if not isinstance(timeout, int | float) or timeout <= 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ValueError(f"{prefix}.timeout_s must be a positive number of seconds, got {timeout!r}")
+    budget = cfg.get("step_budget_s")
+    if budget is not None:
+        budget = _number(budget, f"{prefix}.step_budget_s", positive=True)
+    workers = cfg.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"{prefix}.workers must be a positive integer or null, got {workers!r}")
+    rate = _number(cfg.get("infra_warn_rate", 0.02), f"{prefix}.infra_warn_rate")
     acc = cfg.get("acc_component")
     if acc is not None and acc not in raw:
         raise ValueError(f"{prefix}.acc_component={acc!r} is not one of the configured components {list(raw)}")
@@ -133,17 +210,101 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
     return ComposeConfig(
         components=tuple(components),
         timeout_s=float(timeout),
+        step_budget_s=budget,
         acc_component=acc,
         score_truncated=bool(cfg.get("score_truncated", False)),
-        workers=cfg.get("workers"),
+        workers=workers,
         memory_mb=cfg.get("memory_mb", 4096),
+        infra_warn_rate=rate,
         reward_model=_parse_model_reward(cfg.get("reward_model"), f"{prefix}.reward_model"),
     )
 
 
-def call_component(fn, solution_str: str, ground_truth, extra_info, options: dict) -> RewardOutput:
-    """Runs in a pool worker. `fn` travels by reference (module + name), so it must be a module-level function."""
-    return as_output(fn(solution_str, ground_truth, extra_info, **options))
+def reward_model_errors(r1_reward_model, enabled: bool, custom_reward_path, router_up: bool | None = None) -> list:
+    """Why a reward-model set-up is inconsistent (empty when it is fine); the recipe validator and the reward manager
+    both ask here. `router_up`: whether verl started a reward router (None: not known yet, at validation)."""
+    errors = []
+    if enabled and custom_reward_path is None:
+        errors.append("reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward model and never "
+                      "calls the `r1` manager (rule rewards would be lost); set "
+                      "reward.custom_reward_function.path=pkg://r1_recipe.rewards")
+    wanted = r1_reward_model is not None
+    if wanted != bool(enabled) or (wanted and router_up is False):
+        errors.append(f"reward.r1.reward_model and reward.reward_model.enable must be set together (rows with "
+                      f"reward_model.style=model then get the reward model's score); got reward.r1.reward_model="
+                      f"{r1_reward_model}, reward.reward_model.enable={bool(enabled)}"
+                      + ("" if router_up is None else f", reward router {'up' if router_up else 'absent'}"))
+    return errors
+
+
+# ---------------------------------------------------------------- the worker side
+
+
+class _SoftDeadline(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _SoftDeadline
+
+
+def _bounded(call, deadline: float, alarm: bool, late: str = "timeout"):
+    """`call()` stopped by SIGALRM at `deadline` (time.time()) when `alarm`; (value, reason), `late` past it."""
+    left = deadline - time.time()
+    if left <= 0:
+        return None, late
+    if alarm:
+        signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        return call(), ""
+    except _SoftDeadline:
+        return None, late
+    except Exception as e:  # a component bug must never stop a training step
+        return None, f"error: {type(e).__name__}: {e}"[:300]
+    finally:
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def score_sample(fns, options, skip, sample, with_signals: bool, deadline: float, late: str = "timeout",
+                 relative: bool = False):
+    """Runs in a pool worker: one sample's components in order, then (with_signals) its per-response signals.
+
+    skip: per component, a reason to give it 0 without running it ("truncated", MODEL_ROW) or "".
+    deadline: time.time() at which the parent gives up; every call here stops `SOFT_MARGIN_S` before it, less
+    `RESERVE_S` per call still to come, with reason `late` ("timeout", or "step_budget" when the budget ends
+    first); with `relative`, `deadline` is seconds from when this call starts (a pool
+    worker runs tasks in its main thread, so an interval timer can interrupt Python code; C loops run to the hard
+    deadline, where the parent kills the worker). Returns (outputs, signals or None).
+    """
+    from r1_recipe.core.signals import _no_signals, sample_signals
+
+    solution_str, ground_truth, extra_info, truncated = sample
+    soft = (time.time() + deadline if relative else deadline) - SOFT_MARGIN_S
+    alarm = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if alarm else None
+    try:
+        outs = []
+        for i, (fn, opts, why) in enumerate(zip(fns, options, skip, strict=True)):
+            if why:
+                outs.append(RewardOutput(0.0, why))
+                continue
+            later = sum(not w for w in skip[i + 1:]) + bool(with_signals)
+            value, reason = _bounded(lambda f=fn, o=opts: as_output(f(solution_str, ground_truth, extra_info, **o)),
+                                     soft - RESERVE_S * later, alarm, late)
+            outs.append(value if value is not None else RewardOutput(0.0, reason))
+        signals = None
+        if with_signals:
+            prompt = (extra_info or {}).get("prompt") or ""
+            signals, _ = _bounded(lambda: sample_signals(solution_str, str(prompt), truncated), soft, alarm, late)
+            signals = signals or _no_signals(truncated)
+        return outs, signals
+    finally:
+        if alarm:
+            signal.signal(signal.SIGALRM, previous)
+
+
+# ---------------------------------------------------------------- the parent side
 
 
 class Composer:
@@ -154,41 +315,24 @@ class Composer:
         # Resolved here, in the parent: an import error surfaces at start-up, and workers get the function itself
         # (components registered with @register in a user's module work without an entry point).
         self.fns = tuple(registry.get(c.name) for c in self.cfg.components)
-        for c, fn in zip(self.cfg.components, self.fns, strict=True):
-            validate = getattr(fn, "validate_options", None)  # optional hook: bad options fail at start-up
-            if validate is not None:
-                try:
-                    validate(c.options)
-                except ValueError as e:
-                    raise ValueError(f"reward.r1.components.{c.name}: {e}") from None
+        self.options = tuple(c.options for c in self.cfg.components)
         if pool is None:
-            # a component may name the modules it imports lazily (e.g. accuracy -> math, code)
+            # a component may name the modules (and warm-ups) it needs, e.g. accuracy -> math, code, the sandbox probe
             modules = [m for fn in self.fns for m in (fn.__module__, *getattr(fn, "preload", ()))]
-            preload = tuple(dict.fromkeys(modules))
-            pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=preload)
+            modules.append("r1_recipe.core.signals")
+            pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=tuple(dict.fromkeys(modules)))
         self.pool = pool
+        self._lock = threading.Lock()
         self._warnings = 0
+        self._window = [0, 0]  # samples, infra failures
+        self._window_reasons: dict[str, int] = {}
+        self._active = 0
+        self._budget_end: float | None = None
 
     @property
     def keys(self) -> list[str]:
         names = [c.name for c in self.cfg.components] + (["reward_model"] if self.cfg.reward_model else [])
-        return ["score", "acc", "pred", *names, *(f"{n}_reason" for n in names)]
-
-    def _failed(self, component: Component, reason: str) -> RewardOutput:
-        if self._warnings < _MAX_WARNINGS:
-            self._warnings += 1
-            logger.warning("reward component %r scored 0: %s%s", component.name, reason,
-                           " (further warnings suppressed)" if self._warnings == _MAX_WARNINGS else "")
-        return RewardOutput(0.0, reason)
-
-    async def _one(self, component: Component, fn, solution_str, ground_truth, extra_info) -> RewardOutput:
-        try:
-            return await self.pool.arun(call_component, fn, solution_str, ground_truth, extra_info,
-                                        component.options, timeout=self.cfg.timeout_s)
-        except BoundExceeded as e:
-            return self._failed(component, e.reason)
-        except Exception as e:  # a component bug must never stop a training step
-            return self._failed(component, f"error: {type(e).__name__}: {e}"[:300])
+        return ["score", "acc", "pred", *names, *(f"{n}_reason" for n in names), INFRA_KEY]
 
     def assemble(self, outputs: Iterable[RewardOutput], model_out: RewardOutput | None = None) -> dict:
         """Weighted sum plus the fixed key set; `outputs` in component order, `model_out` the reward model's score
@@ -200,11 +344,14 @@ class Composer:
         if self.cfg.reward_model is not None:
             weighted.append((Component("reward_model", self.cfg.reward_model.weight),
                              model_out or RewardOutput(0.0, RULE_ROW)))
+        infra = []
         for c, out in weighted:
             score = float(out.score) if math.isfinite(out.score) else 0.0
             total += c.weight * score
             info[c.name] = score
             info[f"{c.name}_reason"] = out.reason or ""
+            if is_infra(out.reason):
+                infra.append(f"{c.name}: {out.reason}")
         acc_out = None
         if self.cfg.acc_component is not None:
             acc_out = outputs[[c.name for c in self.cfg.components].index(self.cfg.acc_component)]
@@ -213,57 +360,137 @@ class Composer:
         # `pred` drives verl's maj@N, which votes by string equality: the canonical key (when the component gives
         # one, e.g. math: 0.5 and \frac{1}{2} -> "1/2") makes those votes equivalence-aware.
         info["pred"] = str(acc_out.info.get("key") or acc_out.pred or "") if acc_out is not None else ""
+        info[INFRA_KEY] = float(bool(infra))
+        self._record(infra)
         return {k: info[k] for k in self.keys}
 
-    def _truncated(self) -> dict:
-        return self.assemble((RewardOutput(0.0, "truncated") for _ in self.cfg.components),
-                             RewardOutput(0.0, "truncated"))
+    def _record(self, infra: list[str]) -> None:
+        """Log infra failures (the first few one by one) and warn loudly when a window's rate passes the threshold."""
+        with self._lock:
+            self._window[0] += 1
+            if infra:
+                self._window[1] += 1
+                for item in infra:
+                    reason = item.split(": ", 1)[1].split(":")[0].split(" ")[0]
+                    self._window_reasons[reason] = self._window_reasons.get(reason, 0) + 1
+                if self._warnings < _MAX_WARNINGS:
+                    self._warnings += 1
+                    logger.warning("reward infra failure (no verdict, not the response's fault): %s%s",
+                                   "; ".join(infra), " (further single warnings suppressed; rates are reported "
+                                   f"every {_WINDOW} samples)" if self._warnings == _MAX_WARNINGS else "")
+            if self._window[0] >= _WINDOW:
+                n, failed = self._window
+                if failed > self.cfg.infra_warn_rate * n:
+                    logger.error("reward infra failures: %d of the last %d samples (%.1f%% > reward.r1."
+                                 "infra_warn_rate %.1f%%): %s. They get their group's mean reward; check the "
+                                 "reward workers' memory, reward.r1.timeout_s and reward.r1.workers.", failed, n,
+                                 100 * failed / n, 100 * self.cfg.infra_warn_rate, self._window_reasons)
+                self._window, self._window_reasons = [0, 0], {}
+
+    def _plan(self, truncated: bool, model_row: bool) -> tuple[str, ...]:
+        cut = truncated and not self.cfg.score_truncated
+        return tuple("truncated" if cut else MODEL_ROW if model_row and c.name == self.cfg.acc_component else ""
+                     for c in self.cfg.components)
+
+    def _finish(self, skip, result, reason: str | None, model_out, truncated: bool, signals: bool) -> dict:
+        if result is None:  # the whole sample failed in the pool: every component that should have run gets why
+            outs = [RewardOutput(0.0, why or reason) for why in skip]
+            sig = None
+        else:
+            outs, sig = result
+        info = self.assemble(outs, model_out)
+        if signals:
+            from r1_recipe.core.signals import _no_signals
+
+            info.update(sig or _no_signals(truncated))
+        return info
+
+    @staticmethod
+    def _reason(e: Exception) -> str:
+        return e.reason if isinstance(e, BoundExceeded) else f"pool_error: {type(e).__name__}: {e}"[:300]
+
+    def _start(self) -> tuple[float, str]:
+        """(seconds this sample may take, the reason if it runs out): the per-sample deadline, or the step budget
+        when that ends first (a burst starts when a sample arrives while none is in flight)."""
+        with self._lock:
+            now = time.monotonic()
+            if self.cfg.step_budget_s is not None and self._active == 0:
+                self._budget_end = now + self.cfg.step_budget_s
+            self._active += 1
+            left = self.cfg.timeout_s
+            if self._budget_end is not None and self._budget_end - now < left:
+                return self._budget_end - now, "step_budget"
+            return left, "timeout"
+
+    def _done(self) -> None:
+        with self._lock:
+            self._active -= 1
 
     async def ascore(self, solution_str: str, ground_truth, extra_info: dict | None = None,
-                     truncated: bool = False, model_out: RewardOutput | None = None) -> dict:
-        """`model_out`: the reward model's score of a model-scored row; the accuracy component (which needs a
-        ground truth) then gives 0 with reason "model-scored row", the other components score as usual."""
-        if truncated and not self.cfg.score_truncated:
-            return self._truncated()
-
-        async def one(c, fn):
-            if model_out is not None and c.name == self.cfg.acc_component:
-                return RewardOutput(0.0, MODEL_ROW)
-            return await self._one(c, fn, solution_str, ground_truth, extra_info)
-
-        outs = await asyncio.gather(*(one(c, fn) for c, fn in zip(self.cfg.components, self.fns, strict=True)))
-        return self.assemble(outs, model_out)
+                     truncated: bool = False, model_out: RewardOutput | None = None, signals: bool = False) -> dict:
+        """Score one sample on an event loop. `model_out`: the reward model's score of a model-scored row; the
+        accuracy component (which needs a ground truth) then gives 0 with reason "model-scored row".
+        `signals`: also return the per-response signals (response_truncated, reflection_words, language_mixed)."""
+        skip = self._plan(truncated, model_out is not None)
+        if all(skip) and not signals:
+            return self.assemble([RewardOutput(0.0, why) for why in skip], model_out)
+        left, why = self._start()
+        result, reason = None, None
+        try:
+            if left <= 0:
+                reason = why
+            else:
+                try:
+                    result = await self.pool.arun(
+                        score_sample, self.fns, self.options, skip, (solution_str, ground_truth, extra_info, truncated),
+                        signals, time.time() + left, why, timeout=left)
+                except BoundExceeded as e:
+                    reason = why if e.reason == "timeout" else e.reason
+                except Exception as e:  # never an exception into the trainer
+                    reason = self._reason(e)
+        finally:
+            self._done()
+        return self._finish(skip, result, reason, model_out, truncated, signals)
 
     def score(self, solution_str: str, ground_truth, extra_info: dict | None = None, truncated: bool = False) -> dict:
         """Synchronous form of `ascore` (for scripts and `compute_score`)."""
         return next(iter(self.score_many([(solution_str, ground_truth, extra_info, truncated)])))
 
     def score_many(self, samples: Iterable[tuple], progress: bool | str = False, total: int | None = None):
-        """Score `(solution_str, ground_truth, extra_info[, truncated])` tuples in parallel over the pool's workers.
+        """Score `(solution_str, ground_truth, extra_info[, truncated])` tuples in parallel over the pool's workers,
+        each with `timeout_s` of run time (a batch tool: from when a worker picks it up). Yields one result dict
+        per sample, in order; memory stays bounded on long inputs. Samples with nothing to run (truncated) never
+        reach the pool."""
+        timeout = self.cfg.timeout_s
+        order: collections.deque = collections.deque()  # skip plans in input order, runnable or not
 
-        Yields one result dict per sample, in order; memory stays bounded on long inputs.
-        """
-        comps = self.cfg.components
-        samples = iter(samples)
-        current: list = []
-
-        def tasks():
+        def items():
             for sample in samples:
                 solution_str, ground_truth, extra_info, *rest = sample
                 truncated = bool(rest[0]) if rest else False
-                current.append(truncated and not self.cfg.score_truncated)
-                for c, fn in zip(comps, self.fns, strict=True):
-                    yield (fn, solution_str, ground_truth, extra_info, c.options)
+                skip = self._plan(truncated, False)
+                order.append(skip)
+                if not all(skip):
+                    yield (self.fns, self.options, skip, (solution_str, ground_truth, extra_info, truncated), False,
+                           timeout, "timeout", True)
 
-        def default(reason, item):
-            return self._failed(comps[self.fns.index(item[0])], reason)
+        def finish(result) -> dict:
+            skip = order.popleft()
+            if isinstance(result, str):  # the pool's reason: the sample failed as a whole
+                return self._finish(skip, None, result, None, False, False)
+            return self._finish(skip, result, None, None, False, False)
 
-        buf: list[RewardOutput] = []
-        if progress and total is not None:
-            total = total * len(comps)
-        for out in self.pool.map(call_component, tasks(), timeout=self.cfg.timeout_s, default=default,
-                                 progress=progress, total=total):
-            buf.append(out)
-            if len(buf) == len(comps):
-                yield self._truncated() if current.pop(0) else self.assemble(buf)
-                buf = []
+        results = self.pool.map(score_sample, items(), timeout=timeout, default=lambda reason, item: reason,
+                                progress=progress, total=total)
+        end = object()
+        while True:
+            while order and all(order[0]):
+                yield self.assemble(RewardOutput(0.0, why) for why in order.popleft())
+            result = next(results, end)  # the verdict of the first runnable sample in `order`
+            if result is end:
+                if not order:
+                    return
+                continue
+            while all(order[0]):
+                yield self.assemble(RewardOutput(0.0, why) for why in order.popleft())
+            yield finish(result)

@@ -71,7 +71,6 @@ def format_reward(
     extra_info: dict | None = None,
     think_in_prompt: bool = False,
     answer_tag: bool = True,
-    **_: object,
 ) -> RewardOutput:
     """1.0 when the response has the R1 format, else 0.0 with the reason. The ground truth is not used."""
     reason = check_format(solution_str, think_in_prompt=think_in_prompt, answer_tag=answer_tag)

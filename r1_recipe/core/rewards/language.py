@@ -178,7 +178,6 @@ def language_reward(
     ground_truth=None,
     extra_info: dict | None = None,
     target: str | None = None,
-    **_: object,
 ) -> RewardOutput:
     """Share of the chain of thought's words that are in the target language, in [0, 1] (DeepSeek-R1 §2.3.2).
 

@@ -112,6 +112,26 @@ def available() -> list[str]:
         return sorted(_registry)
 
 
+def option_names(fn: Callable) -> frozenset[str] | None:
+    """The options a component takes: its named parameters after `(solution_str, ground_truth, extra_info)`.
+
+    `**kwargs` is not an option schema: a component that takes options names them (an unknown key in a recipe then
+    fails at start-up instead of being swallowed). A component may instead define `options` (a set of names);
+    None when the signature cannot be read (a builtin or C function): anything is passed through.
+    """
+    explicit = getattr(fn, "options", None)
+    if explicit is not None:
+        return frozenset(explicit)
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return frozenset(p.name for p in named[3:])
+
+
 def provider(name: str) -> str:
     _load_entry_points()
     return _providers[name]

@@ -14,6 +14,7 @@ after `total_timeout_s`. The `r1` reward manager bounds the call with `reward.r1
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -139,7 +140,7 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
     limits = Limits(wall_s=float(timeout_s), cpu_s=max(1, int(timeout_s + 0.999)), memory_mb=int(memory_mb),
                     output_bytes=int(max_output_bytes))
     call_mode = f"call:{fn_name}" if fn_name else "stdio"
-    workdir = tempfile.mkdtemp(prefix="r1-code-")
+    workdir = tempfile.mkdtemp(prefix=f"r1-code-{os.getpid()}-")
     try:
         os.chmod(workdir, 0o755)  # readable by the sandbox's throwaway uid
         path = os.path.join(workdir, "solution.py")  # the supervisor reports this name in tracebacks
@@ -178,6 +179,32 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
     return RewardOutput(score, reason, code, info)
 
 
+def sweep_stale_workdirs() -> int:
+    """Remove the working directories of code calls whose process is gone (a worker killed at the sample's hard
+    deadline never reaches its `finally`). Run by every pool worker when it starts; returns how many it removed."""
+    removed = 0
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "r1-code-*-*")):
+        pid = os.path.basename(path).split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a killed, not yet reaped worker is gone
+    except OSError:
+        return False
+
+
+def _warm_up() -> None:
+    """Pool-worker start-up: the sandbox probe (~0.8 s, outside any sample's deadline) and the stale-dir sweep."""
+    sweep_stale_workdirs()
+    isolation_level()
+
+
 def _judge(res: RunResult, expected, call_based: bool) -> str:
     """"" for a pass, else the failure kind. Only the parsed output decides: exit code 0 alone is not a pass."""
     if res.status != "ok":
@@ -192,3 +219,4 @@ def _judge(res: RunResult, expected, call_based: bool) -> str:
 
 
 code_reward.validate_options = _validate
+code_reward.preload = ("r1_recipe.core.rewards.code:_warm_up",)

@@ -21,8 +21,17 @@ import sys
 import time
 
 
-def child(src, mode, stdin_path, workdir, limits, pipes):
+def die_with_parent():
+    """Without a pid namespace nothing else ends this process when the pool worker that started it is killed."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def child(src, mode, stdin_path, workdir, limits, pipes, pidns):
     os.setsid()
+    if not pidns:
+        die_with_parent()
     os.chdir(workdir)
     fd = os.open(stdin_path, os.O_RDONLY)
     os.dup2(fd, 0)
@@ -134,6 +143,10 @@ def main():
     wall, out_cap, mode, root, scratch, pidns = float(sys.argv[6]), int(sys.argv[7]), *sys.argv[8:12]
     limits = [(resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, fsize),
               (resource.RLIMIT_NOFILE, nofile), (resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)]
+    if pidns != "1":
+        die_with_parent()
+        if os.getppid() == 1:  # the worker died before the line above
+            return
     with open(os.path.join(root, "solution.py")) as f:
         src = f.read()
     with open(os.path.join(root, "tests.bin"), "rb") as f:
@@ -159,7 +172,7 @@ def main():
         pid = os.fork()
         if pid == 0:
             try:
-                child(src, mode, stdin_path, workdir, limits, (wout, werr))
+                child(src, mode, stdin_path, workdir, limits, (wout, werr), pidns == "1")
             finally:
                 os._exit(1)
         os.close(wout)
