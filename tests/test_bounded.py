@@ -90,7 +90,7 @@ def test_a_worker_killed_while_idle_does_not_break_later_calls():
     try:
         assert p.run(length, "ab", None, timeout=20) == 2
         os.kill(workers_of(p)[0], signal.SIGKILL)  # between steps: pebble marks the pool broken for good
-        time.sleep(0.5)
+        assert wait_for(lambda: p.rebuilds == 1 and len(workers_of(p)) == 2, 20)  # rebuilt with no call waiting
         assert [p.run(length, "x" * n, None, timeout=20) for n in range(1, 4)] == [1, 2, 3]
         assert p.rebuilds == 1
     finally:

@@ -9,8 +9,10 @@ What the pool guarantees, and how:
   the caller gets `BoundExceeded("timeout")` and the task is cancelled, which makes pebble kill its worker if it had
   started.
 - **Self-healing.** pebble marks a pool broken for good when a worker dies while no task runs (an OOM kill between
-  steps): every later call would fail. A broken pool is rebuilt on the spot, and a call that failed because its worker
-  died or its pool broke is retried once, within its deadline; only then it fails (`worker_died`, `pool_error`).
+  steps): every later call would fail. A monitor thread rebuilds such a pool within `MONITOR_S` and starts its
+  workers, so the next step finds them warm; a pool found broken at submission is rebuilt on the spot; and a call
+  that failed because its worker died or its pool broke is retried once, within its deadline; only then it fails
+  (`worker_died`, `pool_error`).
 - **Nothing outlives the owner.** Workers are started with `spawn` (no forkserver that could be orphaned) and each runs
   a watchdog thread on a pidfd of the process that created the pool: when that process is gone (SIGKILL from Ray),
   the worker kills itself at once. Sandboxes started by a worker die with it (bubblewrap `--die-with-parent`, or a
@@ -37,10 +39,12 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
+from pebble.pool.base_pool import PoolStatus
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
+MONITOR_S = 0.5  # how often an idle pool is checked for a broken state
 # Why a call failed without a verdict; the response is not to blame (see `r1_recipe.core.rewards.compose`).
 INFRA_REASONS = ("timeout", "worker_died", "pool_error", "step_budget")
 
@@ -135,6 +139,8 @@ class BoundedPool:
         self._pool: ProcessPool | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._monitor: threading.Thread | None = None
 
     def _get(self) -> ProcessPool:
         with self._lock:
@@ -146,7 +152,24 @@ class BoundedPool:
                     initargs=(self.memory_mb, self.preload, self._pid),
                     context=multiprocessing.get_context("spawn"),
                 )
+                if self._monitor is None or not self._monitor.is_alive():
+                    self._closed.clear()
+                    self._monitor = threading.Thread(target=self._watch, daemon=True, name="r1-pool-monitor")
+                    self._monitor.start()
             return self._pool
+
+    def _watch(self) -> None:
+        """Rebuild a pool that broke while idle right away, and start its workers, so that the next step finds
+        them warm (their start-up, imports included, takes seconds) instead of paying for it inside its deadlines."""
+        while not self._closed.wait(MONITOR_S):
+            pool = self._pool
+            # a pebble pool starts on its first task: before that it is not `active` either
+            if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
+                self._rebuild(pool)
+                try:
+                    self._get().schedule(os.getpid)
+                except RuntimeError:
+                    pass
 
     def _rebuild(self, broken: ProcessPool) -> None:
         """Replace `broken` (once, however many callers saw it fail); its workers are stopped in the background."""
@@ -291,6 +314,7 @@ class BoundedPool:
                 bar.close()
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None and self._pid == os.getpid():
