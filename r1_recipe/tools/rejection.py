@@ -119,7 +119,7 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
             result = next(results)
             if "BrokenProcessPool" in str(result):
                 # every score would silently be 0: stop instead (typical cause: a script without a main guard,
-                # whose module the forkserver workers re-import)
+                # whose module the spawned workers re-import)
                 raise RuntimeError("the reward worker pool could not start (BrokenProcessPool); when calling "
                                    "rejection.run from a script, put the call under `if __name__ == '__main__':`")
             scores[i] = result
