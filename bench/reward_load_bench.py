@@ -10,7 +10,8 @@ Printed: samples/s, latency p50/p99/max from submission against the deadline, in
 leaked processes and `/tmp/r1-code-*` directories after the pool is closed; then the same step through verl's
 `naive` manager with verl's default scorer, in the same run (its code rows are left out: verl's default code scorer
 runs model code without a sandbox) and the ratio of samples/s. With `--kill`, a second `r1` step runs after a pool
-worker was SIGKILLed while idle (10 s before it), with another killed 1 s into it; it prints how many samples changed score.
+worker was SIGKILLed while idle (10 s before it), with another killed 1 s into it; it prints how many samples
+changed score.
 
     python bench/reward_load_bench.py [--samples 512] [--timeout 10] [--kill]
 """

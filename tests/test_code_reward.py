@@ -1,6 +1,7 @@
 """Honest behaviour of the code accuracy reward: extraction, both test styles, scoring modes, options, refusal."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -115,3 +116,19 @@ def test_accuracy_routes_test_cases_to_code_with_nested_options():
     acc.validate_options({"code": {"mode": "all_pass"}})
     with pytest.raises(ValueError, match="mode"):
         acc.validate_options({"code": {"mode": "best"}})
+
+
+def test_workdirs_of_dead_processes_are_swept_and_live_ones_kept(monkeypatch, tmp_path):
+    """A worker killed at a sample's hard deadline never reaches its cleanup; the next worker removes its dir."""
+    import subprocess
+    import sys
+
+    from r1_recipe.core.rewards.code import sweep_stale_workdirs
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"r1-code-{dead.pid}-abc").mkdir()
+    (tmp_path / f"r1-code-{os.getpid()}-def").mkdir()
+    assert sweep_stale_workdirs() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"r1-code-{os.getpid()}-def"]
