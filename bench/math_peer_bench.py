@@ -150,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== {title}: accuracy (FP/FN/hangs)")
         print(f"{'suite':<13}{'n':>5}" + "".join(f"{s:>22}" for s in results))
         for suite in [*suites, "OVERALL"]:
-            sel = (lambda c, s=suite: keep(c) and (s == "OVERALL" or c["suite"] == s))
+            sel = lambda c, s=suite, k=keep: k(c) and (s == "OVERALL" or c["suite"] == s)  # noqa: E731
             cells = []
-            for name, res in results.items():
+            for res in results.values():
                 t = tally(cases, res, args.bound, sel)
                 cells.append(f"{t['acc']:.3f} ({t['fp']}/{t['fn']}/{t['hangs']})")
             n = tally(cases, next(iter(results.values())), args.bound, sel)["n"]

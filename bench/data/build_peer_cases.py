@@ -89,8 +89,10 @@ SMALL = [
           ("</think>\\boxed{1/2}", "0.5", True),
           ("</think>\\boxed{\\frac{1}{2}}", "0.5", True),
           ("First thought</think>Second thought</think>\\boxed{42}", "42", True),
-          ("<|User|>Ignore \\boxed{0}<|Assistant|><|end_of_thought|>Answer: \\boxed{42}<|end_of_sentence|>", "42", True),
-          ("<|User|>Ignore \\boxed{42}<|Assistant|><|end_of_thought|>Answer: \\boxed{0}<|end_of_sentence|>", "42", False),
+          ("<|User|>Ignore \\boxed{0}<|Assistant|><|end_of_thought|>Answer: \\boxed{42}<|end_of_sentence|>", "42",
+           True),
+          ("<|User|>Ignore \\boxed{42}<|Assistant|><|end_of_thought|>Answer: \\boxed{0}<|end_of_sentence|>", "42",
+           False),
       ]],
     *[("miles", "radixark/miles:tests/fast/rollout/rm_hub/test_math_utils.py@32f41ac739bc070b4bde509c63a11f0e28e546d2",
        r, g, lab)
@@ -153,8 +155,8 @@ SMALL = [
            "I hope it is correct.", "[2,5)", True),
           ("We have that $\\det (\\mathbf{A} \\mathbf{B}) = (2)(12) = \\boxed{24}.$\nFinal Answer: The final answer is "
            "$24$. I hope it is correct.", "24", True),
-          ("\\Rightarrow\\qquad n&=480/30=\\boxed{16}\n\\end{align*}\nFinal Answer: The final answer is $16$. I hope it "
-           "is correct.", "16", True),
+          ("\\Rightarrow\\qquad n&=480/30=\\boxed{16}\n\\end{align*}\nFinal Answer: The final answer is $16$. I hope "
+           "it is correct.", "16", True),
           ("$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}=\\boxed{-\\frac{2}{3}}.$$\nFinal Answer: The final answer is "
            "$-\\frac{2}{3}$. I hope it is correct.", "-\\frac{2}{3}", True),
           ("Final Answer: The final answer is $[2,5]$. I hope it is correct.", "[2,5)", False),
@@ -162,11 +164,13 @@ SMALL = [
       ]],
 ]
 
-# (gold, response) -> reason. A careful grader's verdict differs from the suite's label.
+# (suite, response, gold) -> reason. A careful grader's verdict differs from the suite's label.
 DISPUTES = {
-    ("$1 - \\frac{1}{\\mathrm{e}}$", "$1 + \\frac{1}{\\mathrm{e}}$"):
+    ("math-verify", "$1 + \\frac{1}{\\mathrm{e}}$", "$1 - \\frac{1}{\\mathrm{e}}$"):
         "labelled equal, but 1-1/e and 1+1/e are different numbers",
-    ("The answer is \\boxed{0.5}", "\\frac{1}{2}"): "0.5 = 1/2; SkyRL's AIME env compares strings",
+    ("skyrl", "The answer is \\boxed{0.5}", "\\frac{1}{2}"): "0.5 = 1/2; SkyRL's AIME env compares strings",
+    ("miles", "The answer is \\boxed{42}", "42"): "the boxed answer is right; DeepScaleR's reward requires a </think> marker",
+    ("miles", "</think>The answer is 42", "42"): "the stated answer is right; DeepScaleR's reward requires a box",
 }
 
 
@@ -215,7 +219,7 @@ def main(argv=None) -> int:
         if key in seen:
             continue
         seen.add(key)
-        reason = DISPUTES.get((gold, response)) or DISPUTES.get((response, gold)) or ""
+        reason = DISPUTES.get((suite, response, str(gold)), "")
         out.append(dict(suite=suite, source=source, response=response, gold=str(gold), label=bool(label),
                         disputed=bool(reason), dispute_reason=reason))
     with open(OUT, "w") as f:

@@ -1,0 +1,139 @@
+"""Whether two answers are mathematically equivalent: keys, exact rationals, structure, then sympy via math-verify."""
+
+from __future__ import annotations
+
+import logging
+import re
+from fractions import Fraction
+
+# Imported at module level (~0.3 s, sympy included) so that reward workers, which import this module when they start,
+# never pay it inside a verdict's time bound.
+from latex2sympy2_extended import NormalizationConfig
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+from r1_recipe.core.rewards.math.canonical import (
+    MAX_ANSWER_CHARS,
+    _key,
+    _split_percent,
+    _structure,
+    normalize,
+)
+
+logger = logging.getLogger(__name__)
+# math-verify warns on every call made with its signal timeouts off; here the bounded pool is the time bound.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+# math-verify's defaults with its unit stripping off: it drops any trailing letter (`5m` -> 5), which would accept `5`
+# for a gold `5m`; our `normalize` strips only spaced or \text{} units.
+_PARSE_CONFIG = [
+    LatexExtractionConfig(
+        normalization_config=NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
+        )
+    ),
+    ExprExtractionConfig(),
+]
+_HOSTILE = re.compile(
+    r"\^\s*\{?[^{}^]*\^"  # power towers: 10^{10^{10}}
+    r"|\^\s*\{?\s*\d{6,}"  # huge literal exponents
+    r"|\d{4,}\s*!|!\s*[)}\]]\s*!|!!"  # big or nested factorials: 1000000!, (100!)!
+    r"|\d{7,}|\\underbrace|\\overbrace"
+)
+
+
+def _hostile(s: str) -> bool:
+    """Inputs that make sympy hang or explode (power towers, big factorials, huge literals): no symbolic work."""
+    return len(s) > 300 or s.count("^") > 6 or s.count("{") > 60 or bool(_HOSTILE.search(s))
+
+
+def _decimal_places(s: str) -> int | None:
+    m = re.fullmatch(r"-?\d*\.(\d+)", s.strip())
+    return len(m.group(1)) if m else None
+
+
+def _numbers_match(p: Fraction, g: Fraction, g_text: str) -> bool:
+    if p == g:
+        return True
+    # A decimal gold of 2+ places (Minerva, physics) is matched by any answer that rounds to it at that precision.
+    places = _decimal_places(g_text)
+    if places is not None and places >= 2:  # 7.54 for a one-place 7.5 is wrong: GSM8K-style golds are exact
+        return abs(p - g) <= Fraction(1, 2 * 10**places)
+    return False
+
+
+def _nodes_equal(p, g, g_text: str = "") -> bool | None:
+    """Structural comparison; None when undecided (a "str" leaf that needs symbolic work)."""
+    if p[0] == "num" and g[0] == "num":
+        return _numbers_match(p[1], g[1], g_text)
+    if p[0] == "set" and g[0] == "set":
+        if len(p[1]) != len(g[1]):
+            return False
+        remaining = list(g[1])
+        for a in p[1]:
+            for i, b in enumerate(remaining):
+                if _nodes_equal(a, b) or (_nodes_equal(a, b) is None and _symbolic_equal(_key(a), _key(b))):
+                    del remaining[i]
+                    break
+            else:
+                return False
+        return True
+    if p[0] == "seq" and g[0] == "seq":
+        if p[1] != g[1] or p[3] != g[3] or len(p[2]) != len(g[2]):
+            return False
+        for a, b in zip(p[2], g[2], strict=False):
+            same = _nodes_equal(a, b)
+            if same is None:
+                same = _symbolic_equal(_leaf_text(a), _leaf_text(b))
+            if not same:
+                return False
+        return True
+    if p[0] == "str" or g[0] == "str":
+        return None
+    return False  # different shapes (a set vs a number, a tuple vs a set)
+
+
+def _leaf_text(node) -> str:
+    return _key(node).replace("-oo", "-\\infty").replace("oo", "\\infty")
+
+
+def _symbolic_equal(pred: str, gold: str) -> bool:
+    """sympy equivalence through math-verify (LaTeX parsing, sets, intervals, matrices, relations, complex numbers)."""
+    if _hostile(pred) or _hostile(gold):
+        return False
+    try:
+        g = parse("$" + gold + "$", _PARSE_CONFIG, parsing_timeout=None)
+        p = parse("$" + pred + "$", _PARSE_CONFIG, parsing_timeout=None)
+        if not g or not p:
+            return False
+        return bool(verify(g, p, timeout_seconds=None))
+    except Exception:  # a parser bug on odd input is a wrong answer, never a crash
+        logger.debug("symbolic comparison failed for %r vs %r", pred, gold, exc_info=True)
+        return False
+
+
+def is_equivalent(pred: str, gold: str) -> bool:
+    """Whether `pred` is mathematically equivalent to `gold`. No time bound inside: callers bound it."""
+    if pred is None or gold is None:
+        return False
+    pred, gold = str(pred), str(gold)
+    if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
+        return False
+    p_text, p_pct = _split_percent(normalize(pred))
+    g_text, g_pct = _split_percent(normalize(gold))
+    if not p_text or not g_text:
+        return False
+    candidates = [(p_text, g_text)]
+    p, g = _structure(p_text), _structure(g_text)
+    if p_pct != g_pct and p[0] == "num" and g[0] == "num":
+        # 50% = 0.5 = 50: a percent equals its number and its fraction of 100
+        scale = Fraction(1, 100) if p_pct else Fraction(100)
+        return _numbers_match(p[1], g[1], g_text) or _numbers_match(p[1] * scale, g[1], g_text)
+    if _key(p) == _key(g):
+        return True
+    same = _nodes_equal(p, g, g_text)
+    if same is not None:
+        return same
+    # MCQ: a bare letter gold is matched only by the same letter (option text needs the options: see math_reward)
+    if g[0] == "str" and re.fullmatch(r"[A-J]", g[1]):
+        return p[0] == "str" and p[1] == g[1]
+    return any(_symbolic_equal(a, b) for a, b in candidates)

@@ -1,0 +1,156 @@
+"""The final answer of a response: `<answer>` block, last box after the reasoning, explicit fallbacks."""
+
+from __future__ import annotations
+
+import re
+
+from r1_recipe.core.rewards.format import strip_eos
+from r1_recipe.core.rewards.math.canonical import canonical_answer
+
+FALLBACKS = ("answer_colon", "gsm8k_hashes", "last_number")
+DEFAULT_FALLBACKS = ("answer_colon", "gsm8k_hashes")  # explicit final-answer markers only; last_number is opt-in
+THINK_POLICIES = ("ignore", "allow")
+MULTIPLE_POLICIES = ("reject", "last")
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*")
+_BARE_TOKEN = re.compile(r"[^\s$.,;]+")
+_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S)
+_ANSWER_COLON = re.compile(r"(?i)(?:final\s+answer|answer)(?:\s+is)?[ \t]*[:：][ \t]*([^\n]+)")
+_HASHES = re.compile(r"####\s*([^\n]+)")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_ANSWER_IS = re.compile(r"(?i)^\s*(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*")
+
+
+def boxed_contents(text: str) -> tuple[list[str], bool]:
+    """All `\\boxed{...}` / `\\fbox{...}` contents (balanced braces) in order, and whether the last one is unclosed.
+
+    `\\boxed 5` (no braces, as some models write) yields "5".
+    """
+    found: list[str] = []
+    unclosed = False
+    boxes = list(_BOX.finditer(text))
+    if not boxes:
+        return found, unclosed
+    # one pass pairs every brace, so many unclosed boxes cost O(len) and not O(len * boxes)
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for m in re.finditer(r"[{}]", text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            closing[stack.pop()] = m.start()
+    for m in boxes:
+        i = m.end()
+        if i < len(text) and text[i] != "{":
+            tok = _BARE_TOKEN.match(text, i)
+            if tok:
+                found.append(tok.group())
+            unclosed = False
+        elif i in closing:
+            found.append(text[i + 1 : closing[i]])
+            unclosed = False
+        else:
+            unclosed = True
+    return found, unclosed
+
+
+def _clean_line(s: str) -> str:
+    s = s.strip().strip("$").strip()
+    s = _ANSWER_IS.sub("", s)
+    return s.rstrip(".。").strip().strip("$").strip()
+
+
+def _distinct(answers: list[str]) -> int:
+    """Number of different answers, counted up to 2 (all that the rules need)."""
+    keys: set[str] = set()
+    for a in reversed(answers):
+        keys.add(canonical_answer(a))
+        if len(keys) > 1:
+            break
+    return len(keys)
+
+
+def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject") -> tuple[str | None, str]:
+    """Extract from one region (the text after the reasoning, or the reasoning itself)."""
+    strict = multiple == "reject"
+    if "<answer>" in text:
+        blocks = _ANSWER_BLOCK.findall(text)
+        if text.rfind("<answer>") > text.rfind("</answer>"):
+            return None, "unclosed_answer"
+        contents = []
+        for block in blocks:
+            boxes, unclosed = boxed_contents(block)
+            if unclosed:
+                return None, "unclosed_boxed"
+            if strict and boxes and _distinct(boxes) > 1:
+                return None, "multiple_answers"
+            contents.append(boxes[-1] if boxes else _clean_line(block))
+        contents = [c for c in contents if c.strip()]
+        if not contents:
+            return None, "no_answer"
+        if strict and _distinct(contents) > 1:
+            return None, "multiple_answers"
+        return contents[-1].strip(), "answer_tag"
+    boxes, unclosed = boxed_contents(text)
+    if unclosed:
+        return None, "unclosed_boxed"
+    if boxes:
+        if strict and _distinct(boxes) > 1:
+            return None, "multiple_answers"
+        return boxes[-1].strip(), "boxed"
+    for name in fallbacks:
+        if name == "answer_colon":
+            hits = _ANSWER_COLON.findall(text)
+        elif name == "gsm8k_hashes":
+            hits = _HASHES.findall(text)
+        elif name == "last_number":
+            hits = _NUMBER.findall(text)
+        else:
+            continue  # names are checked in extract_answer
+        if hits:
+            answer = _clean_line(hits[-1])
+            if answer:
+                return answer, name
+    return None, "no_answer"
+
+
+def extract_answer(
+    text: str,
+    fallbacks: tuple[str, ...] | list[str] = DEFAULT_FALLBACKS,
+    think_policy: str = "ignore",
+    multiple: str = "reject",
+) -> tuple[str | None, str]:
+    """The final answer of a response, and where it came from (or why there is none).
+
+    Returns `(answer, where)` with `where` in {"answer_tag", "boxed", *fallbacks} (prefixed "think:" when taken from
+    the reasoning under `think_policy="allow"`), or `(None, reason)` with reason in {"no_answer", "multiple_answers",
+    "unclosed_answer", "unclosed_boxed", "unclosed_think", "answer_in_think"}.
+    `multiple`: "reject" (several different final answers -> "multiple_answers", the anti-hacking default for
+    training) or "last" (take the last one, as math-verify and verl do; for evaluating models that box intermediate
+    results).
+    """
+    if think_policy not in THINK_POLICIES:
+        raise ValueError(f"math reward: think_policy must be one of {THINK_POLICIES}, got {think_policy!r}")
+    if multiple not in MULTIPLE_POLICIES:
+        raise ValueError(f"math reward: multiple must be one of {MULTIPLE_POLICIES}, got {multiple!r}")
+    fallbacks = tuple(fallbacks)
+    unknown = [f for f in fallbacks if f not in FALLBACKS]
+    if unknown:
+        raise ValueError(f"math reward: unknown fallback {unknown[0]!r}; choose from {FALLBACKS}")
+    text = strip_eos(text)
+    close = text.rfind("</think>")
+    if close >= 0:
+        think, final = text[:close], text[close + len("</think>") :]
+    elif "<think>" in text:
+        think, final = text, ""  # the reasoning never ended: the response was cut off
+    else:
+        think, final = "", text
+    answer, where = _from_region(final, fallbacks, multiple)
+    if answer is not None or where != "no_answer" or not think:
+        return answer, where
+    inner, inner_where = _from_region(think, fallbacks, multiple)
+    if inner is None:
+        return None, "unclosed_think" if close < 0 else "no_answer"
+    if think_policy == "allow":
+        return inner, "think:" + inner_where
+    return None, "unclosed_think" if close < 0 else "answer_in_think"

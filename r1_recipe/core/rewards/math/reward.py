@@ -1,0 +1,127 @@
+"""The math accuracy reward component and its batch API (DeepSeek-R1 §2.2.2, "accuracy rewards")."""
+
+from __future__ import annotations
+
+import re
+
+from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, canonical_answer
+from r1_recipe.core.rewards.math.equivalence import is_equivalent
+from r1_recipe.core.rewards.math.extract import DEFAULT_FALLBACKS, boxed_contents, extract_answer
+from r1_recipe.core.rewards.types import RewardOutput
+
+
+def _mcq_letter(pred: str, gold: str, extra_info: dict | None) -> str | None:
+    """Map option text to its letter when the gold is a letter and `extra_info` carries the options."""
+    info = extra_info if isinstance(extra_info, dict) else {}
+    options = info.get("options")
+    options = info.get("choices") if options is None else options
+    if hasattr(options, "tolist"):  # parquet lists arrive as numpy arrays
+        options = options.tolist()
+    if not options or not re.fullmatch(r"\(?[A-J]\)?", gold.strip()):
+        return None
+    if isinstance(options, list | tuple):
+        options = {chr(ord("A") + i): o for i, o in enumerate(options)}
+    if not isinstance(options, dict):  # a malformed sample is a wrong answer, never a crash
+        return None
+    for letter, text in options.items():
+        if is_equivalent(pred, str(text)):
+            return str(letter).strip("() ")
+    return None
+
+
+def math_reward(
+    solution_str: str,
+    ground_truth,
+    extra_info: dict | None = None,
+    fallbacks: tuple[str, ...] | list[str] = DEFAULT_FALLBACKS,
+    think_policy: str = "ignore",
+    multiple: str = "reject",
+    **_: object,
+) -> RewardOutput:
+    """1.0 when the response's final answer is equivalent to `ground_truth`, else 0.0 with a reason.
+
+    Options: `fallbacks` (subset of FALLBACKS, tried in order when there is no `<answer>` or `\\boxed{}`),
+    `think_policy` ("ignore": an answer only inside the reasoning does not count; "allow": it does),
+    `multiple` ("reject": several different final answers score 0; "last": the last one counts).
+    `pred` is the extracted answer; `info["key"]` its canonical key (for majority votes).
+    Reasons: no_answer, multiple_answers, unclosed_answer, unclosed_boxed, unclosed_think, answer_in_think,
+    too_long, unparsable_gold, wrong.
+    """
+    if not isinstance(solution_str, str):
+        return RewardOutput(0.0, "bad_response")
+    if len(solution_str) > MAX_CHARS:
+        return RewardOutput(0.0, "too_long")
+    gold = _gold_text(ground_truth)
+    if not gold:
+        return RewardOutput(0.0, "unparsable_gold")
+    pred, where = extract_answer(solution_str, fallbacks=fallbacks, think_policy=think_policy, multiple=multiple)
+    if pred is None:
+        return RewardOutput(0.0, where)
+    if len(pred) > MAX_ANSWER_CHARS:
+        return RewardOutput(0.0, "too_long", pred[:200])
+    info = {"key": canonical_answer(pred), "where": where}
+    ok = is_equivalent(pred, gold)
+    if not ok:
+        letter = _mcq_letter(pred, gold, extra_info)
+        ok = letter is not None and letter == gold.strip().strip("()")
+    return RewardOutput(1.0 if ok else 0.0, "" if ok else "wrong", pred, info)
+
+
+def _gold_text(ground_truth) -> str:
+    """verl datasets carry the gold as a string, a number, or a one-element list / dict {"ground_truth": ...}."""
+    if isinstance(ground_truth, dict):
+        ground_truth = ground_truth.get("ground_truth", ground_truth.get("answer"))
+    if hasattr(ground_truth, "tolist"):  # numpy arrays and scalars from parquet
+        ground_truth = ground_truth.tolist()
+    if isinstance(ground_truth, list | tuple) and len(ground_truth) == 1:
+        ground_truth = ground_truth[0]
+    if ground_truth is None or isinstance(ground_truth, list | tuple | dict):
+        return ""
+    text = str(ground_truth).strip()
+    boxes, _ = boxed_contents(text)
+    return boxes[-1].strip() if boxes else text
+
+
+def _verify_pair(scorer, response: str, gold: str, options: dict) -> RewardOutput:
+    return scorer(response, gold, None, **options)
+
+
+def _timed_out(reason: str, item: tuple) -> RewardOutput:
+    return RewardOutput(0.0, "timeout" if reason == "timeout" else reason)
+
+
+def verify_batch(
+    pairs: list[tuple[str, str]],
+    timeout_s: float = 5.0,
+    workers: int | None = None,
+    progress: bool | str = True,
+    scorer=None,
+    **options,
+) -> list[RewardOutput]:
+    """Score many (response, gold) pairs in parallel over the cores, each verdict under a hard `timeout_s` bound.
+
+    For rejection sampling and evaluation. A verdict past the bound is score 0 with reason "timeout" (its worker is
+    killed and replaced); results keep the input order. `options` go to `math_reward` (fallbacks, think_policy).
+    `scorer`: another module-level component with the same signature (default `math_reward`).
+    """
+    from r1_recipe.core.bounded import BoundedPool
+
+    scorer = scorer or math_reward
+    pool = BoundedPool(workers=workers, preload=tuple(dict.fromkeys((__name__, scorer.__module__))))
+    try:
+        items = [(scorer, r, g, options) for r, g in pairs]
+        bar = ("math verify" if progress is True else progress) if len(items) >= 64 else False
+        return list(pool.map(_verify_pair, items, timeout=timeout_s, default=_timed_out, progress=bar))
+    finally:
+        pool.close()
+
+
+def _validate_options(options: dict) -> None:
+    """Start-up check of `math_reward` options (called by the Composer): unknown names and bad values raise."""
+    unknown = sorted(set(options) - {"fallbacks", "think_policy", "multiple"})
+    if unknown:
+        raise ValueError(f"unknown math option(s) {unknown}; allowed: fallbacks, think_policy, multiple")
+    extract_answer("", **options)
+
+
+math_reward.validate_options = _validate_options
