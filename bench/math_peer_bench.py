@@ -130,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-fp", action="store_true", help="list every false positive of every scorer")
     args = ap.parse_args(argv)
 
-    from r1_recipe.bounded import BoundedPool
+    try:
+        from r1_recipe.core.bounded import BoundedPool
+    except ImportError:  # the layout before the core/verl/tools split
+        from r1_recipe.bounded import BoundedPool
 
     cases = load(args.cases)
     suites = sorted({c["suite"] for c in cases})

@@ -168,8 +168,10 @@ SMALL = [
 DISPUTES = {
     ("math-verify", "$1 + \\frac{1}{\\mathrm{e}}$", "$1 - \\frac{1}{\\mathrm{e}}$"):
         "labelled equal, but 1-1/e and 1+1/e are different numbers",
-    ("skyrl", "The answer is \\boxed{0.5}", "\\frac{1}{2}"): "0.5 = 1/2; SkyRL's AIME env compares strings",
-    ("miles", "The answer is \\boxed{42}", "42"): "the boxed answer is right; DeepScaleR's reward requires a </think> marker",
+    ("skyrl", "The answer is \\boxed{0.5}", "\\frac{1}{2}"):
+        "0.5 = 1/2; SkyRL's AIME env compares strings",
+    ("miles", "The answer is \\boxed{42}", "42"):
+        "the boxed answer is right; DeepScaleR's reward requires a </think> marker",
     ("miles", "</think>The answer is 42", "42"): "the stated answer is right; DeepScaleR's reward requires a box",
 }
 

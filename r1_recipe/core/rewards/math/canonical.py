@@ -42,6 +42,7 @@ def normalize(s: str) -> str:
     s = s.strip()
     for a, b in (("\\[", ""), ("\\]", ""), ("\\(", ""), ("\\)", "")):
         s = s.replace(a, b)
+    s = re.sub(r",\\!\s*", ",", s)  # `32,\\!349`: LaTeX's thousands separator
     s = s.strip().strip("$").strip().replace("\\\\", "\x00")  # protect row breaks `\\` from `\ ` removal
     for tok in _DROP:
         s = s.replace(tok, "")
@@ -68,7 +69,7 @@ def normalize(s: str) -> str:
         s = m.group(1).strip()
     s = _LHS.sub("", s) if s.count("=") == 1 else s
     s = s.rstrip(".").strip()
-    if _THOUSANDS.match(s.replace(" ", "")):
+    if _THOUSANDS.match(s):  # "32, 349" is two numbers, not 32349
         s = s.replace(",", "")
     return s.strip()
 

@@ -34,16 +34,16 @@ _PARSE_CONFIG = [
     ExprExtractionConfig(),
 ]
 _HOSTILE = re.compile(
-    r"\^\s*\{?[^{}^]*\^"  # power towers: 10^{10^{10}}
+    r"\^\s*\{[^{}]*\^|\^\s*\d+\s*\^"  # power towers: 10^{10^{10}}, 2^3^4 (x^2+y^2 is not one)
     r"|\^\s*\{?\s*\d{6,}"  # huge literal exponents
     r"|\d{4,}\s*!|!\s*[)}\]]\s*!|!!"  # big or nested factorials: 1000000!, (100!)!
-    r"|\d{7,}|\\underbrace|\\overbrace"
+    r"|\d{60,}|\\underbrace|\\overbrace"
 )
 
 
 def _hostile(s: str) -> bool:
     """Inputs that make sympy hang or explode (power towers, big factorials, huge literals): no symbolic work."""
-    return len(s) > 300 or s.count("^") > 6 or s.count("{") > 60 or bool(_HOSTILE.search(s))
+    return len(s) > 300 or s.count("^") > 30 or s.count("{") > 60 or bool(_HOSTILE.search(s))
 
 
 def _decimal_places(s: str) -> int | None:
@@ -51,20 +51,24 @@ def _decimal_places(s: str) -> int | None:
     return len(m.group(1)) if m else None
 
 
-def _numbers_match(p: Fraction, g: Fraction, g_text: str) -> bool:
+def _numbers_match(p: Fraction, g: Fraction, g_text: str, p_text: str = "") -> bool:
     if p == g:
         return True
+    p_places = _decimal_places(p_text) if p_text else None
+    if p_places is not None and p_places >= 6:  # a float printout (0.0833333333333333 for 1/12): agrees to its digits
+        return abs(p - g) <= max(abs(g), 1) * Fraction(1, 10 ** (p_places - 1))
     # A decimal gold of 2+ places (Minerva, physics) is matched by any answer that rounds to it at that precision.
     places = _decimal_places(g_text)
     if places is not None and places >= 2:  # 7.54 for a one-place 7.5 is wrong: GSM8K-style golds are exact
-        return abs(p - g) <= Fraction(1, 2 * 10**places)
+        # ...and is close relative to the gold's size: 0.0011 does not round to a gold 0.001
+        return abs(p - g) <= Fraction(1, 2 * 10**places) and abs(p - g) <= abs(g) / 100
     return False
 
 
-def _nodes_equal(p, g, g_text: str = "") -> bool | None:
+def _nodes_equal(p, g, g_text: str = "", p_text: str = "") -> bool | None:
     """Structural comparison; None when undecided (a "str" leaf that needs symbolic work)."""
     if p[0] == "num" and g[0] == "num":
-        return _numbers_match(p[1], g[1], g_text)
+        return _numbers_match(p[1], g[1], g_text, p_text)
     if p[0] == "set" and g[0] == "set":
         if len(p[1]) != len(g[1]):
             return False
@@ -96,6 +100,19 @@ def _leaf_text(node) -> str:
     return _key(node).replace("-oo", "-\\infty").replace("oo", "\\infty")
 
 
+def _close_in_value(g, p) -> bool:
+    """math-verify rounds numbers to 6 decimals, so 2^-98 "equals" 2^-99; numbers must agree relative to their size."""
+    try:
+        a, b = complex(g), complex(p)
+    except (TypeError, ValueError, AttributeError):
+        return True  # not a plain number (a set, an equation, a symbol): math-verify's verdict stands
+    return a == b or abs(a - b) <= 1e-6 * max(abs(a), abs(b))
+
+
+_RELATION = re.compile(r"^(?:\\geq|\\leq|\\ge|\\le|\\ne|\\neq|[<>=]|\\approx)")
+_HEDGE = re.compile(r"(?i)(?:^|[\s}$])(?:or|either)(?:$|[\s{$])")
+
+
 def _symbolic_equal(pred: str, gold: str) -> bool:
     """sympy equivalence through math-verify (LaTeX parsing, sets, intervals, matrices, relations, complex numbers)."""
     if _hostile(pred) or _hostile(gold):
@@ -105,7 +122,9 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
         p = parse("$" + pred + "$", _PARSE_CONFIG, parsing_timeout=None)
         if not g or not p:
             return False
-        return bool(verify(g, p, timeout_seconds=None))
+        if not verify(g, p, timeout_seconds=None):
+            return False
+        return _close_in_value(g[0], p[0])
     except Exception:  # a parser bug on odd input is a wrong answer, never a crash
         logger.debug("symbolic comparison failed for %r vs %r", pred, gold, exc_info=True)
         return False
@@ -122,6 +141,11 @@ def is_equivalent(pred: str, gold: str) -> bool:
     g_text, g_pct = _split_percent(normalize(gold))
     if not p_text or not g_text:
         return False
+    # "\\geq 5" is a relation, not the number 5; "5 or 6" is a hedge (both need the same form in the gold)
+    if bool(_RELATION.match(p_text)) != bool(_RELATION.match(g_text)):
+        return False
+    if _HEDGE.search(p_text) and not _HEDGE.search(g_text):
+        return False
     candidates = [(p_text, g_text)]
     p, g = _structure(p_text), _structure(g_text)
     if p_pct != g_pct and p[0] == "num" and g[0] == "num":
@@ -130,7 +154,7 @@ def is_equivalent(pred: str, gold: str) -> bool:
         return _numbers_match(p[1], g[1], g_text) or _numbers_match(p[1] * scale, g[1], g_text)
     if _key(p) == _key(g):
         return True
-    same = _nodes_equal(p, g, g_text)
+    same = _nodes_equal(p, g, g_text, p_text)
     if same is not None:
         return same
     # MCQ: a bare letter gold is matched only by the same letter (option text needs the options: see math_reward)

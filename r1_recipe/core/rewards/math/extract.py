@@ -7,8 +7,11 @@ import re
 from r1_recipe.core.rewards.format import strip_eos
 from r1_recipe.core.rewards.math.canonical import canonical_answer
 
-FALLBACKS = ("answer_colon", "gsm8k_hashes", "last_number")
-DEFAULT_FALLBACKS = ("answer_colon", "gsm8k_hashes")  # explicit final-answer markers only; last_number is opt-in
+FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare", "last_number")
+# Explicit final-answer statements only (MATH / competition style and R1's <answer> prose): "Answer: X", "the answer is
+# X", "Answer $X$", GSM8K's "#### X", and a response that is nothing but an answer. `last_number` (any number at the
+# end of free text) is opt-in: for GSM8K-style data whose responses state the result in a sentence.
+DEFAULT_FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare")
 THINK_POLICIES = ("ignore", "allow")
 MULTIPLE_POLICIES = ("reject", "last")
 
@@ -18,6 +21,14 @@ _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S)
 _ANSWER_COLON = re.compile(r"(?i)(?:final\s+answer|answer)(?:\s+is)?[ \t]*[:：][ \t]*([^\n]+)")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# "the answer is X." / "Answer $X$" / "Answer \\[ X \\]": up to a sentence end (a "." not inside a number);
+# inline math (`$..$`, `\\(..\\)`) stays on one line, display math (`$$..$$`, `\\[..\\]`) may span lines
+_ANSWER_IS_STATEMENT = re.compile(r"(?i)\banswer\s+is\s*:?\s*([^\n]+?)\s*(?:\.(?=\s|$)|$|\n)")
+_ANSWER_MATH = re.compile(r"(?is)\banswer\s*(?:is\s*)?(?:\$\$(.+?)\$\$|\$([^\n$]+?)\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\))")
+
+_MATH_SPAN = re.compile(r"(?s)^\s*(?:\$\$(.+)\$\$|\$([^\n$]+)\$|\\\[(.+)\\\]|\\\(([^\n]+)\\\))\s*\.?\s*$")
+_MINERVA_TAIL = re.compile(r"(?i)\.?\s*I hope it is correct.*$", re.S)
+_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 _ANSWER_IS = re.compile(r"(?i)^\s*(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*")
 
 
@@ -55,6 +66,7 @@ def boxed_contents(text: str) -> tuple[list[str], bool]:
 
 
 def _clean_line(s: str) -> str:
+    s = _MINERVA_TAIL.sub("", s)  # Minerva's "The final answer is $X$. I hope it is correct."
     s = s.strip().strip("$").strip()
     s = _ANSWER_IS.sub("", s)
     return s.rstrip(".。").strip().strip("$").strip()
@@ -68,6 +80,28 @@ def _distinct(answers: list[str]) -> int:
         if len(keys) > 1:
             break
     return len(keys)
+
+
+def _bare(text: str) -> list[str]:
+    """A response that is only an answer: one math span (`$X$`, `\\[X\\]`) or a short line with no words."""
+    m = _MATH_SPAN.match(text)
+    if m:
+        return [next(g for g in m.groups() if g)]
+    line = text.strip()
+    if line and len(line) <= 80 and "\n" not in line and not _WORD.search(line) and "$" not in line:
+        return [line]
+    return []
+
+
+def final_boxes(text: str) -> list[str]:
+    """The boxes of the final region (after `</think>`; inside the last `<answer>` block when there is one)."""
+    text = strip_eos(text)
+    close = text.rfind("</think>")
+    final = text[close + len("</think>") :] if close >= 0 else ("" if "<think>" in text else text)
+    blocks = _ANSWER_BLOCK.findall(final)
+    if blocks:
+        final = blocks[-1]
+    return [b.strip() for b in boxed_contents(final)[0]]
 
 
 def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject") -> tuple[str | None, str]:
@@ -101,6 +135,10 @@ def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject"
     for name in fallbacks:
         if name == "answer_colon":
             hits = _ANSWER_COLON.findall(text)
+        elif name == "answer_is":
+            hits = [next(g for g in m if g) for m in _ANSWER_MATH.findall(text)] or _ANSWER_IS_STATEMENT.findall(text)
+        elif name == "bare":
+            hits = _bare(text)
         elif name == "gsm8k_hashes":
             hits = _HASHES.findall(text)
         elif name == "last_number":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, canonical_answer
+from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, _split_top, canonical_answer, normalize
 from r1_recipe.core.rewards.math.equivalence import is_equivalent
-from r1_recipe.core.rewards.math.extract import DEFAULT_FALLBACKS, boxed_contents, extract_answer
+from r1_recipe.core.rewards.math.extract import DEFAULT_FALLBACKS, boxed_contents, extract_answer, final_boxes
 from r1_recipe.core.rewards.types import RewardOutput
 
 
@@ -55,6 +55,8 @@ def math_reward(
     if not gold:
         return RewardOutput(0.0, "unparsable_gold")
     pred, where = extract_answer(solution_str, fallbacks=fallbacks, think_policy=think_policy, multiple=multiple)
+    if where == "multiple_answers":
+        pred, where = _multi_part(solution_str, gold)
     if pred is None:
         return RewardOutput(0.0, where)
     if len(pred) > MAX_ANSWER_CHARS:
@@ -65,6 +67,26 @@ def math_reward(
         letter = _mcq_letter(pred, gold, extra_info)
         ok = letter is not None and letter == gold.strip().strip("()")
     return RewardOutput(1.0 if ok else 0.0, "" if ok else "wrong", pred, info)
+
+
+# a gold that is only boxes, side by side or separated by commas / "and" (a box in prose is a worked solution's)
+_ADJACENT_BOXES = re.compile(r"(?:\\boxed\s*\{(?:[^{}]|\{[^{}]*\})*\}\s*(?:,|and|\\text\{\s*and\s*\})?\s*)+")
+
+
+def _parts(gold: str) -> int:
+    """How many parts a gold answer has: `3, 5, 7` or `(2,2),(6,2)` -> 3 / 2; `5`, `(1,2)` -> 1."""
+    s = normalize(gold).replace(";", ",")
+    m = re.fullmatch(r"\\?\{(.*)\\?\}", s)
+    return len([p for p in _split_top(m.group(1) if m else s) if p])
+
+
+def _multi_part(response: str, gold: str) -> tuple[str | None, str]:
+    """Several different boxes after the reasoning are one answer only when the gold has exactly that many parts
+    (`\\boxed{3}, \\boxed{5}, \\boxed{7}` for `3, 5, 7`); for a single-valued gold they are hedging."""
+    boxes = final_boxes(response)
+    if len(boxes) > 1 and _parts(gold) == len(boxes) and all(_parts(b) == 1 for b in boxes):
+        return ", ".join(boxes), "boxed_parts"
+    return None, "multiple_answers"
 
 
 def _gold_text(ground_truth) -> str:
@@ -79,6 +101,8 @@ def _gold_text(ground_truth) -> str:
         return ""
     text = str(ground_truth).strip()
     boxes, _ = boxed_contents(text)
+    if len(boxes) > 1 and _ADJACENT_BOXES.fullmatch(text.strip().strip("$").strip()):
+        return ", ".join(b.strip() for b in boxes)  # `\\boxed{1}\\boxed{2}`: the parts of one gold
     return boxes[-1].strip() if boxes else text
 
 
