@@ -198,3 +198,125 @@ def test_verify_batch_turns_a_verdict_past_the_bound_into_a_timeout_zero():
     out = verify_batch([("a", "1"), ("b", "2")], timeout_s=1.0, workers=2, progress=False, scorer=sleepy, seconds=60)
     assert [(o.score, o.reason) for o in out] == [(0.0, "timeout"), (0.0, "timeout")]
     assert time.monotonic() - start < 30
+
+
+# --- issue 14: failure classes found on other projects' test suites ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "response,gold",
+    [
+        ("\\boxed{x^2+y^2}", "y^2+x^2"),
+        ("\\boxed{(x-3)^2+(y+1)^2=4}", "(y+1)^2+(x-3)^2=4"),
+        ("\\boxed{2^3\\cdot 3^2}", "72"),
+        ("\\boxed{4.123105625617661}", "\\sqrt{17}"),
+        ("\\boxed{0.0833333333333333}", "\\frac{1}{12}"),
+    ],
+)
+def test_ordinary_powers_and_long_decimals_reach_symbolic_comparison(response, gold):
+    assert math_reward(response, gold).score == 1.0
+
+
+def test_power_towers_and_huge_factorials_are_still_refused_before_sympy():
+    assert math_reward("\\boxed{10^{10^{10}}}", "10^{10^{10}}+1").score == 0.0
+    assert math_reward("\\boxed{1000000!}", "1000001!").score == 0.0
+
+
+@pytest.mark.parametrize(
+    "response,gold,pred",
+    [
+        ("\\boxed{3}, \\boxed{5}, \\boxed{7}", "3, 5, 7", "3, 5, 7"),
+        ("\\boxed{(2,2)} and \\boxed{(6,2)}", "(2,2),(6,2)", "(2,2), (6,2)"),
+        ("\\boxed{2} and \\boxed{1}", "\\boxed{1}\\boxed{2}", "2, 1"),
+    ],
+)
+def test_several_boxes_are_accepted_as_the_parts_of_a_multi_part_gold(response, gold, pred):
+    out = math_reward(response, gold)
+    assert (out.score, out.pred, out.info["where"]) == (1.0, pred, "boxed_parts")
+
+
+def test_several_boxes_for_a_single_valued_gold_are_still_hedging():
+    out = math_reward("\\boxed{3} or maybe \\boxed{5}", "5")
+    assert (out.score, out.reason) == (0.0, "multiple_answers")
+
+
+def test_a_box_in_a_worked_gold_solution_is_not_a_part_of_the_gold():
+    # Math-Verify's suite: only the gold's last box counts when the boxes sit in prose
+    assert math_reward("$\\boxed{1,2}$", "\\boxed{1} no no no no no \\boxed{2}").score == 0.0
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("The answer is $\\frac{1}{2}$.", ("\\frac{1}{2}", "answer_is")),
+        ("Therefore the answer is -3", ("-3", "answer_is")),
+        ("The answer is 1,200.", ("1,200", "answer_is")),
+        ("Answer \\[ 9 \\]", ("9", "answer_is")),
+        ("$9$", ("9", "bare")),
+        ("7,425,000", ("7,425,000", "bare")),
+        ("Answer $ \n 9 \n $", (None, "no_answer")),  # inline math does not span lines
+        ("the value is 1.5 so we stop", (None, "no_answer")),  # a number in prose needs last_number (opt-in)
+    ],
+)
+def test_prose_and_bare_answers_are_extracted_by_default(text, expected):
+    assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "answer,gold",
+    [("\\text{E}", "E"), ("7,425,000", "7425000"), ("2 i", "2i"), ("5 \\text{ cm}", "5")],
+)
+def test_minerva_final_answer_drops_the_i_hope_it_is_correct_tail(answer, gold):
+    out = math_reward(f"Final Answer: The final answer is ${answer}$. I hope it is correct.", gold)
+    assert (out.score, out.pred) == (1.0, answer)
+
+
+@pytest.mark.parametrize(
+    "answer,gold",
+    [
+        ("2\\pi cm", "2\\pi"),
+        ("30^\\circ inches", "30"),
+        ("12ft", "12"),
+        ("5 \\textbf{meters}", "5"),
+        ("42 square", "42"),
+    ],
+)
+def test_units_and_unit_words_are_dropped(answer, gold):
+    assert math_reward(f"\\boxed{{{answer}}}", gold).score == 1.0
+
+
+def test_a_single_letter_glued_to_a_number_is_not_taken_for_a_unit():
+    assert math_reward("\\boxed{5m}", "5").score == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer,gold",
+    [("\\varnothing", "\\emptyset"), ("\\text{all real numbers}", "(-\\infty,\\infty)")],
+)
+def test_word_forms_of_sets_equal_their_symbols(answer, gold):
+    assert math_reward(f"\\boxed{{{answer}}}", gold).score == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer,gold",
+    [
+        ("\\frac{1}{2^{98}}", "\\frac{1}{2^{99}}"),
+        ("0.0011", "0.001"),
+        ("\\text{The answer is 5 or 6}", "5"),
+        ("\\geq 5", "5"),
+        ("32, 349", "32349"),
+    ],
+)
+def test_near_misses_hedges_and_relations_are_wrong(answer, gold):
+    out = math_reward(f"\\boxed{{{answer}}}", gold)
+    assert (out.score, out.reason) == (0.0, "wrong")
+
+
+def test_latex_thousands_separator_is_one_number():
+    assert math_reward("\\boxed{32,\\!349}", "32349").score == 1.0
+    assert canonical_answer("32,\\!349") == "32349"
+
+
+def test_gold_decimal_precision_still_accepts_a_rounding_answer():
+    assert math_reward("\\boxed{7.5437}", "7.54").score == 1.0
+    assert math_reward("\\boxed{7.56}", "7.54").score == 0.0

@@ -13,18 +13,24 @@ _DROP = [
     r"\big", r"\Big", r"\bigg", r"\Bigg", r"\limits",
 ]  # fmt: skip
 _UNIT_WORDS = (
-    r"(?:units?|square\s+units|sq\.?\s*units|degrees?|cm|m|km|mm|meters?|centimeters?|inches|inch|in|feet|foot|ft|"
+    r"(?:units?|square\s+units|square|sq\.?\s*units|degrees?|cm|m|km|mm|meters?|centimeters?|inches|inch|in|feet|foot|ft|"
     r"yards?|miles?|mph|hours?|hrs?|minutes?|mins?|seconds?|secs?|s|days?|weeks?|months?|years?|dollars?|cents?|"
     r"pounds?|lbs?|kg|g|grams?|liters?|L|ml|mL|gallons?|students?|people|points?|ways?|times|sq|cm\^2|m\^2|"
     r"cm\^3|m\^3|square\s+(?:feet|meters|inches|centimeters|units)|cubic\s+(?:feet|meters|inches|centimeters|units))"
 )
-_TEXT_UNIT = re.compile(r"\\(?:text|mbox|mathrm|textnormal)\{\s*" + _UNIT_WORDS + r"\s*\}(?:\^\{?[23]\}?)?\s*$")
-_BARE_UNIT = re.compile(r"(?<=[\d}])\s+" + _UNIT_WORDS + r"(?:\^\{?[23]\}?)?\s*$")
+_TEXT_UNIT = re.compile(r"\\(?:text|textbf|mbox|mathrm|textnormal)\{\s*" + _UNIT_WORDS + r"\s*\}(?:\^\{?[23]\}?)?\s*$")
+_BARE_UNIT = re.compile(r"(?<=[\d}a-zA-Z])\s+" + _UNIT_WORDS + r"(?:\^\{?[23]\}?)?\s*$")
 _NUM_THEN_UNITS = re.compile(
     r"^(-?[\d.,]+(?:\s*\\times\s*10\^\{?-?\d+\}?)?)\s*"
     r"((?:\\(?:text|mathrm|mbox)\{[^{}]*\}|[/\s]|\^\{?\d\}?|\\cdot)*\\(?:text|mathrm|mbox)\{[^{}]*\}"
     r"(?:[/\s]|\^\{?\d\}?|\\cdot|\\(?:text|mathrm|mbox)\{[^{}]*\})*)$"
 )
+# `12ft`, `5cm`: a multi-letter unit glued to a number (single letters stay: `5m` may be 5 times m)
+_GLUED_UNIT = re.compile(r"(?<=\d)(?:cm|km|mm|ft|inches|meters|feet|miles|hours|minutes|seconds|kg|mph)\s*$")
+_WORD_ANSWERS = {
+    "\\varnothing": "\\emptyset", "\\{\\}": "\\emptyset",
+    "allrealnumbers": "(-\\infty,\\infty)", "\\mathbb{R}": "(-\\infty,\\infty)",
+}  # fmt: skip
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textnormal|operatorname)\{([^{}]*)\}")
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _LHS = re.compile(r"^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*=(?![=<>])\s*")  # "x = 3" -> "3" (a single variable on the left)
@@ -60,6 +66,7 @@ def normalize(s: str) -> str:
     s = _DEGREE.sub("", s)
     s = _TEXT_UNIT.sub("", s).strip()
     s = _BARE_UNIT.sub("", s).strip()
+    s = _GLUED_UNIT.sub("", s).strip()
     m = _NUM_THEN_UNITS.match(s)  # `9.8 \text{ m}/\text{s}^2`, `300 \text{ K}`: a number followed by units only
     if m:
         s = m.group(1)
@@ -69,6 +76,7 @@ def normalize(s: str) -> str:
         s = m.group(1).strip()
     s = _LHS.sub("", s) if s.count("=") == 1 else s
     s = s.rstrip(".").strip()
+    s = _WORD_ANSWERS.get(re.sub(r"\s+", "", s), s)  # `\\varnothing` = `\\emptyset`, all real numbers = (-oo, oo)
     if _THOUSANDS.match(s):  # "32, 349" is two numbers, not 32349
         s = s.replace(",", "")
     return s.strip()
