@@ -320,3 +320,21 @@ def test_latex_thousands_separator_is_one_number():
 def test_gold_decimal_precision_still_accepts_a_rounding_answer():
     assert math_reward("\\boxed{7.5437}", "7.54").score == 1.0
     assert math_reward("\\boxed{7.56}", "7.54").score == 0.0
+
+
+@pytest.mark.parametrize(
+    "response,gold",
+    [
+        ("$\\boxed{(5,2),(7,2)}$", "$p=5,q=2;p=7,q=2$"),
+        ("\\boxed{4, 5}", "$AB=4,CD=5$"),
+        ("\\boxed{(3,2)}", "$(p,q)=(3,2)$"),
+        ("\\boxed{\\{-12, -11, -10\\}}", "$-12;-11;-10$"),
+    ],
+)
+def test_golds_written_as_assignments_or_semicolon_lists_equal_their_values(response, gold):
+    assert math_reward(response, gold).score == 1.0
+
+
+def test_an_assignment_gold_with_other_values_is_still_wrong():
+    assert math_reward("\\boxed{(3,2)}", "(p,q,r)=(3,2,7)").score == 0.0
+    assert canonical_answer("p=5,q=2;p=7,q=2") == canonical_answer("(5,2),(7,2)")

@@ -3,15 +3,19 @@
 Three stages, each usable on its own:
 
 - `extract_answer(text)`: the final answer of a response: the `<answer>...</answer>` block when present, else the last
-  `\\boxed{}` / `\\fbox{}` after the reasoning, else configurable fallbacks (`Answer:`, GSM8K `####`, last number).
+  `\\boxed{}` / `\\fbox{}` after the reasoning, else configurable fallbacks (`Answer:`, `the answer is X`, GSM8K
+  `####`, a bare answer; the last number is opt-in). Module `extract`.
 - `canonical_answer(s)`: a cheap normalised key (no sympy): `0.5`, `\\frac{1}{2}`, `1/2` -> `1/2`; sets sorted,
   intervals and tuples kept in order. Used by the fast path, by cons@k majority votes and as verl's `pred` (maj@k).
+  Module `canonical`.
 - `is_equivalent(pred, gold)`: keys, then exact rational arithmetic, then structure (sets, tuples, intervals,
   inequalities, percent), and only then sympy through math-verify (signal timeouts off: the caller bounds the time).
+  Module `equivalence`; `math_reward` and `verify_batch` are in `reward`.
 
 Reward-hacking rules (each gives score 0 with a reason):
 - several different final answers (two `<answer>` blocks, several different boxes after the reasoning) ->
-  `multiple_answers`; a box that merely contains the gold as a substring is compared as a whole, never searched;
+  `multiple_answers`, unless the gold has exactly as many parts (`\\boxed{3}, \\boxed{5}` for `3, 5`); a box that
+  merely contains the gold as a substring is compared as a whole, never searched;
 - `<answer>` or `\\boxed{` not closed (a truncated response) -> `unclosed_answer` / `unclosed_boxed`;
 - an answer that appears only inside `<think>...</think>` -> `answer_in_think` under the default policy
   `think_policy="ignore"`; `think_policy="allow"` accepts it (useful for models that never close the reasoning);
@@ -19,7 +23,7 @@ Reward-hacking rules (each gives score 0 with a reason):
 
 Time bounds: `math_reward` runs inside a worker of `r1_recipe.core.bounded.BoundedPool` (the `r1` reward manager calls
 every component with a hard timeout), and `verify_batch` maps pairs over the same kind of pool; `is_equivalent`
-itself has no bound. Hostile inputs (power towers, huge factorials) are refused before sympy sees them.
+itself has no bound. Costly inputs (power towers, huge exponents and factorials) are refused before sympy sees them.
 """
 
 from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, canonical_answer, normalize, to_number

@@ -38,6 +38,29 @@ _MCQ = re.compile(r"^\(?\s*([A-J])\s*\)?(?:[.:]|\s|$)")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 
 
+_VAR = r"[a-zA-Z]\w*(?:_\{?\w+\}?)?"
+_ASSIGNMENT = re.compile(r"^\s*" + _VAR + r"\s*=(?![=<>])\s*([^=]+?)\s*$")
+_TUPLE_LHS = re.compile(r"^\s*\(\s*" + _VAR + r"(?:\s*,\s*" + _VAR + r")+\s*\)\s*=(?![=<>])\s*")
+
+
+def _assignments(s: str) -> str:
+    """Golds written as assignments: `p=5,q=2;p=7,q=2` -> `(5,2),(7,2)`, `AB=4,CD=5` -> `4,5`, `(p,q)=(3,2)` ->
+    `(3,2)`; `;` as a list separator without assignments -> `,` (`-12;-11`, `(0;-2;6)`)."""
+    if "=" not in s:
+        return s.replace(";", ",")
+    s = _TUPLE_LHS.sub("", s) if s.count("=") == 1 else s
+    groups = s.split(";")
+    values = []
+    for group in groups:
+        parts = [_ASSIGNMENT.match(p) for p in _split_top(group)]
+        if not all(parts) or (len(groups) == 1 and len(parts) < 2):
+            return s
+        values.append([m.group(1) for m in parts])
+    if len(groups) == 1:
+        return ",".join(values[0])
+    return ",".join("(" + ",".join(v) + ")" if len(v) > 1 else v[0] for v in values)
+
+
 def normalize(s: str) -> str:
     """LaTeX-level normalisation of an answer string (cheap string rewrites, no parsing).
 
@@ -74,6 +97,7 @@ def normalize(s: str) -> str:
     m = re.fullmatch(r"\\(?:text|textbf|mathrm|mathbf|mbox)\{(.*)\}", s)
     if m and "{" not in m.group(1):
         s = m.group(1).strip()
+    s = _assignments(s)
     s = _LHS.sub("", s) if s.count("=") == 1 else s
     s = s.rstrip(".").strip()
     s = _WORD_ANSWERS.get(re.sub(r"\s+", "", s), s)  # `\\varnothing` = `\\emptyset`, all real numbers = (-oo, oo)
