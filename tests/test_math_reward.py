@@ -326,7 +326,8 @@ def test_gold_decimal_precision_still_accepts_a_rounding_answer():
     "response,gold",
     [
         ("$\\boxed{(5,2),(7,2)}$", "$p=5,q=2;p=7,q=2$"),
-        ("\\boxed{4, 5}", "$AB=4,CD=5$"),
+        ("\\boxed{(4, 5)}", "$AB=4,CD=5$"),
+        ("\\boxed{b=2, a=1}", "a=1, b=2"),
         ("\\boxed{(3,2)}", "$(p,q)=(3,2)$"),
         ("\\boxed{\\{-12, -11, -10\\}}", "$-12;-11;-10$"),
     ],
@@ -337,4 +338,5 @@ def test_golds_written_as_assignments_or_semicolon_lists_equal_their_values(resp
 
 def test_an_assignment_gold_with_other_values_is_still_wrong():
     assert math_reward("\\boxed{(3,2)}", "(p,q,r)=(3,2,7)").score == 0.0
+    assert math_reward("\\boxed{a=2, b=1}", "a=1, b=2").score == 0.0
     assert canonical_answer("p=5,q=2;p=7,q=2") == canonical_answer("(5,2),(7,2)")

@@ -44,7 +44,7 @@ _TUPLE_LHS = re.compile(r"^\s*\(\s*" + _VAR + r"(?:\s*,\s*" + _VAR + r")+\s*\)\s
 
 
 def _assignments(s: str) -> str:
-    """Golds written as assignments: `p=5,q=2;p=7,q=2` -> `(5,2),(7,2)`, `AB=4,CD=5` -> `4,5`, `(p,q)=(3,2)` ->
+    """Golds written as assignments: `p=5,q=2;p=7,q=2` -> `(5,2),(7,2)`, `b=2,a=1` -> `(1,2)`, `(p,q)=(3,2)` ->
     `(3,2)`; `;` as a list separator without assignments -> `,` (`-12;-11`, `(0;-2;6)`)."""
     if "=" not in s:
         return s.replace(";", ",")
@@ -56,8 +56,9 @@ def _assignments(s: str) -> str:
         if not all(parts) or (len(groups) == 1 and len(parts) < 2):
             return s
         values.append([m.group(1) for m in parts])
-    if len(groups) == 1:
-        return ",".join(values[0])
+    if len(groups) == 1:  # one solution: its values in the order of the names (`b=2,a=1` = `a=1,b=2` = `(1,2)`)
+        names = [_split_top(g)[i].split("=", 1)[0].strip() for g in groups for i in range(len(values[0]))]
+        return "(" + ",".join(v for _, v in sorted(zip(names, values[0], strict=True))) + ")"
     return ",".join("(" + ",".join(v) + ")" if len(v) > 1 else v[0] for v in values)
 
 
