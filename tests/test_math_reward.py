@@ -326,7 +326,7 @@ def test_gold_decimal_precision_still_accepts_a_rounding_answer():
     "response,gold",
     [
         ("$\\boxed{(5,2),(7,2)}$", "$p=5,q=2;p=7,q=2$"),
-        ("\\boxed{(4, 5)}", "$AB=4,CD=5$"),
+        ("\\boxed{4, 5}", "$AB=4,CD=5$"),
         ("\\boxed{b=2, a=1}", "a=1, b=2"),
         ("\\boxed{(3,2)}", "$(p,q)=(3,2)$"),
         ("\\boxed{\\{-12, -11, -10\\}}", "$-12;-11;-10$"),

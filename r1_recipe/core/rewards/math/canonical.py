@@ -44,7 +44,7 @@ _TUPLE_LHS = re.compile(r"^\s*\(\s*" + _VAR + r"(?:\s*,\s*" + _VAR + r")+\s*\)\s
 
 
 def _assignments(s: str) -> str:
-    """Golds written as assignments: `p=5,q=2;p=7,q=2` -> `(5,2),(7,2)`, `b=2,a=1` -> `(1,2)`, `(p,q)=(3,2)` ->
+    """Golds written as assignments: `p=5,q=2;p=7,q=2` -> `(5,2),(7,2)`, `AB=4,CD=5` -> `4,5`, `(p,q)=(3,2)` ->
     `(3,2)`; `;` as a list separator without assignments -> `,` (`-12;-11`, `(0;-2;6)`)."""
     if "=" not in s:
         return s.replace(";", ",")
@@ -56,10 +56,24 @@ def _assignments(s: str) -> str:
         if not all(parts) or (len(groups) == 1 and len(parts) < 2):
             return s
         values.append([m.group(1) for m in parts])
-    if len(groups) == 1:  # one solution: its values in the order of the names (`b=2,a=1` = `a=1,b=2` = `(1,2)`)
-        names = [_split_top(g)[i].split("=", 1)[0].strip() for g in groups for i in range(len(values[0]))]
-        return "(" + ",".join(v for _, v in sorted(zip(names, values[0], strict=True))) + ")"
+    if len(groups) == 1:  # one solution: its values (`AB=4,CD=5` -> `4,5`; two assignment lists compare by name)
+        return ",".join(values[0])
     return ",".join("(" + ",".join(v) + ")" if len(v) > 1 else v[0] for v in values)
+
+
+def assignment_map(s: str) -> dict[str, str] | None:
+    """`a=1, b=2` -> {"a": "1", "b": "2"} (two or more single assignments, nothing else), else None."""
+    s = s.strip().strip("$").strip()
+    if ";" in s or s.count("=") < 2:
+        return None
+    parts = _split_top(s)
+    out = {}
+    for p in parts:
+        m = _ASSIGNMENT.match(p)
+        if not m:
+            return None
+        out[re.sub(r"[\s{}]", "", p.split("=", 1)[0])] = m.group(1)
+    return out
 
 
 def normalize(s: str) -> str:

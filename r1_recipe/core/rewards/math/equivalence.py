@@ -16,6 +16,7 @@ from r1_recipe.core.rewards.math.canonical import (
     _key,
     _split_percent,
     _structure,
+    assignment_map,
     normalize,
 )
 
@@ -137,6 +138,9 @@ def is_equivalent(pred: str, gold: str) -> bool:
     pred, gold = str(pred), str(gold)
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return False
+    p_map, g_map = assignment_map(pred), assignment_map(gold)
+    if p_map and g_map:  # `a=2, b=1` vs `a=1, b=2`: the same names, each with an equal value
+        return p_map.keys() == g_map.keys() and all(is_equivalent(p_map[k], g_map[k]) for k in g_map)
     p_text, p_pct = _split_percent(normalize(pred))
     g_text, g_pct = _split_percent(normalize(gold))
     if not p_text or not g_text:
