@@ -97,9 +97,11 @@ def test_a_worker_killed_while_idle_does_not_break_later_calls():
         p.close()
 
 
-def test_busy_workers_killed_twice_in_a_row_lose_no_sample():
-    """Both workers SIGKILLed within milliseconds while a step runs, then once more: every sample still gets its
-    real result (retried once on a fresh worker), none is zeroed."""
+def test_busy_workers_killed_twice_in_a_row_never_give_a_silent_wrong_result():
+    """Both workers SIGKILLed within milliseconds while a step runs, then once more: every sample gets its real result
+    or fails with an infrastructure reason (retried once first; a sample that loses two workers fails), never a
+    silent wrong value, and the healed pool serves the next call. How many samples lose two workers depends on the
+    machine's speed (how far the retries got before the second kill), so only the kinds of outcome are fixed here."""
     p = BoundedPool(workers=2, memory_mb=None)
     try:
         p.run(length, "warm", None, timeout=20)
@@ -110,9 +112,16 @@ def test_busy_workers_killed_twice_in_a_row_lose_no_sample():
                 await asyncio.sleep(0.4)
                 for pid in workers_of(p):
                     os.kill(pid, signal.SIGKILL)
-            return await asyncio.gather(*tasks)
+            return await asyncio.gather(*tasks, return_exceptions=True)
 
-        assert asyncio.run(step()) == list(range(1, 13))
+        results = asyncio.run(step())
+        for n, result in enumerate(results, start=1):
+            if isinstance(result, BaseException):
+                assert isinstance(result, BoundExceeded) and result.reason in ("worker_died", "pool_error"), result
+            else:
+                assert result == n
+        assert p.rebuilds >= 1
+        assert p.run(length, "abc", None, timeout=30) == 3
     finally:
         p.close()
 
