@@ -120,7 +120,6 @@ def test_busy_workers_killed_twice_in_a_row_never_give_a_silent_wrong_result():
                 assert isinstance(result, BoundExceeded) and result.reason in ("worker_died", "pool_error"), result
             else:
                 assert result == n
-        assert p.rebuilds >= 1
         assert p.run(length, "abc", None, timeout=30) == 3
     finally:
         p.close()
