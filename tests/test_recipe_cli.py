@@ -17,6 +17,7 @@ def d(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     (d / "model").mkdir()
     (d / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    (d / "model" / "model.safetensors").write_bytes(b"")  # weights: the model check wants them
     for name in ("train.parquet", "val.parquet"):
         (d / name).write_bytes(b"")
     return d
@@ -163,6 +164,7 @@ def test_distill_refuses_a_student_template_that_would_drop_the_reasoning(capsys
     student = tmp_path / "student"
     build_tiny_tokenizer(student)  # no chat template of its own
     (student / "config.json").write_text(json.dumps({"max_position_embeddings": 32768}))
+    (student / "model.safetensors").write_bytes(b"")
     (tmp_path / "sft.parquet").write_bytes(b"")
     args = [f"model.path={student}", f"data.train_files={tmp_path / 'sft.parquet'}"]
     rc, _, err = run(capsys, "run", "distill", *args, "--dry-run")  # the recipe's r1_chat keeps <think> in the target

@@ -24,6 +24,7 @@ def paths(tmp_path_factory):
     d = tmp_path_factory.mktemp("recipe_inputs")
     (d / "model").mkdir()
     (d / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 131072}))
+    (d / "model" / "model.safetensors").write_bytes(b"")  # weights: the model check wants them
     for name in ("train.parquet", "val.parquet"):
         (d / name).write_bytes(b"")
     return d

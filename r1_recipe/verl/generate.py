@@ -67,8 +67,8 @@ def _fingerprint(prompts: list, n: int, model: str, sampling: dict, chunk_prompt
 
 def _as_messages(prompt) -> list[dict]:
     """A parquet prompt cell (numpy array of dicts) as a JSON-able list of messages."""
-    return [{str(k): (v if isinstance(v, str | int | float | bool) or v is None else str(v)) for k, v in dict(m).items()}
-            for m in list(prompt)]
+    plain = (str, int, float, bool, type(None))
+    return [{str(k): (v if isinstance(v, plain) else str(v)) for k, v in dict(m).items()} for m in list(prompt)]
 
 
 async def _request(session, url: str, payload: dict, cfg: ClientConfig) -> str:
@@ -208,7 +208,8 @@ def _main(config) -> None:
     OmegaConf.resolve(config)
     n = int(config.actor_rollout_ref.rollout.n)
     if config.actor_rollout_ref.rollout.temperature == 0.0 and n != 1:
-        raise ValueError("actor_rollout_ref.rollout.temperature=0 samples one response: set actor_rollout_ref.rollout.n=1")
+        raise ValueError("actor_rollout_ref.rollout.temperature=0 samples one response: "
+                         "set actor_rollout_ref.rollout.n=1")
     cfg = ClientConfig.from_config(config.get("r1_generation", None))
     dataset = read_dataset(config)
     ray.init(runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN", "VLLM_USE_V1": "1"}})
