@@ -81,7 +81,7 @@ def test_reasoning_rl_adds_language_reward_and_clip_ten(paths):
 
 def test_stage_two_samples_at_0_7_and_distill_presets(paths):
     cfg, _, _ = compose("all_scenarios_rl", required(PPO, paths))
-    assert cfg.actor_rollout_ref.rollout.temperature == 0.7 and cfg.trainer.total_training_steps == 1700
+    assert cfg.actor_rollout_ref.rollout.temperature == 0.7 and cfg.trainer.total_training_steps == 106
     cfg, _, _ = compose("distill", required(SFT, paths) + ["optim.lr=8e-5"])
     assert (cfg.optim.lr, cfg.optim.lr_scheduler_type, cfg.optim.min_lr_ratio) == (8e-5, "cosine", 0.1)
     assert (cfg.data.max_length, cfg.data.train_batch_size) == (32768, 64)

@@ -126,7 +126,10 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
     n_gpus = int(cfg.trainer.n_gpus_per_node) * int(cfg.trainer.nnodes)
     model_key = "model.path" if kind == SFT else "actor_rollout_ref.model.path"
     cfg_json = Path(str(sel(model_key))).expanduser() / "config.json"
-    shape = plan.ModelShape.from_config(json.loads(cfg_json.read_text())) if cfg_json.is_file() else None
+    try:
+        shape = plan.ModelShape.from_config(json.loads(cfg_json.read_text())) if cfg_json.is_file() else None
+    except (KeyError, TypeError, ValueError):  # not a dense decoder's config: no memory estimate
+        shape = None
     gpu = int(gpu_gb * plan.GIB)
     if kind == PPO:
         d, actor, rollout = cfg.data, cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout

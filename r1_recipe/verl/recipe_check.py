@@ -340,6 +340,12 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
                 if OmegaConf.select(cfg, f"distillation.teacher_models.{name}.model_path", default=None)]
         _check_distill(cfg, ["actor_rollout_ref.model.path", *keys], report)
     if kind == GENERATION:
+        from r1_recipe.verl.generate import ClientConfig
+
+        try:
+            ClientConfig.from_config(OmegaConf.select(cfg, "r1_generation", default=None))
+        except (ValueError, TypeError) as e:
+            report.errors.append(str(e))
         if rollout.load_format == "dummy":
             report.errors.append("actor_rollout_ref.rollout.load_format=dummy samples from random weights; use auto")
         return

@@ -91,6 +91,8 @@ TOUCHPOINTS: tuple[Touchpoint, ...] = (
     Touchpoint("verl.utils.import_utils", ("is_trl_available",), "verl/TRL >= 1.13 compatibility fix", private=True),
     # ---- recipe validation in `r1-recipe run` (public helpers main_ppo itself calls)
     Touchpoint("verl.utils.config", ("validate_config", "omega_conf_to_dataclass"), "r1-recipe run validation"),
+    Touchpoint("verl.trainer.main_generation_server", ("start_server",),
+               "r1_recipe.verl.generate: verl's vLLM server replicas behind our chunked, resumable client"),
     Touchpoint("verl.trainer.ppo.utils", ("need_reference_policy", "need_critic"), "r1-recipe run validation"),
     Touchpoint("verl.utils.dataset.multiturn_sft_dataset", ("MultiTurnSFTDataset",),
                "distillation check: the student template's loss mask"),
