@@ -11,7 +11,6 @@ import pytest
 
 from r1_recipe.verl.generate import ClientConfig, GenerationError, chunk_dir, generate
 
-
 LOCK = threading.Lock()
 
 
