@@ -103,7 +103,8 @@ def _prepare(argv: list[str], cwd: Path, home: Path) -> None:
 def test_documented_command_passes_dry_run_as_printed(where, tmp_path):
     cmd = RUNNABLE[where] + " --dry-run"
     env = {**os.environ, "HOME": str(tmp_path / "home"), "CKPT": str(tmp_path / "ckpt"),
-           "TINY_MODEL": str(tmp_path / "tiny"), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+           "TINY_MODEL": str(tmp_path / "tiny"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     (tmp_path / "home").mkdir()
     argv = subprocess.run(["bash", "-c", f"printf '%s\\0' {cmd.removeprefix('r1-recipe ')}"], env=env,
                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout.split("\0")[:-1]
