@@ -112,4 +112,4 @@ def test_reference_is_reset_to_the_policy_every_ref_reset_steps(run):
     assert kl[0] == pytest.approx(0.0, abs=1e-6)
     assert kl[1] > 1e-4
     assert kl[2] == pytest.approx(0.0, abs=1e-6)
-    assert "reference model reset to the current policy (every 2 steps, step 2)" in run.log
+    assert "reference model reset to the current policy (every 2 policy updates, step 2)" in run.log  # 1 per step

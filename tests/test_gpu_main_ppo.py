@@ -14,7 +14,10 @@ import pytest
 
 from r1_recipe.tools.cli import main as cli
 
-pytestmark = pytest.mark.gpu
+# One prepared run (scripts/gpu_check.sh): the main_ppo subprocess is bounded at 480 s, pytest's own timeout (600 s)
+# sits above it so a hang reports the run's log instead of killing pytest first.
+RUN_TIMEOUT_S = 480
+pytestmark = [pytest.mark.gpu, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def run(tmp_path_factory):
            "trainer.logger=[console,file]", "trainer.save_freq=-1", "trainer.test_freq=2",
            "trainer.val_before_train=false", f"trainer.default_local_dir={tmp_path / 'ckpt'}"]
     env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__), "VERL_FILE_LOGGER_PATH": str(log_path)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env=env, cwd=tmp_path)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env, cwd=tmp_path)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     return SimpleNamespace(log=log, tmp_path=tmp_path, log_path=log_path,

@@ -17,6 +17,7 @@ def d(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     (d / "model").mkdir()
     (d / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    (d / "model" / "model.safetensors").write_bytes(b"")  # weights: the model check wants them
     for name in ("train.parquet", "val.parquet"):
         (d / name).write_bytes(b"")
     return d
@@ -71,18 +72,19 @@ def test_dry_run_sft_uses_torchrun_with_gpus_per_node(capsys, d):
             "data.max_length=4096"]
     rc, out, _ = run(capsys, "run", "cold_start_sft", *args, "--dry-run")
     assert rc == 0
-    assert out.splitlines()[-1] == ("torchrun --standalone --nnodes=1 --nproc_per_node=2 -m verl.trainer.sft_trainer "
+    assert out.splitlines()[-1] == (f"{sys.executable} -m torch.distributed.run --standalone --nnodes=1 "
+                                    "--nproc_per_node=2 -m verl.trainer.sft_trainer "
                                     "--config-path pkg://r1_recipe.recipes --config-name cold_start_sft "
                                     + " ".join(args))
 
 
-def test_dry_run_generation_uses_main_generation_server(capsys, d):
+def test_dry_run_generation_uses_verls_servers_with_the_chunked_client(capsys, d):
     args = [f"actor_rollout_ref.model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
             f"data.output_path={d / 'gen.parquet'}", "data.max_response_length=2048"]
     rc, out, _ = run(capsys, "run", "rejection_sampling", *args, "actor_rollout_ref.rollout.max_model_len=4096",
                      "--dry-run")
     assert rc == 0
-    assert out.splitlines()[-1].startswith(f"{sys.executable} -m verl.trainer.main_generation_server ")
+    assert out.splitlines()[-1].startswith(f"{sys.executable} -m r1_recipe.verl.generate ")
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -97,7 +99,8 @@ def test_dry_run_generation_uses_main_generation_server(capsys, d):
     (["data.train_files=/nonexistent/train.parquet"], "data.train_files: file '/nonexistent/train.parquet' does not"),
     (["actor_rollout_ref.model.path=/nonexistent/model"], "actor_rollout_ref.model.path: model '/nonexistent/model' "
                                                           "is neither an existing directory"),
-    (["actor_rollout_ref.actor.ppo_max_token_len_per_gpu=1000"], "ppo_max_token_len_per_gpu=1000 < "),
+    (["actor_rollout_ref.actor.ppo_max_token_len_per_gpu=1000"], "ppo_max_token_len_per_gpu=1000 x actor_rollout_ref."
+                                                                 "actor.ulysses_sequence_parallel_size=1 < "),
     (["reward.reward_model.enable=true", "reward.reward_model.rollout.name=vllm", "reward.reward_model.model_path=x/y"],
      "reward.reward_model.enable=true: verl 0.9.1 then sends every row to the reward model"),
     (["reward.reward_model.enable=true", "reward.reward_model.rollout.name=vllm", "reward.reward_model.model_path=x/y",
@@ -151,10 +154,11 @@ def test_response_longer_than_the_models_context_is_refused_before_vllm_starts(c
     assert rc == 2 and "actor_rollout_ref.rollout.max_model_len=8192 > the model's max_position_embeddings=4096" in err
 
 
-def test_sft_longer_than_the_models_context_is_a_warning(capsys, d):
+def test_sft_longer_than_the_models_context_is_refused(capsys, d):
+    """The exported student would keep 4096 positions, which eval_generate's 32k generation then refuses."""
     rc, _, err = run(capsys, "run", "distill", f"model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
                      "--dry-run")
-    assert rc == 0 and "data.max_length=32768 > the model's max_position_embeddings=4096" in err
+    assert rc == 2 and "data.max_length=32768 > the model's max_position_embeddings=4096" in err
 
 
 def test_distill_refuses_a_student_template_that_would_drop_the_reasoning(capsys, tmp_path):
@@ -163,6 +167,7 @@ def test_distill_refuses_a_student_template_that_would_drop_the_reasoning(capsys
     student = tmp_path / "student"
     build_tiny_tokenizer(student)  # no chat template of its own
     (student / "config.json").write_text(json.dumps({"max_position_embeddings": 32768}))
+    (student / "model.safetensors").write_bytes(b"")
     (tmp_path / "sft.parquet").write_bytes(b"")
     args = [f"model.path={student}", f"data.train_files={tmp_path / 'sft.parquet'}"]
     rc, _, err = run(capsys, "run", "distill", *args, "--dry-run")  # the recipe's r1_chat keeps <think> in the target

@@ -24,6 +24,7 @@ def paths(tmp_path_factory):
     d = tmp_path_factory.mktemp("recipe_inputs")
     (d / "model").mkdir()
     (d / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 131072}))
+    (d / "model" / "model.safetensors").write_bytes(b"")  # weights: the model check wants them
     for name in ("train.parquet", "val.parquet"):
         (d / name).write_bytes(b"")
     return d
@@ -80,7 +81,7 @@ def test_reasoning_rl_adds_language_reward_and_clip_ten(paths):
 
 def test_stage_two_samples_at_0_7_and_distill_presets(paths):
     cfg, _, _ = compose("all_scenarios_rl", required(PPO, paths))
-    assert cfg.actor_rollout_ref.rollout.temperature == 0.7 and cfg.trainer.total_training_steps == 1700
+    assert cfg.actor_rollout_ref.rollout.temperature == 0.7 and cfg.trainer.total_training_steps == 106
     cfg, _, _ = compose("distill", required(SFT, paths) + ["optim.lr=8e-5"])
     assert (cfg.optim.lr, cfg.optim.lr_scheduler_type, cfg.optim.min_lr_ratio) == (8e-5, "cosine", 0.1)
     assert (cfg.data.max_length, cfg.data.train_batch_size) == (32768, 64)

@@ -49,6 +49,7 @@ def test_r1_recipe_run_refuses_a_reset_without_a_reference(capsys, tmp_path):
 
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    (tmp_path / "model" / "model.safetensors").write_bytes(b"")  # weights: the model check wants them
     for name in ("train.parquet", "val.parquet"):
         (tmp_path / name).write_bytes(b"")
     args = [f"actor_rollout_ref.model.path={tmp_path / 'model'}", f"data.train_files={tmp_path / 'train.parquet'}",

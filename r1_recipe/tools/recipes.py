@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from r1_recipe.verl import touchpoints
-from r1_recipe.verl.recipe_check import SFT, RecipeError, cpu_overrides, entry_point, validate
+from r1_recipe.verl.recipe_check import GENERATION, PPO, SFT, RecipeError, cpu_overrides, entry_point, validate
 from r1_recipe.verl.recipe_check import compose as compose_file
 
 RECIPES_PKG = "r1_recipe.recipes"
@@ -65,13 +66,147 @@ def build_command(kind: str, path: Path, shipped: bool, overrides: list[str], cf
     hydra_args = ["--config-path", config_path, "--config-name", path.stem, *overrides]
     if kind == SFT:
         nnodes, per_node = int(cfg.trainer.nnodes), int(cfg.trainer.n_gpus_per_node)
+        torchrun = [sys.executable, "-m", "torch.distributed.run"]  # this venv's torchrun, not whichever is on PATH
         if nnodes == 1:
-            launcher = ["torchrun", "--standalone", "--nnodes=1", f"--nproc_per_node={per_node}"]
+            launcher = [*torchrun, "--standalone", "--nnodes=1", f"--nproc_per_node={per_node}"]
         else:  # run the same command on every node with these set
-            launcher = ["torchrun", f"--nnodes={nnodes}", f"--nproc_per_node={per_node}", "--node_rank=${NODE_RANK}",
+            launcher = [*torchrun, f"--nnodes={nnodes}", f"--nproc_per_node={per_node}", "--node_rank=${NODE_RANK}",
                         "--master_addr=${MASTER_ADDR}", "--master_port=${MASTER_PORT:-29500}"]
         return [*launcher, "-m", touchpoints.ENTRY_POINTS[SFT], *hydra_args]
+    if kind == GENERATION:  # verl's server replicas, our chunked resumable client (r1_recipe.verl.generate)
+        return [sys.executable, "-m", "r1_recipe.verl.generate", *hydra_args]
     return [sys.executable, "-m", touchpoints.ENTRY_POINTS[kind], *hydra_args]
+
+
+# --------------------------------------------------------------------------------------------------- path values
+_PATH_KEY = re.compile(r"(path|files|dir)$")
+_VAR = re.compile(r"\$(\w+|\{(\w+)\})")
+MODEL_KEYS = ("actor_rollout_ref.model.path", "model.path")
+
+
+def expand_paths(overrides: list[str], rl: bool | None = None) -> tuple[list[str], list[str]]:
+    """Overrides with `~` and `$VAR` expanded in path values (keys ending in path/files/dir; Hydra rejects a bare `~`
+    and a single-quoted `$HOME` reaches verl literally), and a model path that is a verl checkpoint directory replaced
+    by its latest HF export. Returns (overrides, notes); RecipeError names a key whose variable is unset."""
+    from r1_recipe.verl.recipe_check import checkpoint_export
+
+    out, notes = [], []
+    for o in overrides:
+        key, eq, value = o.partition("=")
+        name = key.lstrip("+~")
+        if not eq or not _PATH_KEY.search(name.rsplit(".", 1)[-1]) or value.startswith("${"):
+            out.append(o)
+            continue
+        unset = sorted({m.group(2) or m.group(1) for m in _VAR.finditer(value)} - set(os.environ))
+        if unset:
+            raise RecipeError(f"{name}={value}: environment variable(s) {', '.join('$' + u for u in unset)} not set")
+        home = lambda m: m.group(1) + str(Path.home())  # noqa: E731
+        expanded = re.sub(r"(^|[\[,])~(?=/|$|[,\]])", home, os.path.expandvars(value))
+        if name in MODEL_KEYS:
+            export = checkpoint_export(expanded, rl=name.startswith("actor_rollout_ref") if rl is None else rl)
+            if export is not None:
+                notes.append(f"{name}: {expanded} is a verl checkpoint directory; using its latest HF export {export}")
+                expanded = str(export)
+        out.append(f"{key}={expanded}")
+    return out, notes
+
+
+# ------------------------------------------------------------------------------------------------------------ plan
+def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
+    """The short plan `--dry-run` prints: step arithmetic in verl and paper units, reference resets, memory per GPU
+    (r1_recipe.core.plan) and the divisibility of every batch size."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from r1_recipe.core import plan
+
+    sel = lambda key, default=None: OmegaConf.select(cfg, key, default=default)  # noqa: E731
+    lines = []
+    n_gpus = int(cfg.trainer.n_gpus_per_node) * int(cfg.trainer.nnodes)
+    model_key = "model.path" if kind == SFT else "actor_rollout_ref.model.path"
+    cfg_json = Path(str(sel(model_key))).expanduser() / "config.json"
+    try:
+        shape = plan.ModelShape.from_config(json.loads(cfg_json.read_text())) if cfg_json.is_file() else None
+    except (KeyError, TypeError, ValueError):  # not a dense decoder's config: no memory estimate
+        shape = None
+    gpu = int(gpu_gb * plan.GIB)
+    if kind == PPO:
+        d, actor, rollout = cfg.data, cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
+        s = plan.Schedule(int(d.train_batch_size), int(rollout.n), int(actor.ppo_mini_batch_size),
+                          int(actor.ppo_epochs), _rows(d.train_files), int(cfg.trainer.total_epochs),
+                          sel("trainer.total_training_steps"), sel("algorithm.r1.ref_reset_steps"))
+        lines.append(f"rollout (verl step): {s.train_batch_size} prompts x n={s.n} = {s.outputs_per_rollout} outputs; "
+                     f"{s.updates_per_rollout} policy updates (paper steps) of {s.outputs_per_update} outputs")
+        if s.rollouts_per_epoch is not None:
+            lines.append(f"epoch: {s.dataset_prompts} prompts = {s.rollouts_per_epoch} verl steps = "
+                         f"{s.updates_per_epoch} paper steps")
+        if s.total_rollouts is not None:
+            lines.append(f"run: {s.total_rollouts} verl steps = {s.total_updates} paper steps")
+        if s.ref_reset_updates is not None:
+            resets = s.resets()
+            every = (f"every {s.ref_reset_updates / s.updates_per_rollout:g} verl steps" if
+                     s.ref_reset_updates % s.updates_per_rollout == 0 else "at the first verl step past each multiple")
+            lines.append(f"reference reset: every {s.ref_reset_updates} paper steps = {every}"
+                         + (f"; {len(resets)} in this run (verl steps {', '.join(map(str, resets[:6]))}"
+                            f"{', ...' if len(resets) > 6 else ''})" if resets is not None else ""))
+        val = sel("actor_rollout_ref.rollout.val_kwargs.n")
+        lines.append(f"validation: n={val} per prompt, responses capped at data.max_response_length="
+                     f"{d.max_response_length} (paper: 32768): not paper-comparable; use eval_generate")
+        sp = int(actor.get("ulysses_sequence_parallel_size", 1) or 1)
+        dp, tp = n_gpus // sp if n_gpus % sp == 0 else None, int(rollout.tensor_model_parallel_size)
+        mini = s.outputs_per_update
+        replicas = n_gpus // tp if n_gpus % tp == 0 else "?"
+        lines.append(f"divisibility: {n_gpus} GPUs, actor dp {dp} (SP {sp}), {replicas}"
+                     f" vLLM replicas (TP {tp}); outputs per update {mini} % dp = "
+                     f"{mini % dp if dp else '?'}; prompts per rollout {s.train_batch_size} % mini-batch "
+                     f"{s.ppo_mini_batch_size} = {s.train_batch_size % s.ppo_mini_batch_size} (0 = exact)")
+        if shape is not None:
+            ref_dtype = str(sel("actor_rollout_ref.ref.fsdp_config.model_dtype", "fp32"))
+            ref_bytes = 2 if ref_dtype in ("bf16", "bfloat16") else 4
+            m = plan.rl_memory(shape, n_gpus, tp, gpu, float(rollout.gpu_memory_utilization),
+                               int(actor.ppo_max_token_len_per_gpu),
+                               int(sel("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu") or
+                                   actor.ppo_max_token_len_per_gpu),
+                               ref_bytes, bool(sel("actor_rollout_ref.actor.fsdp_config.param_offload", False)),
+                               bool(sel("actor_rollout_ref.actor.fsdp_config.optimizer_offload", False)))
+            lines += _memory_lines(shape, m, gpu)
+            if tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
+                lines.append(f"note: TP={tp} for a {shape.params() / 1e9:.1f}B model halves the vLLM replicas; "
+                             "actor_rollout_ref.rollout.tensor_model_parallel_size=1 fits one GPU")
+    elif kind == SFT and shape is not None:
+        sp = int(sel("engine.ulysses_sequence_parallel_size", 1) or 1)
+        m = plan.rl_memory(shape, n_gpus, 1, gpu, 0.0, int(cfg.data.max_token_len_per_gpu), 0, 2,
+                           bool(sel("engine.param_offload", False)), bool(sel("engine.optimizer_offload", False)),
+                           rollout=False)
+        lines.append(f"SFT: {cfg.data.train_batch_size} samples per step on {n_gpus} GPUs (SP {sp})")
+        lines += _memory_lines(shape, m, gpu, rollout=False)
+    return ["# plan:"] + [f"#   {line}" for line in lines]
+
+
+def _memory_lines(shape, m, gpu: int, rollout: bool = True) -> list[str]:
+    from r1_recipe.core.plan import gib
+
+    out = [f"memory per GPU (estimate, {shape.params() / 1e9:.2f}B params): FSDP weights {gib(m.weights)}, grads "
+           f"{gib(m.grads)}, optimizer {gib(m.optimizer)}, activations {gib(m.activations)}"
+           + (f", vLLM weights {gib(m.rollout_weights)} + KV cache {gib(m.kv_cache)}; reference {gib(m.reference_host)}"
+              " in host memory (CPU-offloaded)" if rollout else "")]
+    verdict = "fits" if m.peak <= gpu else "DOES NOT FIT"
+    out.append(f"peak {gib(m.peak)} of {gib(gpu)}: {verdict}" + (
+        f" (rollout {gib(m.rollout_peak)}, log-probs {gib(m.logprob_peak)}, update {gib(m.train_peak)})" if rollout
+        else ""))
+    return out
+
+
+def _rows(files) -> int | None:
+    """Rows in the training parquet files (None when one cannot be read, e.g. remote)."""
+    try:
+        import pyarrow.parquet as pq
+
+        files = [files] if isinstance(files, str) else list(files)
+        return sum(pq.ParquetFile(str(Path(str(f)).expanduser())).metadata.num_rows for f in files)
+    except Exception:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------- commands
@@ -108,6 +243,9 @@ def _run(args) -> int:
     from omegaconf import OmegaConf
 
     try:
+        args.overrides, notes = expand_paths(args.overrides)
+        for note in notes:
+            print(f"r1-recipe run: {note}", file=sys.stderr)
         cfg, path, shipped = compose(args.recipe, args.overrides)
         kind = entry_point(cfg)
         if args.cpu:
@@ -131,6 +269,7 @@ def _run(args) -> int:
     cmd = build_command(kind, path, shipped, args.overrides, cfg)
     if args.dry_run:
         print(OmegaConf.to_yaml(cfg, resolve=True), end="")
+        print("\n".join(plan_lines(cfg, kind, args.gpu_gb)))
         print("# command:")
         print(" ".join(c if c.startswith("--") and "${" in c else shlex.quote(c) for c in cmd))
         return 0
@@ -165,10 +304,13 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
         "run", help="validate and launch a recipe",
         description="Compose a recipe with verl's config and the overrides, validate it, launch the verl entry point.",
         epilog="example: r1-recipe run zero actor_rollout_ref.model.path=Qwen/Qwen2.5-1.5B "
-               "data.train_files=~/data/r1/gsm8k/train.parquet data.val_files=~/data/r1/gsm8k/test.parquet --dry-run")
+               "actor_rollout_ref.rollout.tensor_model_parallel_size=1 "
+               "data.train_files=$HOME/data/r1/gsm8k/train.parquet data.val_files=$HOME/data/r1/gsm8k/test.parquet "
+               "--dry-run   (~ and $VARS in path values are expanded)")
     p.add_argument("recipe", help="recipe name (see `r1-recipe ls`) or path to a recipe .yaml")
     p.add_argument("overrides", nargs="*", help="Hydra overrides key=value (+key=value for keys verl does not define)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and the command; launch nothing")
+    p.add_argument("--gpu-gb", type=float, default=80.0, help="GPU memory for the plan's estimate (default 80)")
     p.add_argument("--skip-gpu-check", action="store_true", help="do not compare trainer.n_gpus_per_node with the "
                    "GPUs visible here (e.g. when launching from a head node without GPUs)")
     p.add_argument("--cpu", action="store_true", help="run on this CPU-only host with verl's own trainers (platform "

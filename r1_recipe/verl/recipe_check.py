@@ -146,9 +146,33 @@ def _check_files(cfg, keys: list[str], report: Report) -> None:
                 report.errors.append(f"{key}: file {f!r} does not exist (prepare it with `r1-recipe prepare`)")
 
 
+WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def has_weights(path) -> bool:
+    local = Path(str(path)).expanduser()
+    return any(next(local.glob(pattern), None) is not None for pattern in WEIGHT_FILES)
+
+
+def checkpoint_export(path, rl: bool) -> Path | None:
+    """The HF export of the latest checkpoint when `path` is a verl checkpoint directory (`trainer.default_local_dir`,
+    which holds latest_checkpointed_iteration.txt): `global_step_N/actor/huggingface` for RL runs (trainer_base
+    `_save_checkpoint`), `global_step_N/huggingface` for SFT (CheckpointHandler); None otherwise."""
+    root = Path(str(path)).expanduser()
+    tracker = root / "latest_checkpointed_iteration.txt"
+    if not tracker.is_file():
+        return None
+    step = root / f"global_step_{tracker.read_text().strip()}"
+    for candidate in ((step / "actor" / "huggingface", step / "huggingface") if rl else
+                      (step / "huggingface", step / "actor" / "huggingface")):
+        if candidate.is_dir():
+            return candidate
+    return step / ("actor/huggingface" if rl else "huggingface")
+
+
 def _check_model(cfg, key: str, report: Report) -> int | None:
-    """Check the model path; return the model's `max_position_embeddings` (after `override_config`) when it is a
-    local directory, else None."""
+    """Check the model path (a Hugging Face directory with config.json AND weights, or a hub id); return the model's
+    `max_position_embeddings` (after `override_config`) when it is a local directory, else None."""
     import json
 
     from omegaconf import OmegaConf
@@ -156,11 +180,20 @@ def _check_model(cfg, key: str, report: Report) -> int | None:
     path = OmegaConf.select(cfg, key)
     local = Path(str(path)).expanduser()
     if not local.exists():
-        if str(path).startswith(("/", "~", ".")) or not _HUB_ID.match(str(path)):
+        if str(path).startswith(("/", "~", ".", "$")) or not _HUB_ID.match(str(path)):
             report.errors.append(f"{key}: model {path!r} is neither an existing directory nor a hub id 'org/name'")
+        return None
+    export = checkpoint_export(local, rl=True)
+    if export is not None:
+        report.errors.append(f"{key}: {path!r} is a verl checkpoint directory; its latest HF export is {export} "
+                             "(`r1-recipe run` resolves this itself)")
         return None
     if not (local / "config.json").is_file():
         report.errors.append(f"{key}: {path!r} has no config.json (not a Hugging Face model directory)")
+        return None
+    if not has_weights(local):
+        report.errors.append(f"{key}: {path!r} has config.json but no weights (*.safetensors / pytorch_model*.bin): "
+                             "verl writes HF weights only with checkpoint save_contents including hf_model")
         return None
     hf = json.loads((local / "config.json").read_text())
     override = OmegaConf.select(cfg, key.rsplit(".", 1)[0] + ".override_config.max_position_embeddings")
@@ -205,17 +238,29 @@ def validate(cfg, kind: str, check_gpus: bool = True) -> Report:
 
 
 def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
+    from omegaconf import OmegaConf
     from verl.utils.config import omega_conf_to_dataclass
 
     _check_files(cfg, ["data.train_files", "data.val_files"], report)
     max_pos = _check_model(cfg, "model.path", report)
     d = cfg.data
     if max_pos is not None and max_pos < int(d.max_length):
-        report.warnings.append(f"data.max_length={d.max_length} > the model's max_position_embeddings={max_pos}: "
-                               "positions beyond it are untrained (raise rope theta or shorten data.max_length)")
-    if d.use_dynamic_bsz and d.max_token_len_per_gpu < d.max_length:
-        report.errors.append(f"data.max_token_len_per_gpu={d.max_token_len_per_gpu} < data.max_length={d.max_length}: "
+        # the exported config keeps max_position_embeddings, and vLLM (eval_generate, rejection_sampling) then
+        # refuses the paper's 32k generation length
+        report.errors.append(f"data.max_length={d.max_length} > the model's max_position_embeddings={max_pos}: the "
+                             f"exported checkpoint would keep {max_pos}, which eval_generate refuses; set "
+                             f"+model.override_config.max_position_embeddings={d.max_length} (R1's distilled "
+                             "Qwen2.5-Math students: 131072, same rope theta) or shorten data.max_length")
+    sp = int(OmegaConf.select(cfg, "engine.ulysses_sequence_parallel_size", default=1) or 1)
+    # verl budgets max_token_len_per_gpu x SP size per micro-batch of an SP group (workers/engine/utils.py)
+    if d.use_dynamic_bsz and int(d.max_token_len_per_gpu) * sp < int(d.max_length):
+        report.errors.append(f"data.max_token_len_per_gpu={d.max_token_len_per_gpu} x "
+                             f"engine.ulysses_sequence_parallel_size={sp} < data.max_length={d.max_length}: "
                              "a full-length sample would not fit one micro-batch")
+    n_gpus = int(cfg.trainer.n_gpus_per_node) * int(cfg.trainer.nnodes)
+    if n_gpus % sp:
+        report.errors.append(f"engine.ulysses_sequence_parallel_size={sp} does not divide trainer.n_gpus_per_node x "
+                             f"trainer.nnodes = {n_gpus}")
     for section in ("engine", "optim", "checkpoint"):
         try:
             omega_conf_to_dataclass(cfg[section])
@@ -295,6 +340,12 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
                 if OmegaConf.select(cfg, f"distillation.teacher_models.{name}.model_path", default=None)]
         _check_distill(cfg, ["actor_rollout_ref.model.path", *keys], report)
     if kind == GENERATION:
+        from r1_recipe.verl.generate import ClientConfig
+
+        try:
+            ClientConfig.from_config(OmegaConf.select(cfg, "r1_generation", default=None))
+        except (ValueError, TypeError) as e:
+            report.errors.append(str(e))
         if rollout.load_format == "dummy":
             report.errors.append("actor_rollout_ref.rollout.load_format=dummy samples from random weights; use auto")
         return
@@ -321,16 +372,47 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
         report.errors += reward_model_errors(OmegaConf.select(cfg, "reward.r1.reward_model", default=None),
                                              bool(cfg.reward.reward_model.enable),
                                              cfg.reward.custom_reward_function.path)
-    actor = cfg.actor_rollout_ref.actor
-    if actor.use_dynamic_bsz and int(actor.ppo_max_token_len_per_gpu) < seq_len:
-        report.errors.append(f"actor_rollout_ref.actor.ppo_max_token_len_per_gpu={actor.ppo_max_token_len_per_gpu} "
-                             f"< data.max_prompt_length + data.max_response_length = {seq_len}")
+    _check_batches(cfg, seq_len, n_gpus, report)
     if report.errors:
         return
     try:
         _verl_validate(cfg)
     except (AssertionError, ValueError, TypeError) as e:
         report.errors.append(f"verl validate_config: {e}")
+
+
+def _check_batches(cfg, seq_len: int, n_gpus: int, report: Report) -> None:
+    """Token budgets with sequence parallelism and the batch divisibility verl asserts only at the first update."""
+    actor, ref, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.ref, cfg.actor_rollout_ref.rollout
+    sp = int(actor.get("ulysses_sequence_parallel_size", 1) or 1)
+    # verl budgets max_token_len_per_gpu x SP size per micro-batch of an SP group (workers/engine/utils.py) and
+    # asserts that budget >= the longest sequence (utils/seqlen_balancing.py)
+    budgets = [("actor_rollout_ref.actor.ppo_max_token_len_per_gpu", actor.use_dynamic_bsz,
+                actor.ppo_max_token_len_per_gpu),
+               ("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu", ref.get("log_prob_use_dynamic_bsz", False),
+                ref.get("log_prob_max_token_len_per_gpu", None)),
+               ("actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu", rollout.log_prob_use_dynamic_bsz,
+                rollout.log_prob_max_token_len_per_gpu)]
+    for key, dynamic, budget in budgets:
+        if dynamic and budget is not None and int(budget) * sp < seq_len:
+            report.errors.append(f"{key}={budget} x actor_rollout_ref.actor.ulysses_sequence_parallel_size={sp} < "
+                                 f"data.max_prompt_length + data.max_response_length = {seq_len}")
+    if n_gpus % sp:
+        report.errors.append(f"actor_rollout_ref.actor.ulysses_sequence_parallel_size={sp} does not divide "
+                             f"trainer.n_gpus_per_node x trainer.nnodes = {n_gpus}")
+        return
+    dp, n = n_gpus // sp, int(rollout.n)
+    mini = int(actor.ppo_mini_batch_size) * n
+    # workers/engine_workers.py asserts mini_batch_size % dp == 0 in update_actor, with or without dynamic batching
+    if mini % dp:
+        report.errors.append(f"actor_rollout_ref.actor.ppo_mini_batch_size x actor_rollout_ref.rollout.n = {mini} "
+                             f"outputs per update is not divisible by the data-parallel size {dp} "
+                             "(trainer.n_gpus_per_node x trainer.nnodes / ulysses_sequence_parallel_size): verl "
+                             "would stop at the first update")
+    if int(cfg.data.train_batch_size) % int(actor.ppo_mini_batch_size):
+        report.warnings.append(f"data.train_batch_size={cfg.data.train_batch_size} is not a multiple of "
+                               f"actor_rollout_ref.actor.ppo_mini_batch_size={actor.ppo_mini_batch_size}: verl pads "
+                               "each rollout with empty rows up to a multiple (a smaller last update)")
 
 
 def _registered(getter, name) -> bool:

@@ -1,4 +1,10 @@
-"""Periodic reference reset: every `algorithm.r1.ref_reset_steps` steps the KL reference becomes the current policy.
+"""Periodic reference reset: every `algorithm.r1.ref_reset_steps` policy updates the KL reference becomes the current
+policy.
+
+Unit: the paper's step, one optimizer update (512 outputs in R1), not verl's step (one rollout: `ppo_epochs x
+ceil(train_batch_size / ppo_mini_batch_size)` updates, 16 in `zero`). 400 in `zero` = a reset after every 25th verl
+step. The reset runs after a verl step's update; when the value is not a multiple of the updates per verl step, it
+falls on the first verl step that completes the multiple (r1_recipe.core.plan.reset_due).
 
 DeepSeek-R1 (Nature, Methods; R1-Zero and stage-1 RL): "the reference model is replaced with the latest policy model
 every 400 steps", so the KL term keeps the policy near where it recently was instead of pulling it back to the base
@@ -7,7 +13,7 @@ model for all 10,400 steps. verl 0.9.1 has no such option; this module adds it f
 - worker side: `ActorRolloutRefWorker.r1_reset_reference` (a worker-group method, every rank) copies the actor's
   weights into the reference model: both are FSDP engines of the same model on the same ranks, so each rank copies
   its own shards (`load_state_dict` of the actor's sharded state dict), with no gather;
-- trainer side: right after the actor update of a step whose number is a multiple of `ref_reset_steps`,
+- trainer side: right after the actor update of a verl step that completes a multiple of `ref_reset_steps` updates,
   `PPOTrainer._update_actor` (one method for every v1 trainer mode; their `on_step_end`s differ) calls it;
 - resume: verl does not checkpoint the reference, so `_load_checkpoint` sets it to the resumed policy. That is exact
   for a checkpoint at a multiple of `ref_reset_steps`; otherwise the reference is the policy of the resumed step
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 import logging
 
+from r1_recipe.core import plan
+from r1_recipe.core.plan import reset_due
 from r1_recipe.verl import touchpoints
 
 logger = logging.getLogger("r1_recipe")
@@ -40,6 +48,14 @@ def reset_steps(config) -> int | None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
         raise ValueError(f"{KEY} must be a positive number of steps (or null), got {steps!r}")
     return steps
+
+
+def updates_per_step(config) -> int:
+    """Policy (optimizer) updates in one verl step of this config: ppo_epochs x ceil(train_batch_size /
+    ppo_mini_batch_size) (r1_recipe.core.plan)."""
+    actor = config.actor_rollout_ref.actor
+    return plan.updates_per_rollout(int(config.data.train_batch_size), int(actor.ppo_mini_batch_size),
+                                    int(actor.get("ppo_epochs", 1) or 1))
 
 
 def check_config(config, use_reference_policy: bool, ref_in_actor: bool, colocated: bool = True) -> int | None:
@@ -97,20 +113,22 @@ def patch_trainer_module(module) -> None:
         result = load_checkpoint(self, *args, **kwargs)
         colocated = getattr(self, "ref_policy_wg", None) is getattr(self, "actor_rollout_wg", None)
         self._r1_ref_reset_steps = check_config(self.config, self.use_reference_policy, self.ref_in_actor, colocated)
-        steps = self._r1_ref_reset_steps
-        if steps and self.global_steps > 0:
+        every = self._r1_ref_reset_steps
+        if every and self.global_steps > 0:
             _reset(self, "resumed run")
-            if self.global_steps % steps:
-                logger.warning("r1-recipe: resumed at step %d, not a multiple of %s=%d: the reference is the policy "
-                               "of step %d, not of step %d", self.global_steps, KEY, steps, self.global_steps,
-                               self.global_steps // steps * steps)
+            ups = updates_per_step(self.config)
+            last = max((s for s in range(1, self.global_steps + 1) if reset_due(s, ups, every)), default=0)
+            if last != self.global_steps:
+                logger.warning("r1-recipe: resumed at verl step %d; with %s=%d policy updates (%d per verl step) the "
+                               "last reset was at verl step %d: the reference is the policy of step %d, not of step %d",
+                               self.global_steps, KEY, every, ups, last, self.global_steps, last)
         return result
 
     def _update_actor(self, *args, **kwargs):
         result = update_actor(self, *args, **kwargs)
-        steps = getattr(self, "_r1_ref_reset_steps", None)
-        if steps and self.global_steps % steps == 0:
-            _reset(self, f"every {steps} steps")
+        every = getattr(self, "_r1_ref_reset_steps", None)
+        if every and reset_due(self.global_steps, updates_per_step(self.config), every):
+            _reset(self, f"every {every} policy updates")
         return result
 
     cls._load_checkpoint, cls._update_actor = _load_checkpoint, _update_actor

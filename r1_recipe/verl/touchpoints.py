@@ -37,6 +37,7 @@ class Touchpoint:
     used_by: str              # which r1-recipe feature breaks without it
     config_keys: tuple[str, ...] = ()  # config keys that cannot work without it (fail at start-up)
     private: bool = False     # not a verl extension point: why is in `used_by`
+    extra: str | None = None  # pip extra without which the module cannot be imported (resolved only where installed)
 
     def names(self) -> list[str]:
         return [f"{self.module}:{a}" for a in self.attrs] or [self.module]
@@ -91,6 +92,9 @@ TOUCHPOINTS: tuple[Touchpoint, ...] = (
     Touchpoint("verl.utils.import_utils", ("is_trl_available",), "verl/TRL >= 1.13 compatibility fix", private=True),
     # ---- recipe validation in `r1-recipe run` (public helpers main_ppo itself calls)
     Touchpoint("verl.utils.config", ("validate_config", "omega_conf_to_dataclass"), "r1-recipe run validation"),
+    Touchpoint("verl.trainer.main_generation_server", ("start_server",),
+               "r1_recipe.verl.generate: verl's vLLM server replicas behind our chunked, resumable client",
+               extra="gpu"),  # the module imports openai, which only the gpu extra (vllm) brings
     Touchpoint("verl.trainer.ppo.utils", ("need_reference_policy", "need_critic"), "r1-recipe run validation"),
     Touchpoint("verl.utils.dataset.multiturn_sft_dataset", ("MultiTurnSFTDataset",),
                "distillation check: the student template's loss mask"),
@@ -132,6 +136,8 @@ def missing(touchpoints=TOUCHPOINTS) -> list[tuple[Touchpoint, str, str]]:
             try:
                 resolve(tp.module, attr)
             except MissingTouchpoint as e:
+                if tp.extra and "No module named" in str(e) and "No module named 'verl" not in str(e):
+                    continue  # a dependency of the `gpu` extra is absent here (CPU install): nothing to resolve
                 out.append((tp, name, str(e)))
     return out
 

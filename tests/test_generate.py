@@ -1,0 +1,133 @@
+"""Generation at scale (r1_recipe.verl.generate): chunked, bounded in sockets, resumable after a crash without
+regenerating a finished chunk, with progress; against a fake OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pandas as pd
+import pytest
+
+from r1_recipe.verl.generate import ClientConfig, GenerationError, chunk_dir, generate
+
+LOCK = threading.Lock()
+
+
+class FakeServer:
+    """`/v1/chat/completions` on 127.0.0.1: answers with the last user message and a per-prompt sample counter;
+    counts requests and the most in flight; fails every request once `fail_after` have been answered."""
+
+    def __init__(self, fail_after: int | None = None, delay_s: float = 0.002, shared: dict | None = None):
+        self.fail_after, self.delay_s = fail_after, delay_s
+        self.shared = shared if shared is not None else {"in_flight": 0, "max": 0}  # across servers
+        self.requests = self.in_flight = self.max_in_flight = 0
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    async def handle(self, request):
+        from aiohttp import web
+
+        body = await request.json()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        with LOCK:
+            self.shared["in_flight"] += 1
+            self.shared["max"] = max(self.shared["max"], self.shared["in_flight"])
+        try:
+            await asyncio.sleep(self.delay_s)
+            if self.fail_after is not None and self.requests >= self.fail_after:
+                return web.Response(status=503, text="overloaded")
+            self.requests += 1
+            text = f"answer to {body['messages'][-1]['content']} (max_tokens {body['max_tokens']})"
+            return web.json_response({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]})
+        finally:
+            self.in_flight -= 1
+            with LOCK:
+                self.shared["in_flight"] -= 1
+
+    def _serve(self):
+        from aiohttp import web
+
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.handle)
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.address = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def prompts(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"prompt": [[{"role": "user", "content": f"q{i}"}] for i in range(n)],
+                         "data_source": ["aime"] * n})
+
+
+SAMPLING = {"temperature": 0.6, "top_p": 0.95, "max_tokens": 32768}
+
+
+def test_1920_requests_go_through_a_bounded_number_of_sockets(tmp_path):
+    """AIME x 64 = 1,920 requests: verl's client opens 1,920 connections at once; ours keeps at most 32 in flight."""
+    lines = []
+    shared = {"in_flight": 0, "max": 0}
+    with FakeServer(shared=shared) as a, FakeServer(shared=shared) as b:
+        out = generate(prompts(30), "prompt", [a.address, b.address], "m", 64, SAMPLING, tmp_path / "aime.parquet",
+                       ClientConfig(chunk_prompts=8, max_connections=32), log=lines.append)
+    assert a.requests + b.requests == 1920 and 1 < shared["max"] <= 32 and a.requests == b.requests
+    result = pd.read_parquet(out)
+    assert len(result) == 30 and all(len(r) == 64 for r in result["responses"])
+    assert result["responses"][7][0] == "answer to q7 (max_tokens 32768)"
+    assert list(result["data_source"]) == ["aime"] * 30
+    assert sum("chunk" in line and "done" in line for line in lines) == 4  # ceil(30 / 8) progress lines
+    assert "ETA" in lines[-2]
+
+
+def test_a_crash_keeps_finished_chunks_and_the_rerun_does_not_regenerate_them(tmp_path):
+    out = tmp_path / "gen.parquet"
+    cfg = ClientConfig(chunk_prompts=10, max_connections=8, max_retries=1, retry_wait_s=0.01)
+    with FakeServer(fail_after=80) as s:  # 25 prompts x 4 = 100 requests; after 80 (two chunks) it fails
+        with pytest.raises(GenerationError, match="failed after 2 attempts"):
+            generate(prompts(25), "prompt", [s.address], "m", 4, SAMPLING, out, cfg, log=lambda _: None)
+    parts = sorted(p.name for p in chunk_dir(out).glob("chunk_*.parquet"))
+    assert parts == ["chunk_000000.parquet", "chunk_000001.parquet"] and not out.exists()
+    first = pd.read_parquet(chunk_dir(out) / "chunk_000000.parquet")
+    lines = []
+    with FakeServer() as s:
+        generate(prompts(25), "prompt", [s.address], "m", 4, SAMPLING, out, cfg, log=lines.append)
+    assert s.requests == 5 * 4  # only the unfinished chunk
+    assert "resuming: 2 chunk(s) already done" in lines[0]
+    result = pd.read_parquet(out)
+    assert len(result) == 25 and result["responses"][24][3] == "answer to q24 (max_tokens 32768)"
+    assert list(result["responses"][0]) == list(first["responses"][0])
+
+
+def test_a_rerun_with_other_settings_refuses_the_old_chunks(tmp_path):
+    out = tmp_path / "gen.parquet"
+    with FakeServer() as s:
+        generate(prompts(4), "prompt", [s.address], "m", 2, SAMPLING, out, ClientConfig(chunk_prompts=2),
+                 log=lambda _: None)
+        with pytest.raises(GenerationError, match="holds chunks of another generation"):
+            generate(prompts(4), "prompt", [s.address], "m", 3, SAMPLING, out, ClientConfig(chunk_prompts=2),
+                     log=lambda _: None)
+
+
+def test_client_settings_are_checked():
+    assert ClientConfig.from_config({"chunk_prompts": 16}).chunk_prompts == 16
+    with pytest.raises(ValueError, match=r"r1_generation: unknown key\(s\) \['chunk'\]"):
+        ClientConfig.from_config({"chunk": 1})
+    with pytest.raises(ValueError, match="r1_generation.max_connections must be >= 1"):
+        ClientConfig.from_config({"max_connections": 0})
