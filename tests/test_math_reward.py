@@ -378,3 +378,26 @@ def test_an_assignment_gold_with_other_values_is_still_wrong():
     assert math_reward("\\boxed{(3,2)}", "(p,q,r)=(3,2,7)").score == 0.0
     assert math_reward("\\boxed{a=2, b=1}", "a=1, b=2").score == 0.0
     assert canonical_answer("p=5,q=2;p=7,q=2") == canonical_answer("(5,2),(7,2)")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Final Answer: The largest $n$ is 34.", ("34", "answer_colon")),
+        ("Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", ("3", "answer_colon")),
+        ("Final Answer: it is 5 or 6.", ("it is 5 or 6", "answer_colon")),  # a hedge stays as written
+        ("Final Answer: $\\frac{1}{2}$.", ("\\frac{1}{2}", "answer_colon")),
+    ],
+)
+def test_answer_colon_in_words_is_read_by_math_verify_extraction_unless_it_hedges(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_answer_colon_in_words_scores_its_last_value_and_a_hedge_scores_zero():
+    assert math_reward("Final Answer: The largest $n$ is 34.", "34").score == 1.0
+    assert math_reward("Final Answer: it is 5 or 6.", "6").score == 0.0
+    strict = ("answer_colon", "answer_is", "gsm8k_hashes", "bare")
+    assert extract_answer("Final Answer: The largest $n$ is 34.", fallbacks=strict) == (
+        "The largest $n$ is 34",
+        "answer_colon",
+    )

@@ -184,9 +184,24 @@ def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject"
             continue  # names are checked in extract_answer
         if hits:
             answer = _clean_line(hits[-1])
+            if name == "answer_colon" and "last_math" in fallbacks:
+                answer = _prose_answer(answer)
             if answer:
                 return answer, name
     return None, "no_answer"
+
+
+_HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|not|between)\b")
+
+
+def _prose_answer(answer: str) -> str:
+    """`Final Answer: The largest $n$ is 34.`: a statement in words is read by math-verify's extraction (its last
+    span or number), unless it hedges (`5 or 6`, `not 5`), which stays as written (and fails)."""
+    words = _WORD.findall(re.sub(r"\$[^$]*\$|\\text\{[^}]*\}", " ", answer))
+    if len(words) < 2 or _HEDGE.search(answer):
+        return answer
+    found = _last_math(answer)
+    return found[0] if found else answer
 
 
 def extract_answer(
