@@ -401,3 +401,21 @@ def test_answer_colon_in_words_scores_its_last_value_and_a_hedge_scores_zero():
         "The largest $n$ is 34",
         "answer_colon",
     )
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("1000,99", "1000.99", True),  # a comma that cannot be a thousands separator, against a point decimal
+        ("1.22", "1,22", True),
+        ("0.111", "0,111", True),  # a leading 0 is never followed by a thousands group
+        ("1,000", "1.000", False),  # `1,000` is a thousand
+        ("1,000", "1000", True),
+        ("0,111", "111", False),
+        ("1,5", "1.2", False),
+        ("1,2", "1", False),  # without a point decimal on the other side, a comma list stays a list
+        ("1,2", "\\{1,2\\}", True),
+    ],
+)
+def test_decimal_comma_is_read_only_against_a_point_decimal_and_never_as_a_thousands_group(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected

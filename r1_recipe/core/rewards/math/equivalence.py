@@ -131,6 +131,22 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
         return False
 
 
+_COMMA_NUMBER = re.compile(r"^(-?\d+),(\d+)$")
+_POINT_DECIMAL = re.compile(r"^-?\d*\.\d+$")
+
+
+def _decimal_comma(s: str, other: str) -> str:
+    """`1000,99` is 1000.99 when the other side is a decimal written with a point and the comma cannot be a
+    thousands separator (not `d{1,3},ddd`; `0,111` and `1000,99` can't be): one comma, digits on both sides."""
+    m = _COMMA_NUMBER.match(s)
+    if not m or not _POINT_DECIMAL.match(other):
+        return s
+    whole, frac = m.groups()
+    if len(frac) == 3 and 1 <= len(whole.lstrip("-")) <= 3 and whole.lstrip("-") != "0":
+        return s  # `1,000` is a thousand (normalize already dropped the separator), never 1.000
+    return f"{whole}.{frac}"
+
+
 def is_equivalent(pred: str, gold: str) -> bool:
     """Whether `pred` is mathematically equivalent to `gold`. No time bound inside: callers bound it."""
     if pred is None or gold is None:
@@ -145,6 +161,7 @@ def is_equivalent(pred: str, gold: str) -> bool:
     g_text, g_pct = _split_percent(normalize(gold))
     if not p_text or not g_text:
         return False
+    p_text, g_text = _decimal_comma(p_text, g_text), _decimal_comma(g_text, p_text)
     # "\\geq 5" is a relation, not the number 5; "5 or 6" is a hedge (both need the same form in the gold)
     if bool(_RELATION.match(p_text)) != bool(_RELATION.match(g_text)):
         return False
