@@ -419,3 +419,17 @@ def test_answer_colon_in_words_scores_its_last_value_and_a_hedge_scores_zero():
 )
 def test_decimal_comma_is_read_only_against_a_point_decimal_and_never_as_a_thousands_group(pred, gold, expected):
     assert is_equivalent(pred, gold) is expected
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("y=-\\frac{1}{2}x+\\frac{3}{4}", "2x+4y-3=0", True),
+        ("$2x+4y-3=0$", "$y=-\\frac{1}{2}x+\\frac{3}{4}$", True),  # either side may be the solved form
+        ("y = 2x", "4x - 2y = 0", True),
+        ("y=2x+1", "2x-y=0", False),  # a different line
+        ("y=x", "y^2=x^2", False),  # y is not linear there: two solutions, not one
+    ],
+)
+def test_an_equation_solved_for_one_variable_equals_its_implicit_form(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected

@@ -131,6 +131,35 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
         return False
 
 
+_EXPLICIT = re.compile(r"^\s*([a-zA-Z])\s*=(?![=<>])\s*([^=]+)$", re.S)
+
+
+def _explicit_equals_implicit(explicit: str, implicit: str) -> bool:
+    """`y=-\\frac12x+\\frac34` for `2x+4y-3=0`: an equation solved for one variable equals the implicit equation
+    when that variable occurs linearly in it (one solution) and substituting the solution makes it hold identically."""
+    m = _EXPLICIT.match(explicit.strip().strip("$"))
+    implicit = implicit.strip().strip("$")
+    if not m or implicit.count("=") != 1 or _EXPLICIT.match(implicit) or _hostile(explicit) or _hostile(implicit):
+        return False
+    var, rhs = m.groups()
+    try:
+        import sympy
+
+        eq = parse("$" + implicit + "$", _PARSE_CONFIG, parsing_timeout=None)
+        value = parse("$" + rhs + "$", _PARSE_CONFIG, parsing_timeout=None)
+        if not eq or not value or not isinstance(eq[0], sympy.Eq) or not isinstance(value[0], sympy.Expr):
+            return False
+        expr = eq[0].lhs - eq[0].rhs
+        sym = next((x for x in expr.free_symbols if x.name == var), None)
+        if sym is None or not value[0].free_symbols <= expr.free_symbols - {sym}:
+            return False
+        if sympy.Poly(expr, sym).degree() != 1:
+            return False
+        return sympy.simplify(expr.subs(sym, value[0])) == 0
+    except Exception:  # a parser bug on odd input is a wrong answer, never a crash
+        return False
+
+
 _COMMA_NUMBER = re.compile(r"^(-?\d+),(\d+)$")
 _POINT_DECIMAL = re.compile(r"^-?\d*\.\d+$")
 
@@ -154,6 +183,8 @@ def is_equivalent(pred: str, gold: str) -> bool:
     pred, gold = str(pred), str(gold)
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return False
+    if "=" in pred and "=" in gold and (_explicit_equals_implicit(pred, gold) or _explicit_equals_implicit(gold, pred)):
+        return True
     p_map, g_map = assignment_map(pred), assignment_map(gold)
     if p_map and g_map:  # `a=2, b=1` vs `a=1, b=2`: the same names, each with an equal value
         return p_map.keys() == g_map.keys() and all(is_equivalent(p_map[k], g_map[k]) for k in g_map)
