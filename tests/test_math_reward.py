@@ -32,7 +32,7 @@ from r1_recipe.rewards import get
         ("\\boxed{42}. Check: \\boxed{42.0}", ("42.0", "boxed")),  # same value twice is one answer
         ("Natalia sold 48 clips.\n#### 72", ("72", "gsm8k_hashes")),
         ("Work...\nFinal Answer: $\\frac{1}{2}$.", ("\\frac{1}{2}", "answer_colon")),
-        ("no marker at all, 12 then 13", (None, "no_answer")),
+        ("no marker at all, 12 then 13", ("13", "last_math")),  # free prose: math-verify's last span / number
         ("It is \\boxed{3} or \\boxed{4}.", (None, "multiple_answers")),
         ("<think> x </think> <answer> 3 </answer> <answer> 4 </answer>", (None, "multiple_answers")),
         ("<think> x </think> <answer> 42", (None, "unclosed_answer")),
@@ -48,7 +48,7 @@ def test_extract_answer_finds_the_final_answer_or_says_why_not(text, expected):
 
 def test_fallbacks_are_configurable_and_last_number_is_opt_in():
     text = "we get 12 and then 13 apples"
-    assert extract_answer(text) == (None, "no_answer")
+    assert extract_answer(text, fallbacks=("answer_colon", "answer_is", "gsm8k_hashes", "bare")) == (None, "no_answer")
     assert extract_answer(text, fallbacks=("last_number",)) == ("13", "last_number")
     assert extract_answer("#### 72", fallbacks=()) == (None, "no_answer")
     with pytest.raises(ValueError, match="unknown fallback 'nope'"):
@@ -255,11 +255,49 @@ def test_a_box_in_a_worked_gold_solution_is_not_a_part_of_the_gold():
         ("$9$", ("9", "bare")),
         ("7,425,000", ("7,425,000", "bare")),
         ("Answer $ \n 9 \n $", (None, "no_answer")),  # inline math does not span lines
-        ("the value is 1.5 so we stop", (None, "no_answer")),  # a number in prose needs last_number (opt-in)
+        ("the value is 1.5 so we stop", ("1.5", "last_math")),  # free prose: the last number, as math-verify reads it
     ],
 )
 def test_prose_and_bare_answers_are_extracted_by_default(text, expected):
     assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Therefore $x \\geq 5$ is the solution.", ("x \\geq 5", "last_math")),
+        ("We find that $x \\neq 3$.", ("x \\neq 3", "last_math")),
+        (
+            "The identity matrix is $ \\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix} $.",
+            ("\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}", "last_math"),
+        ),
+        ("so the number is 10 which is 1,000.99m²", ("1000.99", "last_math")),
+        ("First $x=2$, then $y = 7$ and we stop.", ("y = 7", "last_math")),  # the last span, not the first
+        ("Answer $ \n 9 \n $", (None, "no_answer")),  # a malformed answer statement is not rescued
+        ("<think> so $x = 4$ </think> so it is $5$.", ("5", "last_math")),  # the answer region only
+        ("<think> so $x = 4$ </think> and we stop here", (None, "answer_in_think")),
+        ("<think> it is $x = 4$ </think>", (None, "answer_in_think")),
+        ("<think> a </think> <answer> we get $3$ then 4 </answer>", ("we get $3$ then 4", "answer_tag")),
+        ("no math here at all", (None, "no_answer")),
+    ],
+)
+def test_free_prose_without_marker_falls_back_to_math_verify_extraction_of_the_answer_region(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_last_math_fallback_scores_through_our_equivalence_and_can_be_switched_off():
+    assert math_reward("Therefore $x \\geq 5$ is the solution.", "$x >= 5$").score == 1.0
+    assert math_reward("Therefore $x \\geq 5$ is the solution.", "5").score == 0.0  # a relation is not a number
+    assert (
+        math_reward(
+            "Here is a zero matrix: $ \\begin{pmatrix}0 & 0 \\\\0 & 0\\end{pmatrix} $",
+            "\\begin{bmatrix}0 & 0 \\\\0 & 0\\end{bmatrix}",
+        ).score
+        == 1.0
+    )
+    strict = ("answer_colon", "answer_is", "gsm8k_hashes", "bare")
+    out = math_reward("Therefore $x \\geq 5$ is the solution.", "$x >= 5$", fallbacks=strict)
+    assert (out.score, out.reason) == (0.0, "no_answer")
 
 
 @pytest.mark.parametrize(
@@ -340,3 +378,58 @@ def test_an_assignment_gold_with_other_values_is_still_wrong():
     assert math_reward("\\boxed{(3,2)}", "(p,q,r)=(3,2,7)").score == 0.0
     assert math_reward("\\boxed{a=2, b=1}", "a=1, b=2").score == 0.0
     assert canonical_answer("p=5,q=2;p=7,q=2") == canonical_answer("(5,2),(7,2)")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Final Answer: The largest $n$ is 34.", ("34", "answer_colon")),
+        ("Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", ("3", "answer_colon")),
+        ("Final Answer: it is 5 or 6.", ("it is 5 or 6", "answer_colon")),  # a hedge stays as written
+        ("Final Answer: $\\frac{1}{2}$.", ("\\frac{1}{2}", "answer_colon")),
+    ],
+)
+def test_answer_colon_in_words_is_read_by_math_verify_extraction_unless_it_hedges(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_answer_colon_in_words_scores_its_last_value_and_a_hedge_scores_zero():
+    assert math_reward("Final Answer: The largest $n$ is 34.", "34").score == 1.0
+    assert math_reward("Final Answer: it is 5 or 6.", "6").score == 0.0
+    strict = ("answer_colon", "answer_is", "gsm8k_hashes", "bare")
+    assert extract_answer("Final Answer: The largest $n$ is 34.", fallbacks=strict) == (
+        "The largest $n$ is 34",
+        "answer_colon",
+    )
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("1000,99", "1000.99", True),  # a comma that cannot be a thousands separator, against a point decimal
+        ("1.22", "1,22", True),
+        ("0.111", "0,111", True),  # a leading 0 is never followed by a thousands group
+        ("1,000", "1.000", False),  # `1,000` is a thousand
+        ("1,000", "1000", True),
+        ("0,111", "111", False),
+        ("1,5", "1.2", False),
+        ("1,2", "1", False),  # without a point decimal on the other side, a comma list stays a list
+        ("1,2", "\\{1,2\\}", True),
+    ],
+)
+def test_decimal_comma_is_read_only_against_a_point_decimal_and_never_as_a_thousands_group(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("y=-\\frac{1}{2}x+\\frac{3}{4}", "2x+4y-3=0", True),
+        ("$2x+4y-3=0$", "$y=-\\frac{1}{2}x+\\frac{3}{4}$", True),  # either side may be the solved form
+        ("y = 2x", "4x - 2y = 0", True),
+        ("y=2x+1", "2x-y=0", False),  # a different line
+        ("y=x", "y^2=x^2", False),  # y is not linear there: two solutions, not one
+    ],
+)
+def test_an_equation_solved_for_one_variable_equals_its_implicit_form(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected

@@ -35,7 +35,7 @@ _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textnormal|operatorname
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _LHS = re.compile(r"^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*=(?![=<>])\s*")  # "x = 3" -> "3" (a single variable on the left)
 _MCQ = re.compile(r"^\(?\s*([A-J])\s*\)?(?:[.:]|\s|$)")
-_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")  # `0,111` is no thousand
 
 
 _VAR = r"[a-zA-Z]\w*(?:_\{?\w+\}?)?"

@@ -131,6 +131,51 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
         return False
 
 
+_EXPLICIT = re.compile(r"^\s*([a-zA-Z])\s*=(?![=<>])\s*([^=]+)$", re.S)
+
+
+def _explicit_equals_implicit(explicit: str, implicit: str) -> bool:
+    """`y=-\\frac12x+\\frac34` for `2x+4y-3=0`: an equation solved for one variable equals the implicit equation
+    when that variable occurs linearly in it (one solution) and substituting the solution makes it hold identically."""
+    m = _EXPLICIT.match(explicit.strip().strip("$"))
+    implicit = implicit.strip().strip("$")
+    if not m or implicit.count("=") != 1 or _EXPLICIT.match(implicit) or _hostile(explicit) or _hostile(implicit):
+        return False
+    var, rhs = m.groups()
+    try:
+        import sympy
+
+        eq = parse("$" + implicit + "$", _PARSE_CONFIG, parsing_timeout=None)
+        value = parse("$" + rhs + "$", _PARSE_CONFIG, parsing_timeout=None)
+        if not eq or not value or not isinstance(eq[0], sympy.Eq) or not isinstance(value[0], sympy.Expr):
+            return False
+        expr = eq[0].lhs - eq[0].rhs
+        sym = next((x for x in expr.free_symbols if x.name == var), None)
+        if sym is None or not value[0].free_symbols <= expr.free_symbols - {sym}:
+            return False
+        if sympy.Poly(expr, sym).degree() != 1:
+            return False
+        return sympy.simplify(expr.subs(sym, value[0])) == 0
+    except Exception:  # a parser bug on odd input is a wrong answer, never a crash
+        return False
+
+
+_COMMA_NUMBER = re.compile(r"^(-?\d+),(\d+)$")
+_POINT_DECIMAL = re.compile(r"^-?\d*\.\d+$")
+
+
+def _decimal_comma(s: str, other: str) -> str:
+    """`1000,99` is 1000.99 when the other side is a decimal written with a point and the comma cannot be a
+    thousands separator (not `d{1,3},ddd`; `0,111` and `1000,99` can't be): one comma, digits on both sides."""
+    m = _COMMA_NUMBER.match(s)
+    if not m or not _POINT_DECIMAL.match(other):
+        return s
+    whole, frac = m.groups()
+    if len(frac) == 3 and 1 <= len(whole.lstrip("-")) <= 3 and whole.lstrip("-") != "0":
+        return s  # `1,000` is a thousand (normalize already dropped the separator), never 1.000
+    return f"{whole}.{frac}"
+
+
 def is_equivalent(pred: str, gold: str) -> bool:
     """Whether `pred` is mathematically equivalent to `gold`. No time bound inside: callers bound it."""
     if pred is None or gold is None:
@@ -138,6 +183,8 @@ def is_equivalent(pred: str, gold: str) -> bool:
     pred, gold = str(pred), str(gold)
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return False
+    if "=" in pred and "=" in gold and (_explicit_equals_implicit(pred, gold) or _explicit_equals_implicit(gold, pred)):
+        return True
     p_map, g_map = assignment_map(pred), assignment_map(gold)
     if p_map and g_map:  # `a=2, b=1` vs `a=1, b=2`: the same names, each with an equal value
         return p_map.keys() == g_map.keys() and all(is_equivalent(p_map[k], g_map[k]) for k in g_map)
@@ -145,6 +192,7 @@ def is_equivalent(pred: str, gold: str) -> bool:
     g_text, g_pct = _split_percent(normalize(gold))
     if not p_text or not g_text:
         return False
+    p_text, g_text = _decimal_comma(p_text, g_text), _decimal_comma(g_text, p_text)
     # "\\geq 5" is a relation, not the number 5; "5 or 6" is a hedge (both need the same form in the gold)
     if bool(_RELATION.match(p_text)) != bool(_RELATION.match(g_text)):
         return False

@@ -7,11 +7,12 @@ import re
 from r1_recipe.core.rewards.format import strip_eos
 from r1_recipe.core.rewards.math.canonical import canonical_answer
 
-FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare", "last_number")
+FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare", "last_math", "last_number")
 # Explicit final-answer statements only (MATH / competition style and R1's <answer> prose): "Answer: X", "the answer is
-# X", "Answer $X$", GSM8K's "#### X", and a response that is nothing but an answer. `last_number` (any number at the
-# end of free text) is opt-in: for GSM8K-style data whose responses state the result in a sentence.
-DEFAULT_FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare")
+# X", "Answer $X$", GSM8K's "#### X", and a response that is nothing but an answer; then, as the last resort,
+# `last_math`: math-verify's own extraction (its LaTeX and expression patterns, the rightmost span that parses) on the
+# answer region. `last_number` (any number at the end of free text, ours) is opt-in.
+DEFAULT_FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare", "last_math")
 THINK_POLICIES = ("ignore", "allow")
 MULTIPLE_POLICIES = ("reject", "last")
 
@@ -26,6 +27,7 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _ANSWER_IS_STATEMENT = re.compile(r"(?i)\banswer\s+is\s*:?\s*([^\n]+?)\s*(?:\.(?=\s|$)|$|\n)")
 _ANSWER_MATH = re.compile(r"(?is)\banswer\s*(?:is\s*)?(?:\$\$(.+?)\$\$|\$([^\n$]+?)\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\))")
 
+_ANSWER_MATH_OPEN = re.compile(r"(?i)\banswer\s*(?:is\s*)?:?\s*(?:\$|\\\(|\\\[)")
 _MATH_SPAN = re.compile(r"(?s)^\s*(?:\$\$(.+)\$\$|\$([^\n$]+)\$|\\\[(.+)\\\]|\\\(([^\n]+)\\\))\s*\.?\s*$")
 _MINERVA_TAIL = re.compile(r"(?i)\.?\s*I hope it is correct.*$", re.S)
 _WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
@@ -93,6 +95,37 @@ def _bare(text: str) -> list[str]:
     return []
 
 
+_LIBRARY_PATTERNS: list = []
+
+
+def _last_math(text: str) -> list[str]:
+    """math-verify's extraction on `text`: the LaTeX span or expression it would pick (priority groups in its order,
+    rightmost match first, the first that its parser accepts), as the LaTeX string it normalised; our equivalence
+    then compares it. Depends on the library's parser module, not on a copy of its patterns."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig
+    from math_verify.parser import extract_match, get_extraction_regexes
+
+    if not _LIBRARY_PATTERNS:
+        patterns = [
+            (pattern, target, priority)
+            for regexes, target in get_extraction_regexes([LatexExtractionConfig(), ExprExtractionConfig()])
+            for pattern, priority in regexes
+        ]
+        _LIBRARY_PATTERNS.extend(sorted(patterns, key=lambda p: p[2]))
+    for priority in sorted({p[2] for p in _LIBRARY_PATTERNS}):
+        group = [(pattern, target) for pattern, target, prio in _LIBRARY_PATTERNS if prio == priority]
+        matches = [(m, target) for pattern, target in group for m in pattern.finditer(text)]
+        matches.sort(key=lambda mt: (mt[0].end(), -mt[0].start()), reverse=True)
+        for m, target in matches:
+            try:
+                parsed, string = extract_match(m, target)
+            except Exception:  # a span its parser rejects is not an answer
+                continue
+            if parsed is not None and string and string.strip():
+                return [string.strip()]
+    return []
+
+
 def final_boxes(text: str) -> list[str]:
     """The boxes of the final region (after `</think>`; inside the last `<answer>` block when there is one)."""
     text = strip_eos(text)
@@ -141,15 +174,34 @@ def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject"
             hits = _bare(text)
         elif name == "gsm8k_hashes":
             hits = _HASHES.findall(text)
+        elif name == "last_math":
+            # an answer statement in math that our patterns refused (`Answer $ \n 9 \n $`: inline math broken
+            # across lines) is malformed, and not rescued by reading the last number
+            hits = [] if _ANSWER_MATH_OPEN.search(text) else _last_math(text)
         elif name == "last_number":
             hits = _NUMBER.findall(text)
         else:
             continue  # names are checked in extract_answer
         if hits:
             answer = _clean_line(hits[-1])
+            if name == "answer_colon" and "last_math" in fallbacks:
+                answer = _prose_answer(answer)
             if answer:
                 return answer, name
     return None, "no_answer"
+
+
+_HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|not|between)\b")
+
+
+def _prose_answer(answer: str) -> str:
+    """`Final Answer: The largest $n$ is 34.`: a statement in words is read by math-verify's extraction (its last
+    span or number), unless it hedges (`5 or 6`, `not 5`), which stays as written (and fails)."""
+    words = _WORD.findall(re.sub(r"\$[^$]*\$|\\text\{[^}]*\}", " ", answer))
+    if len(words) < 2 or _HEDGE.search(answer):
+        return answer
+    found = _last_math(answer)
+    return found[0] if found else answer
 
 
 def extract_answer(
