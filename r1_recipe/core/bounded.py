@@ -198,42 +198,43 @@ class BoundedPool:
     def run(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
         """Run `fn` within `timeout` seconds from now; raises `BoundExceeded` (timeout, worker_died, pool_error)
         or the task's own exception. `fn` must be picklable (module level)."""
-        deadline = time.monotonic() + timeout
         reason = "pool_error"
-        for _ in range(2):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BoundExceeded("timeout")
-            pool, future = self._schedule(fn, args, kwargs, left)
+        for pool, future, left in self._attempts(fn, args, kwargs, timeout):
             try:
                 return future.result(timeout=left)
             except BaseException as e:
-                error = self._failed(pool, future, e)
-            if not isinstance(error, _Retry):
-                raise error
-            reason = error.reason
+                reason = self._retry_or_raise(pool, future, e)
         raise BoundExceeded(reason)
 
     async def arun(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
         """Async form of `run` for reward managers that live on an event loop."""
-        deadline = time.monotonic() + timeout
         reason = "pool_error"
-        for _ in range(2):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BoundExceeded("timeout")
-            pool, future = self._schedule(fn, args, kwargs, left)
+        for pool, future, left in self._attempts(fn, args, kwargs, timeout):
             try:
                 return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), left)
             except asyncio.CancelledError:
                 future.cancel()
                 raise
             except BaseException as e:
-                error = self._failed(pool, future, e)
-            if not isinstance(error, _Retry):
-                raise error
-            reason = error.reason
+                reason = self._retry_or_raise(pool, future, e)
         raise BoundExceeded(reason)
+
+    def _attempts(self, fn: Callable, args: tuple, kwargs: dict, timeout: float):
+        """The two tries of `run`/`arun`: `(pool, future, seconds left)` submitted within `timeout` from now; once
+        the deadline has passed, `BoundExceeded("timeout")`."""
+        deadline = time.monotonic() + timeout
+        for _ in range(2):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BoundExceeded("timeout")
+            yield (*self._schedule(fn, args, kwargs, left), left)
+
+    def _retry_or_raise(self, pool: ProcessPool, future, error: BaseException) -> str:
+        """The reason to try once more (worker died, pool broke); any other failure is raised as ours."""
+        error = self._failed(pool, future, error)
+        if not isinstance(error, _Retry):
+            raise error
+        return error.reason
 
     def _failed(self, pool: ProcessPool, future, error: BaseException) -> BaseException:
         if isinstance(error, asyncio.TimeoutError | concurrent.futures.TimeoutError | TimeoutError):

@@ -36,20 +36,9 @@ from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
 from r1_recipe.core.rewards.types import RewardOutput
 from r1_recipe.core.templates import last_user_message
 from r1_recipe.verl import touchpoints
+from r1_recipe.verl.touchpoints import config_value
 
 logger = logging.getLogger(__name__)
-
-
-def _cfg_get(config, path: str, default=None):
-    node = config
-    for part in path.split("."):
-        if node is None:
-            return default
-        try:
-            node = node.get(part, None)
-        except AttributeError:
-            return default
-    return default if node is None else node
 
 
 class R1RewardManager(RewardManagerBase):
@@ -59,14 +48,14 @@ class R1RewardManager(RewardManagerBase):
                  reward_model_tokenizer=None, **kwargs):
         super().__init__(config, tokenizer, compute_score)
         custom = compute_score.args[0] if isinstance(compute_score, functools.partial) else compute_score
-        if _cfg_get(config, "reward.custom_reward_function.path") and not getattr(
+        if config_value(config, "reward.custom_reward_function.path") and not getattr(
                 custom, "__module__", "").startswith("r1_recipe"):
             logger.warning("reward.custom_reward_function is ignored by the r1 reward manager: register the function "
                            "as a reward component and list it under reward.r1.components")
         touchpoints.require_for_config(config)  # e.g. ref_reset_steps with a verl that lacks the hooked methods
-        self.composer = Composer(_cfg_get(config, "reward.r1"))
+        self.composer = Composer(config_value(config, "reward.r1"))
         self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
-        self.max_response_length = _cfg_get(config, "actor_rollout_ref.rollout.response_length") or _cfg_get(
+        self.max_response_length = config_value(config, "actor_rollout_ref.rollout.response_length") or config_value(
             config, "data.max_response_length"
         )
         self.eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
@@ -76,7 +65,7 @@ class R1RewardManager(RewardManagerBase):
         """verl's discriminative-RM request code (RewardLoopWorker.compute_score_disrm) bound to this manager's
         tokenizers and router, or None when no reward model is configured. A half-configured set-up fails here."""
         wanted = self.composer.cfg.reward_model is not None
-        enabled = bool(_cfg_get(config, "reward.reward_model.enable", False))
+        enabled = bool(config_value(config, "reward.reward_model.enable"))
         # verl builds this manager next to a reward model only when custom_reward_function.path is set: not checked
         errors = reward_model_errors(self.composer.cfg.reward_model, enabled, "(set)", router_up=router is not None)
         if errors:

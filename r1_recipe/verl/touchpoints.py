@@ -182,16 +182,17 @@ def require_attrs(module_obj, attrs: tuple[str, ...], what: str) -> bool:
     return not absent
 
 
-def _is_set(config, key: str) -> bool:
+def config_value(config, key: str):
+    """The value at dotted `key` of a (Dict)config, None when any part is absent."""
     node = config
     for part in key.split("."):
         try:
             node = node.get(part, None)
         except AttributeError:
-            return False
+            return None
         if node is None:
-            return False
-    return node not in (False, "", 0) or key == "algorithm.adv_estimator"
+            return None
+    return node
 
 
 # Config keys whose touchpoints are checked at start-up only when the key holds one of our names.
@@ -203,14 +204,10 @@ def require_for_config(config) -> None:
     """ValueError naming the config key when a key this run sets needs a touchpoint the installed verl lacks."""
     for tp in TOUCHPOINTS:
         for key in tp.config_keys:
-            if not _is_set(config, key):
+            value = config_value(config, key)
+            needed = value in _OUR_VALUES[key] if key in _OUR_VALUES else value not in (None, False, "", 0)
+            if not needed:
                 continue
-            if key in _OUR_VALUES:
-                value = config
-                for part in key.split("."):
-                    value = value.get(part, None)
-                if value not in _OUR_VALUES[key]:
-                    continue
             problems = missing((tp,))
             if problems:
                 raise ValueError(f"{key} needs verl's {problems[0][1]} ({tp.used_by}), which the installed verl "
