@@ -22,89 +22,23 @@ latency, and one SUMMARY line with ratios against math-verify and the best peer.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from _math_scorers import load, ours_reward, run_scorer  # noqa: E402  (bench/ is sys.path[0])
+
 CASES = os.path.join(HERE, "data", "peer_math_cases.jsonl")
 SCORERS = ("ours", "math_verify", "verl_math_verify", "verl_math", "verl_math_dapo", "verl_prime_math")
-
-
-def _ours():
-    try:
-        from r1_recipe.core.rewards.math import math_reward
-    except ImportError:  # the layout before the core/verl/tools split
-        from r1_recipe.rewards.math import math_reward
-    return math_reward
 
 
 PRELOAD = (
     "math_verify", "sympy", "latex2sympy2_extended", "verl.utils.reward_score.math_verify",
     "verl.utils.reward_score.math_reward", "verl.utils.reward_score.math_dapo", "verl.utils.reward_score.prime_math",
 )  # fmt: skip
-
-
-def _gold_for_math_verify(gold: str) -> str:
-    return gold if ("$" in gold or "\\boxed" in gold or "\\(" in gold or "\\[" in gold) else "$" + gold + "$"
-
-
-def _score(name: str, response: str, gold: str) -> float:
-    if name == "ours":
-        return _ours()(response, gold).score
-    if name == "math_verify":
-        from math_verify import parse, verify
-
-        return float(verify(parse(_gold_for_math_verify(gold)), parse(response)))
-    if name == "verl_math_verify":
-        from verl.utils.reward_score.math_verify import compute_score
-
-        return float(compute_score(response, gold))
-    if name == "verl_math":
-        from verl.utils.reward_score.math_reward import compute_score
-
-        return float(compute_score(response, gold))
-    if name == "verl_math_dapo":
-        from verl.utils.reward_score.math_dapo import compute_score
-
-        return float(compute_score(response, gold)["acc"])
-    if name == "verl_prime_math":
-        import multiprocessing
-
-        from verl.utils.reward_score.prime_math import compute_score
-
-        # prime_math bounds sympy with a forked child; our workers inherit `forkserver`
-        if multiprocessing.get_start_method(allow_none=True) != "fork":
-            multiprocessing.set_start_method("fork", force=True)
-        return float(compute_score(response, gold)[0])
-    raise ValueError(name)
-
-
-def timed(name: str, response: str, gold: str) -> tuple[float, float, str]:
-    start = time.perf_counter()
-    try:
-        verdict, error = _score(name, response, gold), ""
-    except Exception as e:  # a scorer that raises gives a wrong verdict, as a reward would
-        verdict, error = 0.0, f"{type(e).__name__}: {e}"[:120]
-    return verdict, time.perf_counter() - start, error
-
-
-def load(path: str) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def run_scorer(pool, name: str, cases: list[dict], bound: float):
-    def killed(reason, item):
-        return 0.0, 2 * bound, reason
-
-    items = [(name, c["response"], c["gold"]) for c in cases]
-    list(pool.map(timed, items[:20], timeout=2 * bound, default=killed))  # warm-up: parser caches, lazy imports
-    return list(pool.map(timed, items, timeout=2 * bound, default=killed, progress=name))
 
 
 def tally(cases, results, bound, keep=lambda c: True) -> dict:
@@ -139,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     suites = sorted({c["suite"] for c in cases})
     print(f"{len(cases)} cases ({sum(c['label'] for c in cases)} positive, {sum(c['disputed'] for c in cases)} "
           f"disputed) from {len(suites)} suites")
-    preload = (_ours().__module__, *PRELOAD)
+    preload = (ours_reward().__module__, *PRELOAD)
     pool = BoundedPool(workers=args.workers, memory_mb=None, preload=preload)
     results = {}
     try:

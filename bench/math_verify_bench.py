@@ -8,7 +8,7 @@ the reasoning) and hostile inputs (power towers, huge factorials, deep nesting).
 
 Scorers, each given the full response and the gold string, as their users call them:
 - ours: `r1_recipe.core.rewards.math.math_reward(response, gold)` (default options);
-- math-verify: `verify(parse("$" + gold + "$"), parse(response))` with its default settings;
+- math-verify: `verify(parse(gold), parse(response))` with its default settings (a bare gold wrapped in `$...$`);
 - verl `math_dapo.compute_score(response, gold)["acc"]`; verl `prime_math.compute_score(response, gold)[0]`.
 
 Every verdict runs in a `BoundedPool` worker (all modules preloaded, one warm-up pass per scorer); latency is measured
@@ -23,14 +23,14 @@ ratios against math-verify (median latency) and the best peer (accuracy, false p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from _math_scorers import load, run_scorer  # noqa: E402  (bench/ is sys.path[0])
 
 CASES = os.path.join(HERE, "data", "math_cases.jsonl")
 SCORERS = ("ours", "math_verify", "verl_math_dapo", "verl_prime_math")
@@ -38,57 +38,6 @@ PRELOAD = (
     "r1_recipe.core.rewards.math", "math_verify", "sympy", "latex2sympy2_extended",
     "verl.utils.reward_score.math_dapo", "verl.utils.reward_score.prime_math",
 )  # fmt: skip
-
-
-def _score(name: str, response: str, gold: str) -> float:
-    if name == "ours":
-        from r1_recipe.core.rewards.math import math_reward
-
-        return math_reward(response, gold).score
-    if name == "math_verify":
-        from math_verify import parse, verify
-
-        return float(verify(parse("$" + gold + "$"), parse(response)))
-    if name == "verl_math_dapo":
-        from verl.utils.reward_score.math_dapo import compute_score
-
-        return float(compute_score(response, gold)["acc"])
-    if name == "verl_prime_math":
-        import multiprocessing
-
-        from verl.utils.reward_score.prime_math import compute_score
-
-        # prime_math bounds sympy with a child process (verl's `timeout_limit`); it assumes the Linux default `fork`,
-        # while our workers inherit `forkserver`, under which its decorated function cannot be pickled.
-        if multiprocessing.get_start_method(allow_none=True) != "fork":
-            multiprocessing.set_start_method("fork", force=True)
-
-        return float(compute_score(response, gold)[0])
-    raise ValueError(name)
-
-
-def timed(name: str, response: str, gold: str) -> tuple[float, float, str]:
-    """(verdict, seconds, error) for one call, measured inside the worker."""
-    start = time.perf_counter()
-    try:
-        verdict, error = _score(name, response, gold), ""
-    except Exception as e:  # a scorer that raises gives a wrong verdict, as a reward would
-        verdict, error = 0.0, f"{type(e).__name__}: {e}"[:120]
-    return verdict, time.perf_counter() - start, error
-
-
-def load(path: str) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def run_scorer(pool, name: str, cases: list[dict], bound: float) -> list[tuple[float, float, str]]:
-    def killed(reason, item):
-        return 0.0, 2 * bound, reason
-
-    items = [(name, c["response"], c["gold"]) for c in cases]
-    list(pool.map(timed, items[:20], timeout=2 * bound, default=killed))  # warm-up: parser caches, lazy imports
-    return list(pool.map(timed, items, timeout=2 * bound, default=killed, progress=name))
 
 
 def p99(values: list[float]) -> float:
