@@ -433,3 +433,116 @@ def test_decimal_comma_is_read_only_against_a_point_decimal_and_never_as_a_thous
 )
 def test_an_equation_solved_for_one_variable_equals_its_implicit_form(pred, gold, expected):
     assert is_equivalent(pred, gold) is expected
+
+
+@pytest.mark.parametrize(
+    "gold,response",
+    [
+        ("\\boxed{1} papers and \\boxed{2} bins", "$\\boxed{1,2}$"),  # Math-Verify test_open_thoughts
+        ("\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", "$\\boxed{-2,1}$."),
+        ("$\\boxed{a} \\quad \\text{and} \\quad \\boxed{b}$", "\\boxed{a, b}"),
+        ("$21,16$ or $11$", "$21,16,11$"),  # math spans joined by a connector
+        ("$\\\\boxed{35 cm} ++++++ \\\\boxed{4}$", "${35 cm,4}$"),
+    ],
+)
+def test_a_gold_written_as_several_parts_with_short_filler_is_one_multi_part_gold(gold, response):
+    assert math_reward(response, gold).score == 1.0
+
+
+@pytest.mark.parametrize(
+    "gold,response",
+    [
+        ("\\boxed{1} no no no no no \\boxed{2}", "$\\boxed{1,2}$"),  # more than two words between: not one answer
+        ("$x$ is $5$", "x, 5"),  # math spans joined by words, not by a connector, are not parts
+    ],
+)
+def test_parts_separated_by_prose_are_not_joined(gold, response):
+    assert math_reward(response, gold).score == 0.0
+
+
+def test_a_worked_solution_as_the_gold_is_read_by_its_stated_final_answer():
+    gold = (
+        "Let the value be $100$. After losing $10 \\%$ it is $90$; after $20 \\%$ more it is $72$. "
+        "Final Answer: The final answer is $28 \\%$. I hope it is correct."
+    )
+    assert math_reward("a total loss of $\\boxed{28\\%}$.", gold).score == 1.0
+    assert math_reward("a total loss of $\\boxed{72\\%}$.", gold).score == 0.0
+
+
+def test_minerva_final_answer_after_the_last_box_is_the_designated_answer():
+    response = (
+        "interest $= \\boxed{255}$. So he has $10,200 + $255 = $10,455. "
+        "Final Answer: The final answer is $10,455$. I hope it is correct."
+    )
+    assert math_reward(response, "10455").score == 1.0
+    assert math_reward(response, "255").score == 0.0
+    # a box after the final-answer line is the later statement
+    assert math_reward("Final Answer: The final answer is $6$. \\boxed{5}", "5").score == 1.0
+    # a hedge in the final line is still a hedge
+    assert math_reward("\\boxed{5} \\boxed{6} Final Answer: 5 or 6", "5").score == 0.0
+
+
+def test_inline_math_with_an_escaped_dollar_is_one_span():
+    assert extract_answer("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $")[0] == "\\frac{1}{2} \\$ = \\frac{10}{9}"
+    assert math_reward("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", "$10/9$").score == 1.0
+
+
+@pytest.mark.parametrize(
+    "response,gold,expected",
+    [
+        # miles' DeepScaleR test: a rollout log that holds the prompt is graded on the assistant turn
+        ("<|User|>Ignore \\boxed{0}<|Assistant|><|end_of_thought|>Answer: \\boxed{42}<|end_of_sentence|>", "42", 1.0),
+        ("<|User|>Ignore \\boxed{42}<|Assistant|><|end_of_thought|>Answer: \\boxed{0}<|end_of_sentence|>", "42", 0.0),
+        ("<|im_start|>user\nIs it \\boxed{3}?<|im_end|>\n<|im_start|>assistant\n\\boxed{4}", "4", 1.0),
+        # Sky-T1 / OpenThoughts markers are think tags: a box only inside the thought does not count
+        ("<|begin_of_thought|>\\boxed{4}<|end_of_thought|><|begin_of_solution|>so<|end_of_solution|>", "4", 0.0),
+        (
+            "<|begin_of_thought|>\\boxed{3}<|end_of_thought|><|begin_of_solution|>\\boxed{4}<|end_of_solution|>",
+            "4",
+            1.0,
+        ),
+    ],
+)
+def test_prompt_echo_and_thought_markers(response, gold, expected):
+    assert math_reward(response, gold).score == expected
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("2.6667", "\\frac{8}{3}", True),  # 4 places, rounded
+        ("2.6666", "\\frac{8}{3}", True),  # 4 places, truncated
+        ("(0.6,2.6667]", "(\\frac{3}{5},\\frac{8}{3}]", True),  # inside an interval too (Math-Verify test_all)
+        ("2.667", "\\frac{8}{3}", False),  # 3 places are not the exact answer
+        ("0.33", "\\frac{1}{3}", False),
+        ("0.3330", "\\frac{1}{3}", False),  # off by more than one unit of its last place
+        ("0.0001", "0.0001234", False),  # a decimal gold keeps its own precision rule
+        ("0.0001", "\\frac{1}{8103}", False),  # within a unit of the last place but 20% off
+    ],
+)
+def test_an_exact_gold_accepts_a_decimal_of_four_or_more_places_within_a_unit_of_its_last_place(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected
+
+
+def test_a_set_counts_a_repeated_element_once():
+    gold = "$(37,3,3,13),(17,3,3,7),(3,37,3,13),(3,17,3,7),(3,3,2,3)$"
+    response = "$\\boxed{(3, 37, 3, 13), (3, 17, 3, 7), (3, 3, 2, 3), (3,17,3,7), (17,3,3,7), (37,3,3,13)}$"
+    assert math_reward(response, gold).score == 1.0
+    assert canonical_answer("2, 2, 3") == canonical_answer("3, 2")
+    assert is_equivalent("(1,2,2)", "(1,2)") is False  # a tuple keeps its length
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("y=2", "x+y=2", False),  # an equation in variables is not the value of one of them
+        ("2", "x+y=2", False),
+        ("x+y=2", "2", False),
+        ("x+y=2", "y+x=2", True),
+        ("1", "f(x)=1", True),  # a left side that names the value (Math-Verify's reading) still compares by value
+        ("1", "|AB|=1", True),
+        ("2+3=5", "5", True),  # arithmetic, no variables
+    ],
+)
+def test_an_equation_relating_variables_never_equals_a_bare_value(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected

@@ -200,16 +200,17 @@ def _split_percent(s: str) -> tuple[str, bool]:
 
 
 def _structure(s: str):
-    """Parse a normalised answer into ("num", Fraction) | ("set", [..]) | ("tuple"/"interval", open, [..], close)
+    """Parse a normalised answer into ("num", Fraction, text) | ("set", [..]) | ("seq", open, [..], close)
     | ("str", key). Elements are parsed recursively. Plain comma lists are sets (MATH: "all solutions, separated by
-    commas"); `(a,b)` is a tuple or open interval (compared literally, so both readings agree); `[a,b)` is an interval.
+    commas"; a repeated element counts once); `(a,b)` is a tuple or open interval (compared literally, so both readings
+    agree); `[a,b)` is an interval; `\\{a,b\\}` is a set. A number keeps its text (its stated precision).
     """
     s = s.strip()
     value = to_number(s)
     if value is not None:
-        return ("num", value)
+        return ("num", value, s)
     if s.startswith("\\{") and s.endswith("\\}"):
-        return ("set", sorted((_structure(p) for p in _split_top(s[2:-2]) if p), key=repr))
+        return _set(_structure(p) for p in _split_top(s[2:-2]) if p)
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _balanced_inner(s[1:-1]):
         parts = _split_top(s[1:-1])
         if len(parts) > 1:
@@ -218,7 +219,7 @@ def _structure(s: str):
             return _structure(s[1:-1])
     parts = _split_top(s)
     if len(parts) > 1 and all(parts):
-        return ("set", sorted((_structure(p) for p in parts), key=repr))
+        return _set(_structure(p) for p in parts)
     ineq = _inequality_to_interval(s)
     if ineq is not None:
         return _structure(ineq)
@@ -227,6 +228,11 @@ def _structure(s: str):
         return ("str", mcq.group(1))
     # braces around one character are cosmetic (`\sqrt{3}` = `\sqrt3`); other braces carry grouping and stay
     return ("str", _ONE_CHAR_BRACES.sub(r"\1", re.sub(r"\s+", "", s)))
+
+
+def _set(elements) -> tuple:
+    unique = {_key(e): e for e in elements}  # `2, 2` is the set {2}
+    return ("set", [unique[k] for k in sorted(unique)])
 
 
 _ONE_CHAR_BRACES = re.compile(r"\{([A-Za-z0-9])\}")

@@ -58,6 +58,10 @@ def _numbers_match(p: Fraction, g: Fraction, g_text: str, p_text: str = "") -> b
     p_places = _decimal_places(p_text) if p_text else None
     if p_places is not None and p_places >= 6:  # a float printout (0.0833333333333333 for 1/12): agrees to its digits
         return abs(p - g) <= max(abs(g), 1) * Fraction(1, 10 ** (p_places - 1))
+    if p_places is not None and p_places >= 4 and _decimal_places(g_text) is None:
+        # an exact gold written to 4-5 places (2.6667 or 2.6666 for 8/3): within one unit of the last place, and
+        # close relative to the gold (0.0001 is no approximation of 0.0001234); 2-3 places (0.33 for 1/3) are refused
+        return abs(p - g) < Fraction(1, 10**p_places) and abs(p - g) <= abs(g) / 1000
     # A decimal gold of 2+ places (Minerva, physics) is matched by any answer that rounds to it at that precision.
     places = _decimal_places(g_text)
     if places is not None and places >= 2:  # 7.54 for a one-place 7.5 is wrong: GSM8K-style golds are exact
@@ -66,10 +70,10 @@ def _numbers_match(p: Fraction, g: Fraction, g_text: str, p_text: str = "") -> b
     return False
 
 
-def _nodes_equal(p, g, g_text: str = "", p_text: str = "") -> bool | None:
+def _nodes_equal(p, g) -> bool | None:
     """Structural comparison; None when undecided (a "str" leaf that needs symbolic work)."""
     if p[0] == "num" and g[0] == "num":
-        return _numbers_match(p[1], g[1], g_text, p_text)
+        return _numbers_match(p[1], g[1], g[2], p[2])
     if p[0] == "set" and g[0] == "set":
         if len(p[1]) != len(g[1]):
             return False
@@ -176,6 +180,18 @@ def _decimal_comma(s: str, other: str) -> str:
     return f"{whole}.{frac}"
 
 
+_SUM_OF_TERMS = re.compile(r"[a-zA-Z0-9)}]\s*[+-]\s*[a-zA-Z0-9({\\]")
+
+
+def _is_relation_in_variables(s: str) -> bool:
+    """An equation whose left side is a sum of terms with a variable (`x+y=2`, `2x-3y=1`) relates variables; a left
+    side that names the value (`f(x)=1`, `|AB|=1`, `A:B=1`, `\\frac{NO}{BO}=...`) does not (math-verify's reading)."""
+    if s.count("=") != 1 or re.search(r"[<>!]=|==", s):
+        return False
+    lhs = s.split("=", 1)[0]
+    return bool(_SUM_OF_TERMS.search(lhs)) and bool(re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", lhs)))
+
+
 def is_equivalent(pred: str, gold: str) -> bool:
     """Whether `pred` is mathematically equivalent to `gold`. No time bound inside: callers bound it."""
     if pred is None or gold is None:
@@ -193,6 +209,8 @@ def is_equivalent(pred: str, gold: str) -> bool:
     if not p_text or not g_text:
         return False
     p_text, g_text = _decimal_comma(p_text, g_text), _decimal_comma(g_text, p_text)
+    if _is_relation_in_variables(p_text) != _is_relation_in_variables(g_text):
+        return False  # `x+y=2` is an equation, never the value 2 (nor `y=2`, whose `y=` normalize stripped)
     # "\\geq 5" is a relation, not the number 5; "5 or 6" is a hedge (both need the same form in the gold)
     if bool(_RELATION.match(p_text)) != bool(_RELATION.match(g_text)):
         return False
@@ -203,10 +221,10 @@ def is_equivalent(pred: str, gold: str) -> bool:
     if p_pct != g_pct and p[0] == "num" and g[0] == "num":
         # 50% = 0.5 = 50: a percent equals its number and its fraction of 100
         scale = Fraction(1, 100) if p_pct else Fraction(100)
-        return _numbers_match(p[1], g[1], g_text) or _numbers_match(p[1] * scale, g[1], g_text)
+        return _numbers_match(p[1], g[1], g[2]) or _numbers_match(p[1] * scale, g[1], g[2])
     if _key(p) == _key(g):
         return True
-    same = _nodes_equal(p, g, g_text, p_text)
+    same = _nodes_equal(p, g)
     if same is not None:
         return same
     # MCQ: a bare letter gold is matched only by the same letter (option text needs the options: see math_reward)

@@ -25,10 +25,14 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 # "the answer is X." / "Answer $X$" / "Answer \\[ X \\]": up to a sentence end (a "." not inside a number);
 # inline math (`$..$`, `\\(..\\)`) stays on one line, display math (`$$..$$`, `\\[..\\]`) may span lines
 _ANSWER_IS_STATEMENT = re.compile(r"(?i)\banswer\s+is\s*:?\s*([^\n]+?)\s*(?:\.(?=\s|$)|$|\n)")
-_ANSWER_MATH = re.compile(r"(?is)\banswer\s*(?:is\s*)?(?:\$\$(.+?)\$\$|\$([^\n$]+?)\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\))")
+# inside inline math `\\$` is an escaped dollar sign, not the closing delimiter
+_INLINE = r"\$((?:\\.|[^\n$\\])+?)\$"
+_ANSWER_MATH = re.compile(
+    r"(?is)\banswer\s*(?:is\s*)?(?:\$\$(.+?)\$\$|" + _INLINE + r"|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\))"
+)
 
 _ANSWER_MATH_OPEN = re.compile(r"(?i)\banswer\s*(?:is\s*)?:?\s*(?:\$|\\\(|\\\[)")
-_MATH_SPAN = re.compile(r"(?s)^\s*(?:\$\$(.+)\$\$|\$([^\n$]+)\$|\\\[(.+)\\\]|\\\(([^\n]+)\\\))\s*\.?\s*$")
+_MATH_SPAN = re.compile(r"(?s)^\s*(?:\$\$(.+)\$\$|\$((?:\\.|[^\n$\\])+)\$|\\\[(.+)\\\]|\\\(([^\n]+)\\\))\s*\.?\s*$")
 _MINERVA_TAIL = re.compile(r"(?i)\.?\s*I hope it is correct.*$", re.S)
 _WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 _ANSWER_IS = re.compile(r"(?i)^\s*(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*")
@@ -126,9 +130,27 @@ def _last_math(text: str) -> list[str]:
     return []
 
 
+# A response that echoes its prompt (`<|User|>...<|Assistant|>...`, as some rollout logs store it) is graded on what
+# follows the last assistant turn; Sky-T1 / OpenThoughts reasoning markers are R1's think tags under another name.
+_ASSISTANT_TURN = re.compile(
+    r"<\|Assistant\|>|<｜Assistant｜>|<\|im_start\|>assistant|<\|start_header_id\|>assistant<\|end_header_id\|>"
+)
+_THOUGHT_TAGS = (("<|begin_of_thought|>", "<think>"), ("<|end_of_thought|>", "</think>"))
+
+
+def _response(text: str) -> str:
+    text = strip_eos(text)
+    turns = list(_ASSISTANT_TURN.finditer(text))
+    if turns:
+        text = text[turns[-1].end() :]
+    for alias, tag in _THOUGHT_TAGS:
+        text = text.replace(alias, tag)
+    return text
+
+
 def final_boxes(text: str) -> list[str]:
     """The boxes of the final region (after `</think>`; inside the last `<answer>` block when there is one)."""
-    text = strip_eos(text)
+    text = _response(text)
     close = text.rfind("</think>")
     final = text[close + len("</think>") :] if close >= 0 else ("" if "<think>" in text else text)
     blocks = _ANSWER_BLOCK.findall(final)
@@ -162,6 +184,9 @@ def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject"
     if unclosed:
         return None, "unclosed_boxed"
     if boxes:
+        late = _final_statement_after_box(text, boxes[-1])
+        if late:
+            return late, "final_answer"
         if strict and _distinct(boxes) > 1:
             return None, "multiple_answers"
         return boxes[-1].strip(), "boxed"
@@ -189,6 +214,22 @@ def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject"
             if answer:
                 return answer, name
     return None, "no_answer"
+
+
+_FINAL_MARKER = re.compile(r"(?i)\bfinal\s+answer\b")
+
+
+def _final_statement_after_box(text: str, last_box: str) -> str | None:
+    """Minerva's `Final Answer: The final answer is $X$.` written after the last box is the designated answer (the box
+    before it may hold an intermediate result): its math, read as `answer_is` / `answer_colon` read it."""
+    box_end = max(m.end() for m in _BOX.finditer(text)) + len(last_box)
+    markers = [m for m in _FINAL_MARKER.finditer(text) if m.start() > box_end]
+    if not markers:
+        return None
+    tail = text[markers[-1].start() :]
+    hits = [next(g for g in m if g) for m in _ANSWER_MATH.findall(tail)] or _ANSWER_COLON.findall(tail)
+    answer = _clean_line(hits[-1]) if hits else ""
+    return answer or None
 
 
 _HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly|not|between)\b")
@@ -227,7 +268,7 @@ def extract_answer(
     unknown = [f for f in fallbacks if f not in FALLBACKS]
     if unknown:
         raise ValueError(f"math reward: unknown fallback {unknown[0]!r}; choose from {FALLBACKS}")
-    text = strip_eos(text)
+    text = _response(text)
     close = text.rfind("</think>")
     if close >= 0:
         think, final = text[:close], text[close + len("</think>") :]

@@ -69,8 +69,15 @@ def math_reward(
     return RewardOutput(1.0 if ok else 0.0, "" if ok else "wrong", pred, info)
 
 
-# a gold that is only boxes, side by side or separated by commas / "and" (a box in prose is a worked solution's)
-_ADJACENT_BOXES = re.compile(r"(?:\\boxed\s*\{(?:[^{}]|\{[^{}]*\})*\}\s*(?:,|and|\\text\{\s*and\s*\})?\s*)+")
+# Golds written as several parts: boxes or math spans joined by short filler (`\\boxed{1} papers and \\boxed{2} bins`,
+# `\\(\\boxed{1}\\) and \\(\\boxed{-2}\\)`, `$21,16$ or $11$`); a box in a long text is a worked solution's last result.
+_BOXED_PART = re.compile(r"\\{1,2}(?:boxed|fbox)\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_MATH_PART = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
+# at most two words between boxes (`papers and`, `\\quad \\text{and} \\quad`, `++++++`; not `no no no no no`)
+_BOX_FILLER = re.compile(r"[^$\\{}\da-zA-Z]*(?:[a-zA-Z]+[^$\\{}\da-zA-Z]*){0,2}")
+_SPACING = re.compile(r"\\(?:quad|qquad|text\{\s*(and|or)\s*\}|[,;!: ])")
+_SPAN_FILLER = re.compile(r"(?i),|;|or|and|\\text\{\s*(?:or|and)\s*\}|")  # between math spans: connectors only
+_WORDS = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 
 
 def _parts(gold: str) -> int:
@@ -100,10 +107,35 @@ def _gold_text(ground_truth) -> str:
     if ground_truth is None or isinstance(ground_truth, list | tuple | dict):
         return ""
     text = str(ground_truth).strip()
+    parts = _gold_parts(text)
+    if parts:
+        return ", ".join(parts)
     boxes, _ = boxed_contents(text)
-    if len(boxes) > 1 and _ADJACENT_BOXES.fullmatch(text.strip().strip("$").strip()):
-        return ", ".join(b.strip() for b in boxes)  # `\\boxed{1}\\boxed{2}`: the parts of one gold
-    return boxes[-1].strip() if boxes else text
+    if boxes:
+        return boxes[-1].strip()
+    if len(_WORDS.findall(re.sub(r"\$[^$]*\$", " ", text))) >= 8:  # a worked solution as the gold: its final answer
+        answer, _ = extract_answer(text, fallbacks=("answer_colon", "answer_is"), multiple="last")
+        return answer or text
+    return text
+
+
+def _gold_parts(text: str) -> list[str]:
+    """The parts of a gold written as several boxes or math spans with only short filler between them, else []."""
+    for pattern, filler in ((_BOXED_PART, _BOX_FILLER), (_MATH_PART, _SPAN_FILLER)):
+        spans = list(pattern.finditer(text))
+        if len(spans) < 2:
+            continue
+        inner = [text[a.end() : b.start()] for a, b in zip(spans, spans[1:], strict=False)]
+        outer = [text[: spans[0].start()], text[spans[-1].end() :]]
+        clean = [
+            _SPACING.sub(" ", g).strip().strip("$").replace("\\(", "").replace("\\)", "").strip().rstrip(".")
+            for g in inner + outer
+        ]
+        if all(filler.fullmatch(g.strip()) for g in clean[: len(inner)]) and all(
+            _BOX_FILLER.fullmatch(g) for g in clean
+        ):
+            return [next(g for g in m.groups() if g is not None).strip() for m in spans]
+    return []
 
 
 def _verify_pair(scorer, response: str, gold: str, options: dict) -> RewardOutput:
