@@ -14,6 +14,7 @@ from r1_recipe.core.rewards.math import (
     is_equivalent,
     math_reward,
     verify_batch,
+    vote_key,
 )
 from r1_recipe.rewards import get
 
@@ -546,3 +547,63 @@ def test_a_set_counts_a_repeated_element_once():
 )
 def test_an_equation_relating_variables_never_equals_a_bare_value(pred, gold, expected):
     assert is_equivalent(pred, gold) is expected
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("\\frac{\\sqrt2}{2}", "\\frac{1}{\\sqrt{2}}"),
+        ("(x+1)^2", "x^2+2x+1"),
+        ("2\\sqrt3", "\\sqrt{12}"),
+        ("\\sqrt{4}", "2"),  # a symbolic form of a rational votes with that rational
+        ("\\log_2 8", "3"),
+        ("0.5", "\\frac{1}{2}"),
+    ],
+)
+def test_equivalent_symbolic_answers_share_a_vote_key(a, b):
+    assert is_equivalent(a, b) is True
+    assert vote_key(a) == vote_key(b)
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("(x+1)^2", "(y+1)^2"),
+        ("\\frac{\\sqrt2}{2}", "\\frac{\\sqrt3}{2}"),
+        ("x^2+1", "x^2-1"),
+        ("2\\sqrt3", "3\\sqrt2"),
+    ],
+)
+def test_different_symbolic_answers_keep_different_vote_keys(a, b):
+    assert is_equivalent(a, b) is False
+    assert vote_key(a) != vote_key(b)
+
+
+def test_vote_keys_of_numbers_sets_letters_and_relations_are_their_canonical_keys():
+    for answer, key in [("\\frac12", "1/2"), ("\\{2,1\\}", "{1,2}"), ("(C)", "C"), ("x \\geq 2", "[2,oo)"), ("x", "x")]:
+        assert vote_key(answer) == canonical_answer(answer) == key
+    assert vote_key("10^{10^{10}}") == canonical_answer("10^{10^{10}}")  # costly input: never evaluated
+
+
+def test_math_reward_reports_the_vote_key_that_verl_maj_at_n_groups_by():
+    keys = {
+        math_reward(f"\\boxed{{{a}}}", "\\frac{\\sqrt2}{2}").info["key"]
+        for a in ("\\frac{1}{\\sqrt2}", "\\frac{\\sqrt{2}}{2}")
+    }
+    assert keys == {"≈0.7071067812"}
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("\\text{Even}", "even", True),
+        ("\\text{North East}", "north east", True),
+        ("\\text{Yes}", "no", False),
+        ("E", "e", True),  # math-verify: both are Euler's number
+        ("a", "A", False),  # an MCQ letter gold is matched only by that letter
+    ],
+)
+def test_text_answers_compare_without_case(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected
+    if expected and len(gold) > 1:
+        assert vote_key(pred) == vote_key(gold) == canonical_answer(gold)

@@ -357,8 +357,9 @@ class Composer:
             acc_out = outputs[[c.name for c in self.cfg.components].index(self.cfg.acc_component)]
         info["score"] = total
         info["acc"] = info[self.cfg.acc_component] if acc_out is not None else total
-        # `pred` drives verl's maj@N, which votes by string equality: the canonical key (when the component gives
-        # one, e.g. math: 0.5 and \frac{1}{2} -> "1/2") makes those votes equivalence-aware.
+        # `pred` drives verl's maj@N, which votes by string equality: the vote key (when the component gives one,
+        # e.g. math: 0.5 and \frac{1}{2} -> "1/2", \frac{\sqrt2}{2} and \frac{1}{\sqrt2} -> "≈0.7071067812") makes
+        # those votes equivalence-aware.
         info["pred"] = str(acc_out.info.get("key") or acc_out.pred or "") if acc_out is not None else ""
         info[INFRA_KEY] = float(bool(infra))
         self._record(infra)

@@ -6,8 +6,11 @@ Three stages, each usable on its own:
   `\\boxed{}` / `\\fbox{}` after the reasoning, else configurable fallbacks (`Answer:`, `the answer is X`, GSM8K
   `####`, a bare answer; the last number is opt-in). Module `extract`.
 - `canonical_answer(s)`: a cheap normalised key (no sympy): `0.5`, `\\frac{1}{2}`, `1/2` -> `1/2`; sets sorted,
-  intervals and tuples kept in order. Used by the fast path, by cons@k majority votes and as verl's `pred` (maj@k).
+  intervals and tuples kept in order. Used by the fast path and by `vote_key`.
   Module `canonical`.
+- `vote_key(pred)`: the key majority votes use (verl's `pred` for maj@N, `r1-recipe eval`'s cons@N): the canonical
+  key, or for a single symbolic expression its value at fixed points (`\\frac{\\sqrt2}{2}`, `\\frac{1}{\\sqrt2}` ->
+  `≈0.7071067812`).
 - `is_equivalent(pred, gold)`: keys, then exact rational arithmetic, then structure (sets, tuples, intervals,
   inequalities, percent), and only then sympy through math-verify (signal timeouts off: the caller bounds the time).
   Module `equivalence`; `math_reward` and `verify_batch` are in `reward`.
@@ -27,7 +30,7 @@ itself has no bound. Costly inputs (power towers, huge exponents and factorials)
 """
 
 from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, canonical_answer, normalize, to_number
-from r1_recipe.core.rewards.math.equivalence import is_equivalent
+from r1_recipe.core.rewards.math.equivalence import is_equivalent, vote_key
 from r1_recipe.core.rewards.math.extract import (
     DEFAULT_FALLBACKS,
     FALLBACKS,
@@ -41,5 +44,5 @@ from r1_recipe.core.rewards.math.reward import math_reward, verify_batch
 __all__ = [
     "DEFAULT_FALLBACKS", "FALLBACKS", "MAX_ANSWER_CHARS", "MAX_CHARS", "MULTIPLE_POLICIES", "THINK_POLICIES",
     "boxed_contents", "canonical_answer", "extract_answer", "is_equivalent", "math_reward", "normalize", "to_number",
-    "verify_batch",
+    "verify_batch", "vote_key",
 ]  # fmt: skip

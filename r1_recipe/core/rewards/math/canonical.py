@@ -226,8 +226,13 @@ def _structure(s: str):
     mcq = _MCQ.match(s)
     if mcq and (len(s) <= 3 or s[:3] == "(" + mcq.group(1) + ")"):
         return ("str", mcq.group(1))
+    if _WORDS_ONLY.fullmatch(s):  # a text answer (`Even`, `north east`): case is not part of it (single letters are)
+        return ("str", re.sub(r"\s+", "", s.lower()))
     # braces around one character are cosmetic (`\sqrt{3}` = `\sqrt3`); other braces carry grouping and stay
     return ("str", _ONE_CHAR_BRACES.sub(r"\1", re.sub(r"\s+", "", s)))
+
+
+_WORDS_ONLY = re.compile(r"[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})*")
 
 
 def _set(elements) -> tuple:
@@ -286,7 +291,7 @@ def canonical_answer(pred: str) -> str:
     """A normalised key such that equivalent answers usually share it: `0.5`, `\\frac{1}{2}`, `1/2` -> `1/2`.
 
     Deterministic and cheap (string rewrites and exact rationals, no sympy); used by the fast path of
-    `is_equivalent`, by equivalence-aware majority votes (cons@k) and as the `pred` verl groups maj@k by.
+    `is_equivalent` and, through `equivalence.vote_key`, by majority votes (cons@k, and the `pred` verl's maj@N uses).
     """
     if pred is None:
         return ""

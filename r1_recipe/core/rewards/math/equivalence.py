@@ -14,9 +14,11 @@ from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, veri
 from r1_recipe.core.rewards.math.canonical import (
     MAX_ANSWER_CHARS,
     _key,
+    _num_key,
     _split_percent,
     _structure,
     assignment_map,
+    canonical_answer,
     normalize,
 )
 
@@ -231,3 +233,52 @@ def is_equivalent(pred: str, gold: str) -> bool:
     if g[0] == "str" and re.fullmatch(r"[A-J]", g[1]):
         return p[0] == "str" and p[1] == g[1]
     return any(_symbolic_equal(a, b) for a, b in candidates)
+
+
+# Where a symbolic answer is evaluated for its vote key: Euler-Mascheroni, Apery, Catalan, golden ratio (one per
+# variable, in name order), numbers at which distinct simple expressions are very unlikely to agree to 10 digits.
+_POINTS = (0.5772156649015329, 1.2020569031595942, 0.9159655941772190, 1.6180339887498949)
+
+
+def vote_key(pred: str) -> str:
+    """The key majority votes group answers by (verl's maj@N through `pred`, and `r1-recipe eval`'s cons@N).
+
+    `canonical_answer(pred)`, except for a single symbolic expression (not a number, set, tuple, interval, relation,
+    hedge, word or bare symbol): its value at fixed points, so that `\\frac{\\sqrt2}{2}` and `\\frac{1}{\\sqrt2}` share
+    `≈0.7071067812` and `(x+1)^2` and `x^2+2x+1` share `[x]≈2.487609254`; an expression equal to a rational
+    (`\\sqrt{4}`) gets that rational's key (`2`). Costs one parse (~ms) for symbolic answers only.
+    """
+    key = canonical_answer(pred)
+    text, percent = _split_percent(normalize(str(pred or "")[:MAX_ANSWER_CHARS]))
+    if percent or _structure(text)[0] != "str" or "=" in text or _RELATION.match(text) or _HEDGE.search(text):
+        return key
+    if re.fullmatch(r"[A-Za-z\s]+", text):  # words and names (`yes`, `Even`, `xy`): their canonical key
+        return key
+    return _fingerprint(text) or key
+
+
+def _fingerprint(text: str) -> str | None:
+    if _hostile(text):
+        return None
+    try:
+        import sympy
+
+        parsed = parse("$" + text + "$", _PARSE_CONFIG, parsing_timeout=None)
+        expr = parsed[0] if parsed else None
+        if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.Symbol) or not expr.args:
+            return None
+        symbols = sorted(expr.free_symbols, key=lambda x: x.name)
+        if len(symbols) > len(_POINTS) or not all(isinstance(x, sympy.Symbol) for x in symbols):
+            return None
+        value = complex(expr.subs(dict(zip(symbols, _POINTS, strict=False))).evalf(30))
+    except Exception:  # an answer sympy cannot evaluate keeps its canonical key
+        return None
+    if not symbols and value.imag == 0 and abs(value.real) < 1e12:  # `\\sqrt{4}`, `\\log_2 8`: a rational's key
+        q = Fraction(value.real).limit_denominator(1000)
+        if abs(float(q) - value.real) <= 1e-12 * max(1.0, abs(value.real)):
+            return _num_key(q)
+    if value != value or abs(value) == float("inf"):
+        return None
+    names = "[" + ",".join(x.name for x in symbols) + "]" if symbols else ""
+    imag = f"{value.imag:+.10g}i" if abs(value.imag) > 1e-12 * max(1.0, abs(value.real)) else ""
+    return f"{names}≈{value.real:.10g}{imag}"

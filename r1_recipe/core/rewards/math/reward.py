@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, _split_top, canonical_answer, normalize
-from r1_recipe.core.rewards.math.equivalence import is_equivalent
+from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, _split_top, normalize
+from r1_recipe.core.rewards.math.equivalence import is_equivalent, vote_key
 from r1_recipe.core.rewards.math.extract import DEFAULT_FALLBACKS, boxed_contents, extract_answer, final_boxes
 from r1_recipe.core.rewards.types import RewardOutput
 
@@ -61,7 +61,7 @@ def math_reward(
         return RewardOutput(0.0, where)
     if len(pred) > MAX_ANSWER_CHARS:
         return RewardOutput(0.0, "too_long", pred[:200])
-    info = {"key": canonical_answer(pred), "where": where}
+    info = {"key": vote_key(pred), "where": where}
     ok = is_equivalent(pred, gold)
     if not ok:
         letter = _mcq_letter(pred, gold, extra_info)
