@@ -607,3 +607,40 @@ def test_text_answers_compare_without_case(pred, gold, expected):
     assert is_equivalent(pred, gold) is expected
     if expected and len(gold) > 1:
         assert vote_key(pred) == vote_key(gold) == canonical_answer(gold)
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("4 4/9", "40/9", True),  # Math-Verify test_mixed_number_extraction
+        ("-4 4/9", "-40/9", True),
+        ("1 000 4/9", "9004/9", True),  # spaced thousands in the whole part
+        ("4 0/9", "4", True),
+        ("4 4/9", "4", False),  # never only its whole part
+        ("4 4/0", "4", False),  # a zero denominator is no number
+        ("11 7/6", "73/6", False),  # an improper fraction part is no mixed number, so it equals nothing
+        ("11 6/6", "12", False),
+        ("4 4/9%", "40/900", True),
+        ("4 4/9 percent", "40/900", True),
+        ("28 pct", "\\frac{7}{25}", True),
+    ],
+)
+def test_mixed_numbers_with_a_slash_and_percent_words(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected
+
+
+def test_a_gsm8k_answer_field_is_read_after_its_hashes():
+    gold = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nAltogether she sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    assert math_reward("She sold \\boxed{72} clips.", gold).score == 1.0
+    assert math_reward("$1,234", "#### 1,234").score == 1.0  # lm-eval gsm8k test (PR #3983)
+
+
+@pytest.mark.parametrize(
+    "response,gold",
+    [
+        ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),  # lm-eval hendrycks_math
+        ("\\text{east}", "\\text{east}"),
+    ],
+)
+def test_a_bare_answer_may_hold_latex_words(response, gold):
+    assert math_reward(response, gold).score == 1.0

@@ -143,6 +143,8 @@ def _split_top(s: str, sep: str = ",") -> list[str]:
 
 _FRAC = re.compile(r"^(-)?\\frac\s*(?:\{\s*(-?\d+)\s*\}|(\d))\s*(?:\{\s*(-?\d+)\s*\}|(\d))$")
 _MIXED = re.compile(r"^(-)?(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$")
+# `4 4/9`, `-4 4/9`, `1 000 4/9`: a whole part (spaced thousands allowed), one space, a proper fraction
+MIXED_SLASH = re.compile(r"^([+-])?(\d{1,3}(?: \d{3})+|\d+) (\d+)/(\d+)$")
 _DECIMAL = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _REPEATING = re.compile(r"^(-)?(\d*)\.(\d*)\\overline\{?(\d+)\}?$")
 _SLASH = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
@@ -153,7 +155,15 @@ _SCI = re.compile(
 
 def to_number(s: str) -> Fraction | None:
     """Exact value of a plain number: integer, decimal, `a/b`, `\\frac{a}{b}`, `\\frac12`, mixed `2\\frac{1}{2}`."""
-    s = s.strip().replace(" ", "")
+    s = s.strip()
+    m = MIXED_SLASH.match(s)
+    if m:  # improper (`11 7/6`) or zero-denominator (`4 4/0`) forms are not numbers (Math-Verify's rule)
+        sign, whole, num, den = m.groups()
+        if int(num) >= int(den):
+            return None
+        value = int(whole.replace(" ", "")) + Fraction(int(num), int(den))
+        return -value if sign == "-" else value
+    s = s.replace(" ", "")
     if s.startswith("{") and s.endswith("}") and s.count("{") == 1:
         s = s[1:-1]
     if len(s) > 60:  # a 60-digit literal is not a real answer; keeps int() parsing cheap
@@ -193,9 +203,13 @@ def _num_key(v: Fraction) -> str:
     return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
 
 
+_PERCENT = re.compile(r"\s*(?:%|percent(?:age)?|pct)$")
+
+
 def _split_percent(s: str) -> tuple[str, bool]:
-    if s.endswith("%"):
-        return s[:-1].strip(), True
+    m = _PERCENT.search(s)
+    if m and m.start() > 0:
+        return s[: m.start()].strip(), True
     return s, False
 
 

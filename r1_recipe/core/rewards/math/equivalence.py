@@ -13,6 +13,7 @@ from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, veri
 
 from r1_recipe.core.rewards.math.canonical import (
     MAX_ANSWER_CHARS,
+    MIXED_SLASH,
     _key,
     _num_key,
     _split_percent,
@@ -20,6 +21,7 @@ from r1_recipe.core.rewards.math.canonical import (
     assignment_map,
     canonical_answer,
     normalize,
+    to_number,
 )
 
 logger = logging.getLogger(__name__)
@@ -210,6 +212,8 @@ def is_equivalent(pred: str, gold: str) -> bool:
     g_text, g_pct = _split_percent(normalize(gold))
     if not p_text or not g_text:
         return False
+    if any(MIXED_SLASH.match(t) and to_number(t) is None for t in (p_text, g_text)):
+        return False  # `11 7/6`, `4 4/0`: an invalid mixed number equals nothing (not 11, 7/6 or 73/6)
     p_text, g_text = _decimal_comma(p_text, g_text), _decimal_comma(g_text, p_text)
     if _is_relation_in_variables(p_text) != _is_relation_in_variables(g_text):
         return False  # `x+y=2` is an equation, never the value 2 (nor `y=2`, whose `y=` normalize stripped)

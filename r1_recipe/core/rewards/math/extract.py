@@ -94,9 +94,16 @@ def _bare(text: str) -> list[str]:
     if m:
         return [next(g for g in m.groups() if g)]
     line = text.strip()
-    if line and len(line) <= 80 and "\n" not in line and not _WORD.search(line) and "$" not in line:
+    words = _WORD.search(_LATEX_WORDS.sub(" ", line))
+    if line and len(line) <= 80 and "\n" not in line and not words and "$" not in line:
         return [line]
     return []
+
+
+# words that are LaTeX, not prose: environment names, `\text{...}` contents, a percent word after a number
+_LATEX_WORDS = re.compile(
+    r"\\(?:begin|end)\{[a-zA-Z*]+\}|\\(?:text|textbf|mathrm|mbox)\{[^{}]*\}|(?<=[\d\s])(?:percent(?:age)?|pct)$"
+)
 
 
 _LIBRARY_PATTERNS: list = []

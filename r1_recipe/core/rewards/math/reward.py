@@ -107,6 +107,8 @@ def _gold_text(ground_truth) -> str:
     if ground_truth is None or isinstance(ground_truth, list | tuple | dict):
         return ""
     text = str(ground_truth).strip()
+    if "####" in text:  # a GSM8K answer field: the worked solution, then `#### 72`
+        return text.rsplit("####", 1)[1].strip()
     parts = _gold_parts(text)
     if parts:
         return ", ".join(parts)
