@@ -400,8 +400,8 @@ DISPUTES = {
     ("math-verify-new", "11\r\n5/6", "5"): "a parse artefact: a careful grader would not read '11', CRLF, '5/6' as 5",
     ("math-verify-new", "4 4/9 2", "2"): "a careful grader would not read the sequence '4 4/9 2' as the answer 2",
     **{("math-verify-new", f"4 4/9{suffix}", "40/9"):
-       "labelled unequal; MATH-style grading accepts a percent answer's number (gold `25` for 'what percent?', answer "
-       "`25\\%`), and without the question both readings of `4 4/9%` against 40/9 stand"
+       "labelled unequal; MATH-style graders accept a percent answer's number (lm-eval's hendrycks_math strips `\\%`; "
+       "a gold `25` for 'what percent?' is answered `25\\%`), so without the question both readings stand"
        for suffix in ("%", " %", "percent", " percent", "percentage", " percentage", "pct", " pct")},
     ("math-verify-new", "Final answer is $\\sum_{k=0}^n\\bigl(k\\bigr)$. I hope. 42", "42"):
         "the declared final answer is the sum (n(n+1)/2), not the stray number after it",
