@@ -7,8 +7,8 @@ the reader is the one `rejection-sample` uses. Several files may be given (one p
 Every response is scored with the reward components (default: `accuracy` alone: math equivalence, GPQA letters,
 code through the sandboxed test harness; `--reward-config` takes a training recipe's `reward.r1` block), each call
 under a hard time bound. A truncated response (`finish_reasons` "length" or `truncated`) scores 0, as in training.
-Answers are then clustered per problem by canonical key and, for keys it cannot unify, by the math verifier's
-equivalence (bounded per problem; past the bound the canonical keys alone decide), and `r1_recipe.tools.passk`
+Answers are then clustered per problem by vote key (`pred`) and, for keys it leaves apart, by the math verifier's
+equivalence (bounded per problem; past the bound the vote keys alone decide), and `r1_recipe.tools.passk`
 computes the metrics per `data_source` (or `--benchmark`) and over all problems pooled (`all`). Code problems
 (LiveCodeBench...) get pass@k only: their answers are programs, which a majority vote cannot compare.
 

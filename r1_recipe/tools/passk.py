@@ -7,8 +7,8 @@ answer key) or anything with those two keys, grouped per problem.
 - pass@k: Chen et al. 2021's unbiased estimator `1 - C(n-c, k) / C(n, k)` per problem (n samples, c correct), averaged
   over problems. verl's `best@k` is a bootstrap estimate with replacement, which is biased low for k close to n.
 - cons@k: majority vote over the first k samples of a problem; the answer wins that most samples share, answers that
-  are mathematically equivalent vote together (`0.5`, `\\frac{1}{2}` and `1/2` share the canonical key `1/2`; keys the
-  canonicaliser cannot unify may be merged by an `equivalent(a, b)` callable). The score is the first voter's `acc`.
+  are mathematically equivalent vote together (`0.5`, `\\frac{1}{2}` and `1/2` share the vote key `1/2`; keys the
+  vote key leaves apart may be merged by an `equivalent(a, b)` callable). The score is the first voter's `acc`.
   As in verl's `maj@N` (`calc_maj_val`), ties go to the answer seen first and a response with no answer (`pred` "")
   is a vote for "no answer", so a model that mostly fails to answer gets cons@k 0.
 """
