@@ -229,3 +229,32 @@ def sleepy_length(solution_str, seconds):
 
 def suicide():
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _lose_the_running_task(pool, seconds=0.5):
+    """What pebble's ack/death race leaves behind (a worker dies between acknowledging a task and the pool noticing):
+    the task is recorded on another worker id than the one that died, so pebble never expires it."""
+    time.sleep(seconds)
+    for task in list(pool._pool._pool_manager.task_manager.tasks.values()):
+        real, task.worker_id = task.worker_id, 999_999_999
+        os.kill(real, signal.SIGKILL)
+
+
+def test_a_task_lost_by_the_pool_is_retried_at_once_instead_of_waiting_for_its_deadline():
+    p = BoundedPool(workers=2, memory_mb=None)
+    try:
+        p.run(length, "warm", None, timeout=20)
+        threading.Thread(target=_lose_the_running_task, args=(p,)).start()
+        start = time.monotonic()
+        assert p.run(sleepy_length, "abcd", 2.0, timeout=30) == 4  # the retry's real result
+        assert time.monotonic() - start < 10  # not the 30 s deadline
+
+        async def lost_async():
+            threading.Thread(target=_lose_the_running_task, args=(p,)).start()
+            return await p.arun(sleepy_length, "abc", 2.0, timeout=30)
+
+        start = time.monotonic()
+        assert asyncio.run(lost_async()) == 3
+        assert time.monotonic() - start < 10
+    finally:
+        p.close()

@@ -12,7 +12,9 @@ What the pool guarantees, and how:
   steps): every later call would fail. A monitor thread rebuilds such a pool within `MONITOR_S` and starts its
   workers, so the next step finds them warm; a pool found broken at submission is rebuilt on the spot; and a call
   that failed because its worker died or its pool broke is retried once, within its deadline; only then it fails
-  (`worker_died`, `pool_error`).
+  (`worker_died`, `pool_error`). A waiting call checks every `MONITOR_S` that its task is not lost: pebble drops a
+  task whose worker dies between acknowledging it and the pool noticing the death (the future would wait for its
+  deadline), and leaves tasks queued on a pool that was replaced; both count as `worker_died` / `pool_error`.
 - **Nothing outlives the owner.** Workers are started with `spawn` (no forkserver that could be orphaned) and each runs
   a watchdog thread on a pidfd of the process that created the pool: when that process is gone (SIGKILL from Ray),
   the worker kills itself at once. Sandboxes started by a worker die with it (bubblewrap `--die-with-parent`, or a
@@ -201,7 +203,7 @@ class BoundedPool:
         reason = "pool_error"
         for pool, future, left in self._attempts(fn, args, kwargs, timeout):
             try:
-                return future.result(timeout=left)
+                return self._wait(pool, future, left)
             except BaseException as e:
                 reason = self._retry_or_raise(pool, future, e)
         raise BoundExceeded(reason)
@@ -211,13 +213,53 @@ class BoundedPool:
         reason = "pool_error"
         for pool, future, left in self._attempts(fn, args, kwargs, timeout):
             try:
-                return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), left)
+                end, waiting = time.monotonic() + left, asyncio.wrap_future(future)
+                while True:
+                    try:
+                        return await asyncio.wait_for(asyncio.shield(waiting), min(MONITOR_S, left))
+                    except asyncio.TimeoutError:
+                        left = end - time.monotonic()
+                        if left <= 0:
+                            raise
+                        self._check_not_lost(pool, future)
             except asyncio.CancelledError:
                 future.cancel()
                 raise
             except BaseException as e:
                 reason = self._retry_or_raise(pool, future, e)
         raise BoundExceeded(reason)
+
+    def _wait(self, pool: ProcessPool, future, left: float) -> Any:
+        """`future.result(timeout=left)`, checking every `MONITOR_S` that the task is not lost."""
+        end = time.monotonic() + left
+        while True:
+            try:
+                return future.result(timeout=max(0.0, min(MONITOR_S, left)))
+            except concurrent.futures.TimeoutError:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise
+                self._check_not_lost(pool, future)
+
+    def _check_not_lost(self, pool: ProcessPool, future) -> None:
+        """Raise what a lost task counts as: its pool was replaced (`pool_error`), or pebble marked it running on a
+        worker that is gone and will never report it (`worker_died`). Reads pebble's task and worker tables
+        (private; pebble has no public way to see them): if they change shape, nothing is detected here and the
+        deadline still ends the wait."""
+        if future.done():
+            return
+        if self._pool is not pool:
+            future.cancel()
+            raise BrokenProcessPool("the pool was replaced while the task waited")
+        try:
+            manager = pool._pool_manager
+            task = next((t for t in list(manager.task_manager.tasks.values()) if t.future is future), None)
+            lost = task is not None and task.worker_id and task.worker_id not in manager.worker_manager.workers
+        except (AttributeError, RuntimeError):
+            return
+        if lost:
+            future.cancel()
+            raise ProcessExpired("the worker running the task died unnoticed", pid=task.worker_id)
 
     def _attempts(self, fn: Callable, args: tuple, kwargs: dict, timeout: float):
         """The two tries of `run`/`arun`: `(pool, future, seconds left)` submitted within `timeout` from now; once
@@ -282,7 +324,7 @@ class BoundedPool:
             while True:
                 try:
                     try:
-                        value = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                        value = self._wait(pool, future, deadline - time.monotonic())
                     except BaseException as e:
                         error = self._failed(pool, future, e)
                         if isinstance(error, _Retry):
