@@ -309,10 +309,14 @@ def canonical_answer(pred: str) -> str:
     """
     if pred is None:
         return ""
-    s = normalize(str(pred)[:MAX_ANSWER_CHARS])
-    s, percent = _split_percent(s)
-    key = _key(_structure(s))
-    return key + "%" if percent else key
+    return parse_answer(pred)[3]
+
+
+def parse_answer(pred: str) -> tuple[str, bool, tuple, str]:
+    """(normalised text without its percent sign, whether it had one, its structure, its canonical key)."""
+    s, percent = _split_percent(normalize(str(pred)[:MAX_ANSWER_CHARS]))
+    node = _structure(s)
+    return s, percent, node, _key(node) + ("%" if percent else "")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from r1_recipe.core.rewards.math.canonical import (
     _structure,
     assignment_map,
     normalize,
+    parse_answer,
     to_number,
 )
 
@@ -251,9 +252,7 @@ def vote_key(pred: str) -> str:
     `≈0.7071067812` and `(x+1)^2` and `x^2+2x+1` share `[x]≈2.487609254`; an expression equal to a rational
     (`\\sqrt{4}`) gets that rational's key (`2`). Costs one parse (~ms) for symbolic answers only.
     """
-    text, percent = _split_percent(normalize(str(pred or "")[:MAX_ANSWER_CHARS]))
-    node = _structure(text)
-    key = _key(node) + ("%" if percent else "")  # = canonical_answer(pred), without normalising twice
+    text, percent, node, key = parse_answer(pred or "")
     if percent or node[0] != "str" or "=" in text or _RELATION.match(text) or _HEDGE.search(text):
         return key
     if re.fullmatch(r"[A-Za-z\s]+", text):  # words and names (`yes`, `Even`, `xy`): their canonical key

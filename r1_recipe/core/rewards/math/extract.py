@@ -31,6 +31,12 @@ _ANSWER_MATH = re.compile(
     r"(?is)\banswer\s*(?:is\s*)?(?:\$\$(.+?)\$\$|" + _INLINE + r"|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\))"
 )
 
+
+def _answer_math(text: str) -> list[str]:
+    """The math of every `answer (is) $X$` / `\\[X\\]` / `\\(X\\)` statement in `text`, in order."""
+    return [next(g for g in m if g) for m in _ANSWER_MATH.findall(text)]
+
+
 _ANSWER_MATH_OPEN = re.compile(r"(?i)\banswer\s*(?:is\s*)?:?\s*(?:\$|\\\(|\\\[)")
 _MATH_SPAN = re.compile(r"(?s)^\s*(?:\$\$(.+)\$\$|\$((?:\\.|[^\n$\\])+)\$|\\\[(.+)\\\]|\\\(([^\n]+)\\\))\s*\.?\s*$")
 _MINERVA_TAIL = re.compile(r"(?i)\.?\s*I hope it is correct.*$", re.S)
@@ -201,7 +207,7 @@ def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject"
         if name == "answer_colon":
             hits = _ANSWER_COLON.findall(text)
         elif name == "answer_is":
-            hits = [next(g for g in m if g) for m in _ANSWER_MATH.findall(text)] or _ANSWER_IS_STATEMENT.findall(text)
+            hits = _answer_math(text) or _ANSWER_IS_STATEMENT.findall(text)
         elif name == "bare":
             hits = _bare(text)
         elif name == "gsm8k_hashes":
@@ -234,7 +240,7 @@ def _final_statement_after_box(text: str, last_box: str) -> str | None:
     if not markers:
         return None
     tail = text[markers[-1].start() :]
-    hits = [next(g for g in m if g) for m in _ANSWER_MATH.findall(tail)] or _ANSWER_COLON.findall(tail)
+    hits = _answer_math(tail) or _ANSWER_COLON.findall(tail)
     answer = _clean_line(hits[-1]) if hits else ""
     return answer or None
 

@@ -75,7 +75,7 @@ _BOXED_PART = re.compile(r"\\{1,2}(?:boxed|fbox)\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 _MATH_PART = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
 # at most two words between boxes (`papers and`, `\\quad \\text{and} \\quad`, `++++++`; not `no no no no no`)
 _BOX_FILLER = re.compile(r"[^$\\{}\da-zA-Z]*(?:[a-zA-Z]+[^$\\{}\da-zA-Z]*){0,2}")
-_SPACING = re.compile(r"\\(?:quad|qquad|text\{\s*(and|or)\s*\}|[,;!: ])")
+_SPACING = re.compile(r"\\(?:quad|qquad|text\{\s*(?:and|or)\s*\}|[,;!: ])")
 _SPAN_FILLER = re.compile(r"(?i),|;|or|and|\\text\{\s*(?:or|and)\s*\}|")  # between math spans: connectors only
 _WORDS = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 
