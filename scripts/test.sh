@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), lint (ruff, pinned in the test extra) and run the CPU test suite. Extra arguments go to
-# pytest.
+# Set up (scripts/setup.sh: the built wheel, installed non-editable), lint (ruff, pinned in the test extra) and run
+# the CPU test suite from an empty directory outside the clone, so that every import (and every `python -m` a test
+# starts) reads the installed package, never the source tree. Extra arguments go to pytest; paths are relative to the
+# clone (`bash scripts/test.sh tests/test_format.py -k box`). `bash scripts/test.sh -m "not slow"` is the fast lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 bash scripts/setup.sh
 .venv/bin/python -m ruff check r1_recipe tests bench
-exec .venv/bin/python -m pytest -q "$@"
+args=()
+for a in "$@"; do
+  if [[ "$a" != -* && -e "$root/${a%%::*}" ]]; then args+=("$root/$a"); else args+=("$a"); fi
+done
+[ ${#args[@]} -gt 0 ] || args=("$root/tests")
+away=$(mktemp -d)
+trap 'rm -rf "$away"' EXIT
+cd "$away"
+R1_RECIPE_TEST_INSTALLED=1 "$root/.venv/bin/python" -m pytest -q -c "$root/pyproject.toml" --rootdir "$root" "${args[@]}"

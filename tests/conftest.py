@@ -1,8 +1,27 @@
-"""Shared fixtures: a tiny tokenizer built locally (no downloads)."""
+"""Shared fixtures: a tiny tokenizer built locally (no downloads); the check that the suite tests the wheel."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]  # the clone: read for its files (docs, pyproject), never imported from
+
+
+def pytest_configure(config):
+    """`bash scripts/test.sh` sets R1_RECIPE_TEST_INSTALLED=1: then the suite must run against the package pip
+    installed from the built wheel. An import from the source tree (cwd on sys.path, an editable install) would hide a
+    module or data file the wheel forgets, so it stops the run before any test."""
+    if os.environ.get("R1_RECIPE_TEST_INSTALLED") != "1":
+        return
+    import r1_recipe
+
+    where = Path(r1_recipe.__file__).resolve()
+    if ROOT / "r1_recipe" in where.parents:
+        raise pytest.UsageError(f"r1_recipe was imported from the source tree ({where}), not from the installed wheel: "
+                                "run the suite with `bash scripts/test.sh` (non-editable, outside the clone)")
 
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 

@@ -47,7 +47,7 @@ def documented() -> dict[str, str]:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for k, c in enumerate(_commands(path.read_text(), comment=False)):
             found[f"{path.name}:{k}"] = c
-    for path in sorted((ROOT / "recipes").glob("*.yaml")):
+    for path in sorted((ROOT / "r1_recipe" / "recipes").glob("*.yaml")):
         header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
         for k, c in enumerate(_commands(header, comment=True)):
             found[f"{path.name}:{k}"] = c

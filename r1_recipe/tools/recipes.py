@@ -1,4 +1,4 @@
-"""`r1-recipe ls | cp | run`: list, copy, validate and launch the recipes in `recipes/` (installed as
+"""`r1-recipe ls | cp | run`: list, copy, validate and launch the recipes in `r1_recipe/recipes/` (the package
 `r1_recipe.recipes`).
 
 `run` composes and validates the recipe (`r1_recipe.verl.recipe_check`: verl's Hydra config, every error names the

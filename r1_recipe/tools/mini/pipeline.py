@@ -3,8 +3,8 @@
 report.
 
 Host on CPU: the cold start is a plain PyTorch loop (next-token loss on the response only), GRPO runs in TRL's
-GRPOTrainer with r1-recipe's `Composer` as the reward and the algorithm values of recipes/zero.yaml
-(r1_recipe.tools.mini.recipe), or with `host="verl"` in verl's own `main_ppo` on recipes/zero.yaml itself
+GRPOTrainer with r1-recipe's `Composer` as the reward and the algorithm values of r1_recipe/recipes/zero.yaml
+(r1_recipe.tools.mini.recipe), or with `host="verl"` in verl's own `main_ppo` on r1_recipe/recipes/zero.yaml itself
 (r1_recipe.tools.mini.verl_host). Why TRL is the default: docs/miniature.md.
 """
 

@@ -1,6 +1,6 @@
 """The miniature run's GRPO stage on verl's own trainer (`r1-recipe mini --host verl`).
 
-`main_ppo` runs `recipes/zero.yaml` unchanged but for the CPU overrides (`r1_recipe.verl.cpu.overrides.PPO`: where
+`main_ppo` runs `r1_recipe/recipes/zero.yaml` unchanged but for the CPU overrides (`r1_recipe.verl.cpu.overrides.PPO`: where
 things
 run) and sizes (steps, prompts per step, G, learning rate, lengths: the same values the TRL host uses), on parquet
 written from the miniature's problems. The policy comes back through verl's own checkpoint (`hf_model` in
