@@ -1,8 +1,8 @@
 """The miniature run's training values, read from the same recipe files the GPU runs use.
 
-`rl_values("zero")` composes `r1_recipe/recipes/zero.yaml` with verl's config (exactly as `r1-recipe run zero` would) and maps
-the algorithm onto TRL's `GRPOConfig`; `sft_values("cold_start_sft")` does the same for the cold-start loop. Only
-sizes (steps, batch, group size, learning rate, lengths) are the miniature run's own; see docs/miniature.md.
+`rl_values("zero")` composes `r1_recipe/recipes/zero.yaml` with verl's config (exactly as `r1-recipe run zero` would)
+and maps the algorithm onto TRL's `GRPOConfig`; `sft_values("cold_start_sft")` does the same for the cold-start loop.
+Only sizes (steps, batch, group size, learning rate, lengths) are the miniature run's own; see docs/miniature.md.
 
 What maps (verl key -> TRL / miniature):
     algorithm.adv_estimator r1_grpo, norm_adv_by_std_in_grpo  -> scale_rewards "group" (A = (r - mean) / std)

@@ -1,12 +1,11 @@
 """The miniature run's GRPO stage on verl's own trainer (`r1-recipe mini --host verl`).
 
-`main_ppo` runs `r1_recipe/recipes/zero.yaml` unchanged but for the CPU overrides (`r1_recipe.verl.cpu.overrides.PPO`: where
-things
-run) and sizes (steps, prompts per step, G, learning rate, lengths: the same values the TRL host uses), on parquet
-written from the miniature's problems. The policy comes back through verl's own checkpoint (`hf_model` in
-`actor.checkpoint.save_contents`, saved at the last step); the per-step curves come from verl's file logger (the
-`r1/` metrics of r1-recipe's reward manager), mapped onto the keys of the TRL host's history so that both hosts write
-the same report.
+`main_ppo` runs `r1_recipe/recipes/zero.yaml` unchanged but for the CPU overrides (`r1_recipe.verl.cpu.overrides.PPO`:
+where things run) and sizes (steps, prompts per step, G, learning rate, lengths: the same values the TRL host uses),
+on parquet written from the miniature's problems. The policy comes back through verl's own checkpoint (`hf_model` in
+`actor.checkpoint.save_contents`, saved at the last step); the per-step curves come from verl's file logger (the `r1/`
+metrics of r1-recipe's reward manager), mapped onto the keys of the TRL host's history so that both hosts write the
+same report.
 """
 
 from __future__ import annotations
