@@ -97,6 +97,12 @@ def _watch_owner(owner: int) -> None:
 
 def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int) -> None:
     threading.Thread(target=_watch_owner, args=(owner,), daemon=True, name="r1-owner-watchdog").start()
+    # pebble stops a worker (a task past its time, a cancelled one) with SIGTERM, whose handler it sets to a Python
+    # function: a worker stuck in C code (a factorial of 10^100) runs no Python handler, so pebble waits 3 s and then
+    # SIGKILLs it, with its manager thread blocked meanwhile (every other timeout and the replacement worker wait).
+    # The default action ends the worker at once. Safe: pebble terminates a worker only while it holds the channel
+    # lock (so the worker is not holding it) or when the pool stops.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -205,7 +211,7 @@ class BoundedPool:
             try:
                 return self._wait(pool, future, left)
             except BaseException as e:
-                reason = self._retry_or_raise(pool, future, e)
+                reason = self._retry_or_raise(pool, e)
         raise BoundExceeded(reason)
 
     async def arun(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
@@ -213,33 +219,40 @@ class BoundedPool:
         reason = "pool_error"
         for pool, future, left in self._attempts(fn, args, kwargs, timeout):
             try:
+                # `asyncio.wait` returns when the deadline slice ends without raising, so a task's own timeout error
+                # (pebble's, a TimeoutError) is never mistaken for the end of a slice (they are one class since 3.11)
                 end, waiting = time.monotonic() + left, asyncio.wrap_future(future)
-                while True:
-                    try:
-                        return await asyncio.wait_for(asyncio.shield(waiting), min(MONITOR_S, left))
-                    except asyncio.TimeoutError:
-                        left = end - time.monotonic()
-                        if left <= 0:
-                            raise
-                        self._check_not_lost(pool, future)
+                while not waiting.done():
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        future.cancel()  # pebble kills the worker if the task had started
+                        raise BoundExceeded("timeout")
+                    await asyncio.wait((waiting,), timeout=min(MONITOR_S, left))
+                    self._check_not_lost(pool, future)
+                return waiting.result()
             except asyncio.CancelledError:
                 future.cancel()
                 raise
             except BaseException as e:
-                reason = self._retry_or_raise(pool, future, e)
+                reason = self._retry_or_raise(pool, e)
         raise BoundExceeded(reason)
 
     def _wait(self, pool: ProcessPool, future, left: float) -> Any:
-        """`future.result(timeout=left)`, checking every `MONITOR_S` that the task is not lost."""
+        """The task's result, waiting at most `left` seconds and checking every `MONITOR_S` that it is not lost.
+
+        `concurrent.futures.wait` returns when a slice ends without raising: the result (or the task's own error, such
+        as pebble's timeout, a TimeoutError) is read once, when the future is done. (Waiting with `result(timeout=)`
+        and catching TimeoutError took the task's timeout for the slice's and spun, re-raising the stored error
+        until the outer deadline; each raise appended to its traceback, which grew the caller by ~2 GB.)"""
         end = time.monotonic() + left
-        while True:
-            try:
-                return future.result(timeout=max(0.0, min(MONITOR_S, left)))
-            except concurrent.futures.TimeoutError:
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise
-                self._check_not_lost(pool, future)
+        while not future.done():
+            left = end - time.monotonic()
+            if left <= 0:
+                future.cancel()  # pebble kills the worker if the task had started
+                raise BoundExceeded("timeout")
+            concurrent.futures.wait((future,), timeout=min(MONITOR_S, left))
+            self._check_not_lost(pool, future)
+        return future.result()
 
     def _check_not_lost(self, pool: ProcessPool, future) -> None:
         """Raise what a lost task counts as: its pool was replaced (`pool_error`), or pebble marked it running on a
@@ -271,17 +284,14 @@ class BoundedPool:
                 raise BoundExceeded("timeout")
             yield (*self._schedule(fn, args, kwargs, left), left)
 
-    def _retry_or_raise(self, pool: ProcessPool, future, error: BaseException) -> str:
+    def _retry_or_raise(self, pool: ProcessPool, error: BaseException) -> str:
         """The reason to try once more (worker died, pool broke); any other failure is raised as ours."""
-        error = self._failed(pool, future, error)
+        error = self._failed(pool, error)
         if not isinstance(error, _Retry):
             raise error
         return error.reason
 
-    def _failed(self, pool: ProcessPool, future, error: BaseException) -> BaseException:
-        if isinstance(error, asyncio.TimeoutError | concurrent.futures.TimeoutError | TimeoutError):
-            future.cancel()  # pebble kills the worker if the task had started
-            return BoundExceeded("timeout")
+    def _failed(self, pool: ProcessPool, error: BaseException) -> BaseException:
         error = _classify(error)
         if isinstance(error, _Retry) and error.reason == "pool_error":
             self._rebuild(pool)
@@ -326,7 +336,7 @@ class BoundedPool:
                     try:
                         value = self._wait(pool, future, deadline - time.monotonic())
                     except BaseException as e:
-                        error = self._failed(pool, future, e)
+                        error = self._failed(pool, e)
                         if isinstance(error, _Retry):
                             if tries == 0:
                                 item, deadline, tries, pool, future = start(item, 1)
