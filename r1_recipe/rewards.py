@@ -1,6 +1,6 @@
 """The public reward API: register your own components, and verl-compatible entry functions.
 
-    from r1_recipe.rewards import get, register, available, RewardOutput
+    from r1_recipe.rewards import get, register, available, RewardOutput, no_verdict
 
 `compute_score` / `compute_accuracy` follow verl's `custom_reward_function` contract (they import nothing of verl),
 for use with verl's own managers (`naive`, `main_eval`): `reward.custom_reward_function.path: pkg://r1_recipe.rewards`.
@@ -15,6 +15,7 @@ from r1_recipe.core.rewards import (
     RewardRegistryError,
     available,
     get,
+    no_verdict,
     provider,
     register,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "compute_accuracy",
     "compute_score",
     "get",
+    "no_verdict",
     "provider",
     "register",
 ]

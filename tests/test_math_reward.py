@@ -197,7 +197,7 @@ def test_verify_batch_turns_a_verdict_past_the_bound_into_a_timeout_zero():
     # `sleepy` stands in for a sympy call that never returns: its worker is killed at the bound, the batch goes on
     start = time.monotonic()
     out = verify_batch([("a", "1"), ("b", "2")], timeout_s=1.0, workers=2, progress=False, scorer=sleepy, seconds=60)
-    assert [(o.score, o.reason) for o in out] == [(0.0, "timeout"), (0.0, "timeout")]
+    assert [(o.score, o.reason, o.infra) for o in out] == [(0.0, "timeout", True), (0.0, "timeout", True)]
     assert time.monotonic() - start < 30
 
 

@@ -4,22 +4,29 @@
 returns would stall a whole training step. Here every bounded call runs in a worker process of a `pebble.ProcessPool`.
 
 What the pool guarantees, and how:
-- **Deadlines from submission.** A `run`/`arun` call's `timeout` counts from when it is submitted, queueing
-  included (pebble's own timeout starts when a worker picks the task up; `map`, for batch tools, keeps that). Past it
-  the caller gets `BoundExceeded("timeout")` and the task is cancelled, which makes pebble kill its worker if it had
-  started.
+- **One deadline rule.** A call (`run`, `arun`, each item of `map`) may run `timeout` seconds in a worker, counted from
+  when a worker starts it; then its worker is killed (SIGTERM with the default action: C code that ignores Python's
+  signal handlers dies too) and the caller gets `BoundExceeded("timeout")` within about 0.2 s. Waiting for a free
+  worker is not charged: the pool hands pebble at most `window` (2 per worker) calls, the rest wait in its own FIFO
+  queue, so a burst of 8,192 samples is not failed for queueing. `stop_at` (a `time.monotonic()` instant) bounds a
+  call from outside as well, queueing included (the reward's step budget). The caller's memory is bounded: a call's
+  failure is stored once (never re-raised in a loop), and at most `window` payloads sit in pebble.
 - **Self-healing.** pebble marks a pool broken for good when a worker dies while no task runs (an OOM kill between
   steps): every later call would fail. A monitor thread rebuilds such a pool within `MONITOR_S` and starts its
   workers, so the next step finds them warm; a pool found broken at submission is rebuilt on the spot; and a call
   that failed because its worker died or its pool broke is retried once, within its deadline; only then it fails
-  (`worker_died`, `pool_error`). A waiting call checks every `MONITOR_S` that its task is not lost: pebble drops a
-  task whose worker dies between acknowledging it and the pool noticing the death (the future would wait for its
-  deadline), and leaves tasks queued on a pool that was replaced; both count as `worker_died` / `pool_error`.
+  (`worker_died`, `pool_error`). The monitor also checks every `MONITOR_S` that no call is lost: pebble drops a task
+  whose worker dies between acknowledging it and the pool noticing the death, and leaves tasks queued on a pool that
+  was replaced; both count as `worker_died` / `pool_error`. One scan per `MONITOR_S` for all calls, not one per call.
 - **Nothing outlives the owner.** Workers are started with `spawn` (no forkserver that could be orphaned) and each runs
   a watchdog thread on a pidfd of the process that created the pool: when that process is gone (SIGKILL from Ray),
   the worker kills itself at once. Sandboxes started by a worker die with it (bubblewrap `--die-with-parent`, or a
   parent-death signal in the supervisor).
 - **Worker count** from the cores this process may run on (`os.sched_getaffinity`), `R1_RECIPE_WORKERS`, or `workers`.
+
+Every failure the pool reports is a `BoundExceeded`: no verdict, for a reason that is not the task's input (the
+typed "infra" failure of `r1_recipe.core.rewards.types.RewardOutput`); a task's own exception is raised as itself.
+pebble's private state read here is listed in `r1_recipe.core.pebble_names` (checked by `r1-recipe doctor`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import importlib
 import logging
 import multiprocessing
@@ -41,22 +49,27 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
+from pebble.common.types import RemoteTraceback
 from pebble.pool.base_pool import PoolStatus
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
-MONITOR_S = 0.5  # how often an idle pool is checked for a broken state
-# Why a call failed without a verdict; the response is not to blame (see `r1_recipe.core.rewards.compose`).
-INFRA_REASONS = ("timeout", "worker_died", "pool_error", "step_budget")
+MONITOR_S = 0.5  # how often the pool is checked for a broken state, lost calls and stalled ones
+DEFAULT_MEMORY_MB = 4096
+# The smallest address-space limit a worker can run the built-in rewards under: a worker that has imported sympy,
+# math-verify and the rewards maps ~600 MB (measured: r1_recipe.core.pebble_names docstring); below this every
+# sample would fail with MemoryError and be charged to the response.
+MIN_MEMORY_MB = 1024
 
 
 class BoundExceeded(Exception):
-    """A bounded call ran past its deadline, or its worker died / its pool broke twice."""
+    """No verdict, for a reason that is not the call's input: it ran past its deadline ("timeout"), or its worker
+    died / its pool broke twice ("worker_died", "pool_error")."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
-        self.reason = reason  # one of INFRA_REASONS
+        self.reason = reason
 
 
 class _Retry(Exception):
@@ -65,6 +78,17 @@ class _Retry(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def check_memory_mb(value, key: str = "memory_mb") -> int | None:
+    """`value` as a worker's address-space limit in MB: None (no limit) or an integer >= MIN_MEMORY_MB; anything
+    else (0, a negative number, a limit too small to import the rewards) raises ValueError naming `key`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MEMORY_MB:
+        raise ValueError(f"{key} must be an integer number of MB >= {MIN_MEMORY_MB} (what a worker needs to import "
+                         f"its rewards), or null for no limit; got {value!r}")
+    return value
 
 
 def default_workers() -> int:
@@ -118,10 +142,32 @@ def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int) ->
             logger.debug("preload %s failed", target, exc_info=True)
 
 
+_deadline: float | None = None  # in a worker: time.time() at which the running task is killed
+
+
+def _task(fn: Callable, run_s: float, args: tuple, kwargs: dict) -> Any:
+    """Runs in a worker: `fn(*args, **kwargs)`, with `task_deadline()` telling it when it will be killed."""
+    global _deadline
+    _deadline = time.time() + run_s
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _deadline = None
+
+
+def task_deadline() -> float | None:
+    """In a pool worker, the `time.time()` at which the running task will be killed (for a soft stop shortly
+    before it, e.g. an interval timer); None outside a bounded call."""
+    return _deadline
+
+
 def _classify(error: BaseException) -> BaseException:
-    """pebble's failure -> ours: a timeout, a retryable infrastructure failure, or the task's own exception."""
+    """pebble's failure -> ours: a timeout, a retryable infrastructure failure, or the task's own exception (which
+    pebble rebuilds with its remote traceback as the cause: a task's own TimeoutError is not a timeout of ours)."""
+    if isinstance(error.__cause__, RemoteTraceback):
+        return error
     if isinstance(error, concurrent.futures.TimeoutError | TimeoutError):
-        return BoundExceeded("timeout")
+        return BoundExceeded("timeout")  # pebble's: the task ran past its time and its worker was killed
     if isinstance(error, ProcessExpired):
         return _Retry("worker_died")
     if isinstance(error, BrokenProcessPool | concurrent.futures.CancelledError):
@@ -129,30 +175,232 @@ def _classify(error: BaseException) -> BaseException:
     return error
 
 
+class _Job:
+    """One call: queued in the pool, then in flight in pebble (`task`), then settled (`future`)."""
+
+    __slots__ = ("fn", "args", "kwargs", "timeout", "stop_at", "future", "tries", "first", "since", "pool", "task")
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, timeout: float, stop_at: float | None):
+        self.fn, self.args, self.kwargs, self.timeout, self.stop_at = fn, args, kwargs, timeout, stop_at
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        self.tries = 0
+        self.first: float | None = None  # time.monotonic() of its first hand-over to pebble
+        self.since = 0.0                 # ... and of the current one
+        self.pool: ProcessPool | None = None
+        self.task = None                 # pebble's future while in flight
+
+
 class BoundedPool:
     """A process pool whose calls each have a hard wall-clock deadline, and which heals itself.
 
     Args:
         workers: number of worker processes (default: `default_workers()`).
-        memory_mb: address-space limit of each worker (None: no limit); an allocation past it raises MemoryError
-            in the task (or kills the worker: `worker_died`).
+        memory_mb: address-space limit of each worker (None: no limit; else at least MIN_MEMORY_MB); an allocation
+            past it raises MemoryError in the task (or kills the worker: `worker_died`).
         preload: modules (or "module:function" warm-ups) every worker runs when it starts and restarts.
     """
 
-    def __init__(self, workers: int | None = None, memory_mb: int | None = 4096, preload: tuple[str, ...] = ()):
+    def __init__(self, workers: int | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
+                 preload: tuple[str, ...] = ()):
         self.workers = workers or default_workers()
-        self.memory_mb = memory_mb
+        self.memory_mb = check_memory_mb(memory_mb)
         self.preload = tuple(preload)
+        self.window = 2 * self.workers  # calls handed to pebble at once: one running and one ready per worker
         self.rebuilds = 0  # how often a broken pool was replaced (for tests and logs)
         self._pool: ProcessPool | None = None
         self._pid = os.getpid()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # pebble's threads call back into the pool (a finished task frees a slot)
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._inflight: dict[_Job, None] = {}  # an ordered set
         self._closed = threading.Event()
         self._monitor: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- the calls
+
+    def run(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, stop_at: float | None = None,
+            **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)` with `timeout` seconds of run time in a worker; raises `BoundExceeded` (timeout,
+        worker_died, pool_error) or the task's own exception. `fn` must be picklable (module level)."""
+        return self._result(self._submit(fn, args, kwargs, timeout, stop_at))
+
+    async def arun(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, stop_at: float | None = None,
+                   **kwargs: Any) -> Any:
+        """Async form of `run` for reward managers that live on an event loop (cancelling it cancels the call)."""
+        job = self._submit(fn, args, kwargs, timeout, stop_at)
+        try:
+            return await asyncio.wrap_future(job.future)
+        finally:
+            job.future.cancel()  # no-op once settled
+
+    def map(self, fn: Callable, items: Iterable[tuple], timeout: float = DEFAULT_TIMEOUT_S,
+            default: Callable[[BaseException, tuple], Any] | None = None, progress: bool | str = False,
+            total: int | None = None) -> Iterator[Any]:
+        """Apply `fn(*item)` to every item in parallel, yielding results in input order.
+
+        For batch tools (rejection sampling, evaluation): the deadline rule of `run`; a bounded window of items is
+        submitted ahead of the consumer, so memory stays flat on large inputs. A call that fails yields
+        `default(error, item)`: `error` is a `BoundExceeded` (no verdict: timeout, worker_died, pool_error) or the
+        task's own exception; with no default the error propagates. `progress`: False, True, or a description string
+        for a tqdm bar.
+        """
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            if total is None and hasattr(items, "__len__"):
+                total = len(items)
+            bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="it")
+        pending: collections.deque = collections.deque()
+
+        def finish(item, job):
+            try:
+                value = self._result(job)
+            except Exception as e:
+                if default is None:
+                    raise
+                value = default(e, item)
+            if bar is not None:
+                bar.update(1)
+            return value
+
+        try:
+            for item in items:
+                pending.append((item, self._submit(fn, item, {}, timeout, None)))
+                if len(pending) >= 2 * self.window:
+                    yield finish(*pending.popleft())
+            while pending:
+                yield finish(*pending.popleft())
+        finally:
+            for _, job in pending:
+                job.future.cancel()
+            if bar is not None:
+                bar.close()
+
+    def _submit(self, fn: Callable, args: tuple, kwargs: dict, timeout: float, stop_at: float | None) -> _Job:
+        job = _Job(fn, args, kwargs, timeout, stop_at)
+        job.future.add_done_callback(functools.partial(self._on_settled, job))
+        with self._lock:
+            self._ensure_monitor()
+            self._queue.append(job)
+            self._pump()
+        return job
+
+    def _result(self, job: _Job) -> Any:
+        """Wait for a call (sync callers). `concurrent.futures.wait` returns at the end of a slice without raising,
+        so a task's own timeout error (a TimeoutError, the class of a slice's timeout since 3.11) is read once, when
+        the call is settled. (Waiting with `result(timeout=)` and catching TimeoutError spun on a timed-out task,
+        re-raising its stored error until an outer deadline: 3x the deadline, and ~2 GB of traceback.)"""
+        try:
+            while not job.future.done():
+                concurrent.futures.wait((job.future,), timeout=1.0)
+                with self._lock:
+                    self._ensure_monitor()
+        except BaseException:
+            job.future.cancel()
+            raise
+        return job.future.result()
+
+    # ---------------------------------------------------------------- the queue and pebble
+
+    def _pump(self) -> None:
+        """Hand queued calls to pebble while it holds fewer than `window` (under the lock)."""
+        while self._queue and len(self._inflight) < self.window:
+            job = self._queue.popleft()
+            if not job.future.done():
+                self._dispatch(job)
+
+    def _dispatch(self, job: _Job) -> None:
+        now = time.monotonic()
+        if job.first is None:
+            job.first = now
+        run_s = job.timeout - (now - job.first)  # a retry keeps what is left of the first try's deadline
+        if job.stop_at is not None:
+            run_s = min(run_s, job.stop_at - now)
+        if run_s <= 0:
+            self._settle(job, error=BoundExceeded("timeout"))
+            return
+        try:
+            pool, task = self._schedule(_task, (job.fn, run_s, job.args, job.kwargs), run_s)
+        except BoundExceeded as e:
+            self._settle(job, error=e)
+            return
+        job.pool, job.task, job.since = pool, task, now
+        self._inflight[job] = None
+        task.add_done_callback(functools.partial(self._on_done, job))
+
+    def _schedule(self, fn: Callable, args: tuple, timeout: float):
+        """(pool, pebble's future); a pool already broken at submission is rebuilt first."""
+        for _ in range(2):
+            pool = self._get()
+            try:
+                return pool, pool.schedule(fn, args=args, timeout=timeout)
+            except RuntimeError:  # "Unexpected error within the Pool": broken while idle
+                self._rebuild(pool)
+        raise BoundExceeded("pool_error")
+
+    def _on_done(self, job: _Job, task) -> None:
+        """pebble finished, failed or cancelled `task` (called from pebble's threads, or the canceller's)."""
+        with self._lock:
+            self._inflight.pop(job, None)
+            if job.task is task:  # else the monitor or the caller already dealt with it
+                job.task = None
+                error = task.exception() if not task.cancelled() else BrokenProcessPool("task cancelled by pebble")
+                if error is None:
+                    self._settle(job, value=task.result())
+                else:
+                    self._failed(job, _classify(error))
+            self._pump()
+
+    def _failed(self, job: _Job, error: BaseException) -> None:
+        """Settle a call with `error`, or try it once more when its worker died or its pool broke (under the lock)."""
+        if isinstance(error, _Retry):
+            if error.reason == "pool_error" and job.pool is not None:
+                self._rebuild(job.pool)
+            if job.tries == 0 and not job.future.done():
+                job.tries = 1
+                self._queue.appendleft(job)
+                return
+            error = BoundExceeded(error.reason)
+        self._settle(job, error=error)
+
+    @staticmethod
+    def _settle(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
+        try:
+            if error is None:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(error)
+        except concurrent.futures.InvalidStateError:  # cancelled by its caller meanwhile
+            pass
+
+    def _on_settled(self, job: _Job, future) -> None:
+        """A call cancelled by its caller leaves the queue, or pebble kills its worker."""
+        if not future.cancelled():
+            return
+        with self._lock:
+            task, job.task = job.task, None
+            try:
+                self._queue.remove(job)
+            except ValueError:
+                pass
+        if task is not None:
+            task.cancel()  # pebble stops the worker if the task had started; `_on_done` frees the slot
+
+    def _abandon(self, job: _Job, error: BaseException) -> None:
+        """Take `job` back from pebble (cancelling its task kills its worker) and fail or retry it (under the lock)."""
+        task, job.task = job.task, None
+        self._inflight.pop(job, None)
+        if task is not None:
+            task.cancel()
+        self._failed(job, error)
+
+    # ---------------------------------------------------------------- the pool's health
 
     def _get(self) -> ProcessPool:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
+                if self._pid != os.getpid():  # a forked child: the parent's calls are not ours
+                    self._queue, self._inflight, self._monitor = collections.deque(), {}, None
                 self._pid = os.getpid()
                 self._pool = ProcessPool(
                     max_workers=self.workers,
@@ -160,24 +408,54 @@ class BoundedPool:
                     initargs=(self.memory_mb, self.preload, self._pid),
                     context=multiprocessing.get_context("spawn"),
                 )
-                if self._monitor is None or not self._monitor.is_alive():
-                    self._closed.clear()
-                    self._monitor = threading.Thread(target=self._watch, daemon=True, name="r1-pool-monitor")
-                    self._monitor.start()
+                self._ensure_monitor()
             return self._pool
 
+    def _ensure_monitor(self) -> None:
+        if self._monitor is None or not self._monitor.is_alive():
+            self._closed.clear()
+            self._monitor = threading.Thread(target=self._watch, daemon=True, name="r1-pool-monitor")
+            self._monitor.start()
+
     def _watch(self) -> None:
-        """Rebuild a pool that broke while idle right away, and start its workers, so that the next step finds
-        them warm (their start-up, imports included, takes seconds) instead of paying for it inside its deadlines."""
         while not self._closed.wait(MONITOR_S):
-            pool = self._pool
-            # a pebble pool starts on its first task: before that it is not `active` either
-            if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
-                self._rebuild(pool)
-                try:
-                    self._get().schedule(os.getpid)
-                except RuntimeError:
-                    pass
+            try:
+                self._check()
+            except Exception:  # the monitor must outlive any surprise in pebble's state
+                logger.debug("reward pool monitor check failed", exc_info=True)
+
+    def _check(self) -> None:
+        """One scan: rebuild a pool that broke while idle (and start its workers, so that the next step finds them
+        warm instead of paying their start-up inside its deadlines); then, for every call in flight, fail or retry
+        it when its pool was replaced (`pool_error`), when pebble lost it (`worker_died`), or when it has been in
+        flight for longer than its deadline allows even behind a full window; and settle calls past `stop_at`."""
+        pool = self._pool
+        # a pebble pool starts on its first task: before that it is not `active` either
+        if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
+            self._rebuild(pool)
+            try:
+                self._get().schedule(os.getpid)
+            except RuntimeError:
+                pass
+        now = time.monotonic()
+        with self._lock:
+            jobs = list(self._inflight)
+            late = [j for j in self._queue if j.stop_at is not None and now >= j.stop_at]
+        lost = _lost(jobs)
+        rounds = self.window // self.workers + 1  # a call waits behind at most one other per worker, then runs
+        with self._lock:
+            for job in late:
+                self._settle(job, error=BoundExceeded("timeout"))
+            for job in jobs:
+                if job.task is None:
+                    continue
+                if job.pool is not self._pool:
+                    self._abandon(job, _Retry("pool_error"))
+                elif job in lost:
+                    self._abandon(job, _Retry("worker_died"))
+                elif now > job.since + rounds * job.timeout + 1.0 or (job.stop_at is not None and now >= job.stop_at):
+                    self._abandon(job, BoundExceeded("timeout"))
+            self._pump()
 
     def _rebuild(self, broken: ProcessPool) -> None:
         """Replace `broken` (once, however many callers saw it fail); its workers are stopped in the background."""
@@ -189,200 +467,43 @@ class BoundedPool:
         logger.warning("reward worker pool broken (a worker died); rebuilt it (rebuild %d)", self.rebuilds)
         threading.Thread(target=_stop, args=(broken,), daemon=True).start()
 
-    def _schedule(self, fn: Callable, args: tuple, kwargs: dict, timeout: float):
-        """(pool, future); a pool already broken at submission is rebuilt first."""
-        for _ in range(2):
-            pool = self._get()
-            try:
-                return pool, pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
-            except RuntimeError:  # "Unexpected error within the Pool": broken while idle
-                self._rebuild(pool)
-        raise BoundExceeded("pool_error")
-
-    def submit(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any):
-        """Schedule `fn(*args, **kwargs)` once (no deadline, no retry); returns pebble's future."""
-        return self._schedule(fn, args, kwargs, timeout)[1]
-
-    def run(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
-        """Run `fn` within `timeout` seconds from now; raises `BoundExceeded` (timeout, worker_died, pool_error)
-        or the task's own exception. `fn` must be picklable (module level)."""
-        reason = "pool_error"
-        for pool, future, left in self._attempts(fn, args, kwargs, timeout):
-            try:
-                return self._wait(pool, future, left)
-            except BaseException as e:
-                reason = self._retry_or_raise(pool, e)
-        raise BoundExceeded(reason)
-
-    async def arun(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
-        """Async form of `run` for reward managers that live on an event loop."""
-        reason = "pool_error"
-        for pool, future, left in self._attempts(fn, args, kwargs, timeout):
-            try:
-                # `asyncio.wait` returns when the deadline slice ends without raising, so a task's own timeout error
-                # (pebble's, a TimeoutError) is never mistaken for the end of a slice (they are one class since 3.11)
-                end, waiting = time.monotonic() + left, asyncio.wrap_future(future)
-                while not waiting.done():
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        future.cancel()  # pebble kills the worker if the task had started
-                        raise BoundExceeded("timeout")
-                    await asyncio.wait((waiting,), timeout=min(MONITOR_S, left))
-                    self._check_not_lost(pool, future)
-                return waiting.result()
-            except asyncio.CancelledError:
-                future.cancel()
-                raise
-            except BaseException as e:
-                reason = self._retry_or_raise(pool, e)
-        raise BoundExceeded(reason)
-
-    def _wait(self, pool: ProcessPool, future, left: float) -> Any:
-        """The task's result, waiting at most `left` seconds and checking every `MONITOR_S` that it is not lost.
-
-        `concurrent.futures.wait` returns when a slice ends without raising: the result (or the task's own error, such
-        as pebble's timeout, a TimeoutError) is read once, when the future is done. (Waiting with `result(timeout=)`
-        and catching TimeoutError took the task's timeout for the slice's and spun, re-raising the stored error
-        until the outer deadline; each raise appended to its traceback, which grew the caller by ~2 GB.)"""
-        end = time.monotonic() + left
-        while not future.done():
-            left = end - time.monotonic()
-            if left <= 0:
-                future.cancel()  # pebble kills the worker if the task had started
-                raise BoundExceeded("timeout")
-            concurrent.futures.wait((future,), timeout=min(MONITOR_S, left))
-            self._check_not_lost(pool, future)
-        return future.result()
-
-    def _check_not_lost(self, pool: ProcessPool, future) -> None:
-        """Raise what a lost task counts as: its pool was replaced (`pool_error`), or pebble marked it running on a
-        worker that is gone and will never report it (`worker_died`). Reads pebble's task and worker tables
-        (private; pebble has no public way to see them): if they change shape, nothing is detected here and the
-        deadline still ends the wait."""
-        if future.done():
-            return
-        if self._pool is not pool:
-            future.cancel()
-            raise BrokenProcessPool("the pool was replaced while the task waited")
-        try:
-            manager = pool._pool_manager
-            task = next((t for t in list(manager.task_manager.tasks.values()) if t.future is future), None)
-            lost = task is not None and task.worker_id and task.worker_id not in manager.worker_manager.workers
-        except (AttributeError, RuntimeError):
-            return
-        if lost:
-            future.cancel()
-            raise ProcessExpired("the worker running the task died unnoticed", pid=task.worker_id)
-
-    def _attempts(self, fn: Callable, args: tuple, kwargs: dict, timeout: float):
-        """The two tries of `run`/`arun`: `(pool, future, seconds left)` submitted within `timeout` from now; once
-        the deadline has passed, `BoundExceeded("timeout")`."""
-        deadline = time.monotonic() + timeout
-        for _ in range(2):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BoundExceeded("timeout")
-            yield (*self._schedule(fn, args, kwargs, left), left)
-
-    def _retry_or_raise(self, pool: ProcessPool, error: BaseException) -> str:
-        """The reason to try once more (worker died, pool broke); any other failure is raised as ours."""
-        error = self._failed(pool, error)
-        if not isinstance(error, _Retry):
-            raise error
-        return error.reason
-
-    def _failed(self, pool: ProcessPool, error: BaseException) -> BaseException:
-        error = _classify(error)
-        if isinstance(error, _Retry) and error.reason == "pool_error":
-            self._rebuild(pool)
-        return error
-
-    def map(
-        self,
-        fn: Callable,
-        items: Iterable[tuple],
-        timeout: float = DEFAULT_TIMEOUT_S,
-        default: Callable[[str, tuple], Any] | None = None,
-        progress: bool | str = False,
-        total: int | None = None,
-    ) -> Iterator[Any]:
-        """Apply `fn(*item)` to every item in parallel, yielding results in input order.
-
-        For batch tools (rejection sampling, evaluation): each item has `timeout` seconds of run time from when a
-        worker picks it up (a bounded window of items is in flight, so memory stays flat on large inputs); worker
-        deaths and broken pools are retried once as in `run`. A call that fails
-        yields `default(reason, item)` (reason "timeout", "worker_died", "pool_error" or "error: ..."); with no
-        default the error propagates. `progress`: False, True, or a description string for a tqdm bar.
-        """
-        window = self.workers * 2  # in flight: each item queues behind at most one other per worker
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            if total is None and hasattr(items, "__len__"):
-                total = len(items)
-            bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="it")
-        pending: collections.deque = collections.deque()
-
-        def start(item, tries):
-            # pebble's bound (from pickup) is the item's; ours, from submission, only guards against a stalled pool:
-            # an item waits behind at most `window / workers` others per worker
-            pool, future = self._schedule(fn, item, {}, timeout)
-            return item, time.monotonic() + timeout * (window // self.workers + 1) + 1.0, tries, pool, future
-
-        def finish(item, deadline, tries, pool, future):
-            while True:
-                try:
-                    try:
-                        value = self._wait(pool, future, deadline - time.monotonic())
-                    except BaseException as e:
-                        error = self._failed(pool, e)
-                        if isinstance(error, _Retry):
-                            if tries == 0:
-                                item, deadline, tries, pool, future = start(item, 1)
-                                continue
-                            error = BoundExceeded(error.reason)
-                        raise error from None
-                except Exception as e:
-                    if default is None:
-                        raise
-                    reason = e.reason if isinstance(e, BoundExceeded) else f"error: {type(e).__name__}: {e}"[:300]
-                    value = default(reason, item)
-                break
-            if bar is not None:
-                bar.update(1)
-            return value
-
-        try:
-            for item in items:
-                pending.append(start(item, 0))
-                if len(pending) >= window:
-                    yield finish(*pending.popleft())
-            while pending:
-                yield finish(*pending.popleft())
-        finally:
-            for *_, future in pending:
-                future.cancel()
-            if bar is not None:
-                bar.close()
-
     def close(self) -> None:
         self._closed.set()
         with self._lock:
             pool, self._pool = self._pool, None
+            jobs = [*self._queue, *self._inflight]
+            self._queue.clear()
+            self._inflight.clear()
+            for job in jobs:
+                job.task = None
+                self._settle(job, error=BoundExceeded("pool_error"))
         if pool is not None and self._pid == os.getpid():
             _stop(pool)
+
+
+def _lost(jobs: list[_Job]) -> set[_Job]:
+    """The calls pebble marked running on a worker that is gone, which it will never report: a worker that dies
+    between acknowledging a task and the pool noticing. Reads pebble's task and worker tables (private; pebble has no
+    public way to see them: see r1_recipe.core.pebble_names); if they change shape, nothing is detected here and the
+    deadline still ends the wait."""
+    found = set()
+    by_pool: dict[int, list[_Job]] = {}
+    for job in jobs:
+        by_pool.setdefault(id(job.pool), []).append(job)
+    for group in by_pool.values():
+        try:
+            manager = group[0].pool._pool_manager
+            tasks = {id(t.future): t for t in list(manager.task_manager.tasks.values())}
+            workers = manager.worker_manager.workers
+        except (AttributeError, RuntimeError):
+            continue
+        for job in group:
+            task = tasks.get(id(job.task))
+            if task is not None and task.worker_id and task.worker_id not in workers:
+                found.add(job)
+    return found
 
 
 def _stop(pool: ProcessPool) -> None:
     pool.stop()
     pool.join()
-
-
-def result_of(future) -> Any:
-    """The result of a future from `submit`; pebble's failures as `BoundExceeded`."""
-    try:
-        return future.result()
-    except BaseException as e:
-        error = _classify(e)
-        raise (BoundExceeded(error.reason) if isinstance(error, _Retry) else error) from e

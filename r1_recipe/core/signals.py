@@ -12,7 +12,9 @@ Metric names (all over the step's non-padding responses):
   r1/format_rate                      share with format reward 1 (when a `format` component is configured)
   r1/reward/<key>/mean                each numeric reward key: score, acc, every component
   r1/reward/infra_failures            responses with no verdict for reasons not theirs (timeout, worker_died,
-                                      pool_error, step_budget): given their group's mean reward, advantage 0
+                                      pool_error, step_budget, reward model failed): given their group's mean reward,
+                                      advantage 0
+  r1/reward/infra_neutralised         how many of them the infra-failure policy rewrote (r1_recipe.verl.infra_policy)
   r1/reflection/rate, r1/reflection/mean   share with at least one reflective word; mean count per response
   r1/language_mixing_rate             share whose reasoning is under 95% in the prompt's language
   r1/groups/zero_variance             share of prompt groups (>= 2 responses) whose rewards are all equal: their

@@ -26,6 +26,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from r1_recipe.core.schema import INFRA_FAILURE
 from r1_recipe.tools import passk
 from r1_recipe.tools.generations import (
     UNKNOWN_SOURCE,
@@ -50,8 +51,8 @@ def _cluster(keys: list[str]) -> list[int]:
     return passk.cluster_answers(keys, is_equivalent)
 
 
-def _key_clusters(reason: str, item: tuple) -> list[int]:
-    logger.warning("answer clustering %s for one problem: canonical keys alone decide its cons@k", reason)
+def _key_clusters(error: BaseException, item: tuple) -> list[int]:
+    logger.warning("answer clustering failed for one problem (%r): canonical keys alone decide its cons@k", error)
     return passk.cluster_answers(item[0])
 
 
@@ -135,6 +136,7 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
         clusters = [passk.cluster_answers(k) for k in keys]
 
     per_source: dict[str, list[dict]] = {}
+    no_verdict: dict[str, int] = {}  # responses the reward gave no verdict on (infra_failure): counted as wrong
     records = []
     for i, (row, group, cl) in enumerate(zip(rows, scores, clusters, strict=True)):
         source = benchmark or row["data_source"]
@@ -143,15 +145,21 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
         per_source.setdefault(source, []).append(passk.problem_metrics(group, ks, votes, clusters=cl))
         for j, s in enumerate(group):
             reasons = ";".join(f"{k}:{v}" for k, v in s.items() if k.endswith("reason") and v)
+            infra = bool(s.get(INFRA_FAILURE))
+            no_verdict[source] = no_verdict.get(source, 0) + infra
             records.append({"prompt_index": i, "response_index": j, "data_source": source, "acc": s.get("acc"),
                             "pred": s.get("pred"), "cluster": cl[j], "chars": len(row["responses"][j]),
-                            "truncated": row["truncated"][j], "reasons": reasons})
+                            "truncated": row["truncated"][j], "no_verdict": infra, "reasons": reasons})
     metrics = {source: passk.average(problems) for source, problems in sorted(per_source.items())}
     if len(per_source) > 1:
         metrics[ALL] = passk.average([p for problems in per_source.values() for p in problems])
+    if any(no_verdict.values()):
+        logger.warning("the reward gave no verdict on %d response(s) (timeouts, dead workers), counted as wrong: %s",
+                       sum(no_verdict.values()), {k: v for k, v in no_verdict.items() if v})
     report = {
         "inputs": [str(p) for p in inputs],
         "metrics": metrics,
+        "no_verdict": no_verdict,
         "settings": {"reward": {c.name: c.weight for c in composer.cfg.components},
                      "ks": ks, "cons_k": cons_k, "equivalence": equivalence, "think_in_prompt": think_in_prompt},
     }

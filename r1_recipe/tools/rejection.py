@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from r1_recipe.core.schema import INFRA_FAILURE
 from r1_recipe.tools.filters import FILTER_NAMES, Candidate, FilterConfig, first_failure, judge_verdict, select
 from r1_recipe.tools.generations import (
     MalformedRow,
@@ -44,6 +45,8 @@ from r1_recipe.tools.generations import (
 logger = logging.getLogger(__name__)
 
 ACCURACY_ONLY = {"components": {"accuracy": 1.0}}
+# why a response is not kept: a malformed row, no verdict (the reward's infra failure: timeout, dead worker), a filter
+DROPPED = ("malformed", "no_verdict", *FILTER_NAMES)
 SHARD_COLUMNS = ["prompt_index", "response_index", "data_source", "acc", "score", "pred", "status", "reason",
                  "reward_reasons", "chars", "messages"]
 
@@ -117,14 +120,19 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
     for i, c in enumerate(cands):
         if i in scored:
             result = next(results)
-            if "BrokenProcessPool" in str(result):
-                # every score would silently be 0: stop instead (typical cause: a script without a main guard,
-                # whose module the spawned workers re-import)
-                raise RuntimeError("the reward worker pool could not start (BrokenProcessPool); when calling "
-                                   "rejection.run from a script, put the call under `if __name__ == '__main__':`")
             scores[i] = result
             c.acc = float(result["acc"])
+            if result[INFRA_FAILURE]:  # no verdict: not known to be correct, never kept, counted apart
+                failures.append(("no_verdict", ";".join(f"{n}:{v}" for n, v in result.items()
+                                                        if n.endswith("_reason") and v)))
+                continue
         failures.append(first_failure(c, cfg.filters))
+    if samples and all(scores[i][INFRA_FAILURE] for i in scored):
+        # every score would silently be 0: stop instead (the run resumes from this shard)
+        raise RuntimeError(f"the reward pool gave no verdict for any of the {len(scored)} scored responses of prompts "
+                           f"{start}-{start + len(rows) - 1} ({failures[next(iter(sorted(scored)))][1]}); check the "
+                           "reward workers (reward.r1.memory_mb, timeout_s); when calling rejection.run from a "
+                           "script, put the call under `if __name__ == '__main__':`")
     records = []
     i = 0
     while i < len(cands):  # per prompt: selection among the responses that passed every filter
@@ -283,7 +291,7 @@ def build_report(records: pd.DataFrame, n_prompts: int) -> dict:
         "prompts_in": int(n_prompts),
         "responses_in": int(len(records)),
         "kept": int(status.eq("kept").sum()),
-        "dropped": {name: int(status.eq(name).sum()) for name in ("malformed", *FILTER_NAMES)},
+        "dropped": {name: int(status.eq(name).sum()) for name in DROPPED},
         "drop_reasons": dict(reasons.most_common(30)),
         "kept_per_prompt": {str(k): hist[k] for k in sorted(hist)},
         "length_chars": {

@@ -92,6 +92,9 @@ def probe() -> dict:
         hooked = getattr(trainer_base.PPOTrainer._compute_metrics, "__r1_dynamics__", False)
         check("trainer hook", "r1/ training-dynamics metrics", hooked, "" if hooked else why_missing or
               "PPOTrainer._compute_metrics is not wrapped (see r1_recipe.verl.dynamics)")
+        hooked = getattr(trainer_base.PPOTrainer._compute_advantage, "__r1_infra__", False)
+        check("trainer hook", "infra-failure policy", hooked, "" if hooked else why_missing or
+              "PPOTrainer._compute_advantage is not wrapped (see r1_recipe.verl.infra_policy)")
     except Exception as e:
         check("trainer hook", "r1/ training-dynamics metrics", False, f"{type(e).__name__}: {e}")
     try:

@@ -33,7 +33,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from r1_recipe.core import schema
 from r1_recipe.core.rewards.compose import Composer, reward_model_errors
 from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
-from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.rewards.types import RewardOutput, no_verdict
 from r1_recipe.core.templates import last_user_message
 from r1_recipe.verl import touchpoints
 from r1_recipe.verl.touchpoints import config_value
@@ -80,18 +80,19 @@ class R1RewardManager(RewardManagerBase):
         return client
 
     async def model_score(self, data: DataProto) -> RewardOutput:
-        """The reward model's score of one trajectory, bounded by reward.r1.reward_model.timeout_s; 0 with a reason
-        on failure (the training step goes on)."""
+        """The reward model's score of one trajectory, bounded by reward.r1.reward_model.timeout_s. Any failure
+        (a timeout, a connection error, a server error, an answer without a score) is no verdict (`infra` set, so
+        the response gets its group's mean reward, not a wrong answer's), with the reason; the step goes on."""
         try:
             out = await asyncio.wait_for(self.reward_model.compute_score_disrm(data),
                                          self.composer.cfg.reward_model.timeout_s)
             return RewardOutput(float(out["reward_score"]), "")
         except asyncio.TimeoutError:
-            reason = f"timeout ({self.composer.cfg.reward_model.timeout_s:g} s)"
+            failed = no_verdict(f"timeout ({self.composer.cfg.reward_model.timeout_s:g} s)")
         except Exception as e:  # an unreachable or failing reward model must not stop the step
-            reason = f"error: {type(e).__name__}: {e}"[:300]
-        logger.warning("reward model scored 0: %s", reason)
-        return RewardOutput(0.0, reason)
+            failed = no_verdict(f"error: {type(e).__name__}: {e}"[:300])
+        logger.warning("reward model gave no verdict: %s", failed.reason)
+        return failed
 
     def decode_response(self, item) -> tuple[str, bool]:
         """(response text without trailing EOS, truncated?) for one DataProtoItem."""
