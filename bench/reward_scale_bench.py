@@ -117,47 +117,43 @@ def warm(manager, datas, workers: int) -> None:
 
 
 def driver_parts(manager, datas, n: int = 2000) -> dict[str, float]:
-    """Microseconds per sample of each part of the reward process's own work, measured one by one."""
+    """Microseconds per sample of each part of the reward process's own work, measured one by one (CPU time)."""
     from r1_recipe.core.rewards.compose import score_sample
 
     comp = manager.composer
+    n = min(n, len(datas))
     parts = {}
-    t = time.perf_counter()
-    for d in datas[:n]:
-        d[-1:][0]
-    parts["DataProto slicing (verl's data[i:i+1], our data[-1:][0])"] = (time.perf_counter() - t) / n
+
+    def timed(name, fn, count=n):
+        c0 = self_cpu()
+        fn()
+        parts[name] = (self_cpu() - c0) / count
+
+    timed("verl's slice data[i:i+1] (RewardLoopWorker.compute_score_batch)", lambda: [d[0:1] for d in datas[:n]])
+    timed("token ids of the response + prompt tail check (response_of)",
+          lambda: [manager.response_of(d) for d in datas[:n]])
     items = [d[-1:][0] for d in datas[:n]]
-    t = time.perf_counter()
-    for it in items:
-        manager.decode_response(it)
-        manager.prompt_opens_think(it)
-    parts["decode response + prompt tail"] = (time.perf_counter() - t) / n
-    sample = (cases(0)[0]["response"], "1", {"index": 1, "data_source": "x", "prompt": "Solve it."}, False)
-    args = (comp.fns, comp.options, comp._plan(False, False), sample, True, time.time() + 10, "timeout")
-    task = (score_sample, *args)
-    t = time.perf_counter()
-    for _ in range(n):
-        pickle.loads(pickle.dumps(task))
-    parts["task pickling (dumps + loads)"] = (time.perf_counter() - t) / n
-    result = score_sample(*args)
-    t = time.perf_counter()
-    for _ in range(n):
-        pickle.loads(pickle.dumps(result))
-    parts["result pickling (dumps + loads)"] = (time.perf_counter() - t) / n
-    t = time.perf_counter()
-    for _ in range(n):
-        comp._finish(comp._plan(False, False), result, None, None, False, True)
-    parts["assemble the reward dict"] = (time.perf_counter() - t) / n
-    # submission and result handling: the pool round trip of a task that does nothing, driver CPU only
+    timed("(decoding in the reward process instead, as before: tokenizer.decode)",
+          lambda: [manager.tokenizer.decode(it.batch["responses"].tolist(), skip_special_tokens=False) for it in items])
+    response, _ = manager.response_of(datas[0])
+    sample = (response, "1", {"index": 1, "data_source": "x", "prompt": "Solve it."}, False)
+    task = (score_sample, comp.fns, comp.options, comp._plan(False, False), sample, True, None)
+    timed("task pickling (dumps + loads)", lambda: [pickle.loads(pickle.dumps(task)) for _ in range(n)])
+    text_task = (*task[:4], (response.prefix + "x" * (len(response.ids) // 4 * 3), *sample[1:]), *task[5:])
+    timed("(the same task with the decoded text instead of token ids)",
+          lambda: [pickle.loads(pickle.dumps(text_task)) for _ in range(n)])
+    result = manager.loop.run_until_complete(comp.pool.arun(*task, timeout=30))
+    timed("result pickling (dumps + loads)", lambda: [pickle.loads(pickle.dumps(result)) for _ in range(n)])
+    timed("assemble the reward dict", lambda: [comp._finish(comp._plan(False, False), result, None, None, False, True)
+                                               for _ in range(n)])
     pool = comp.pool
 
     async def noop_burst(k):
         await asyncio.gather(*(pool.arun(os.getpid, timeout=30) for _ in range(k)))
 
     manager.loop.run_until_complete(noop_burst(64))
-    c0 = self_cpu()
-    manager.loop.run_until_complete(noop_burst(n))
-    parts["pool round trip of a no-op (submit, pebble threads, wake-up), driver CPU"] = (self_cpu() - c0) / n
+    timed("pool round trip of a no-op task (queue, pebble's threads, pipes, wake-up)",
+          lambda: manager.loop.run_until_complete(noop_burst(n)))
     return {k: v * 1e6 for k, v in parts.items()}
 
 

@@ -41,6 +41,19 @@ def test_bad_config_fails_naming_the_key(cfg, message):
         parse_config(cfg)
 
 
+@pytest.mark.parametrize("value", [0, -1, 128, 511, 4096.0, "4096", True])
+def test_a_memory_limit_a_worker_cannot_import_its_rewards_under_fails_at_parse_time(value):
+    with pytest.raises(ValueError, match=r"^reward\.r1\.memory_mb must be an integer number of MB >= 512 \(what a "
+                                         r"worker needs to import its rewards\), or null for no limit; got "):
+        parse_config({"memory_mb": value})
+
+
+def test_memory_limit_null_is_the_explicit_no_limit():
+    assert parse_config({"memory_mb": None}).memory_mb is None
+    assert parse_config({"memory_mb": 512}).memory_mb == 512
+    assert parse_config({}).memory_mb == 4096
+
+
 def test_defaults_are_the_paper_rule_reward():
     cfg = parse_config(None)
     assert [(c.name, c.weight) for c in cfg.components] == [("accuracy", 1.0), ("format", 1.0)]

@@ -57,10 +57,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 5.0
 MONITOR_S = 0.5  # how often the pool is checked for a broken state, lost calls and stalled ones
 DEFAULT_MEMORY_MB = 4096
-# The smallest address-space limit a worker can run the built-in rewards under: a worker that has imported sympy,
-# math-verify and the rewards maps ~600 MB (measured: r1_recipe.core.pebble_names docstring); below this every
-# sample would fail with MemoryError and be charged to the response.
-MIN_MEMORY_MB = 1024
+# The smallest address-space limit (RLIMIT_AS) a worker may get: a worker that has imported sympy, math-verify and
+# the built-in rewards maps ~270 MB (VmSize, Python 3.11, x86-64), and the math cases of bench/data and the code
+# sandbox score the same at 384 MB as without a limit; 512 leaves room for a verdict's own work. Below it every sample
+# would fail with MemoryError, charged to the response, so a smaller value is refused when the config is parsed.
+MIN_MEMORY_MB = 512
 
 
 class BoundExceeded(Exception):
@@ -119,7 +120,7 @@ def _watch_owner(owner: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int) -> None:
+def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int, setup: tuple = ()) -> None:
     threading.Thread(target=_watch_owner, args=(owner,), daemon=True, name="r1-owner-watchdog").start()
     # pebble stops a worker (a task past its time, a cancelled one) with SIGTERM, whose handler it sets to a Python
     # function: a worker stuck in C code (a factorial of 10^100) runs no Python handler, so pebble waits 3 s and then
@@ -140,6 +141,11 @@ def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int) ->
                 getattr(obj, fn)()
         except Exception:  # the task itself will report the error
             logger.debug("preload %s failed", target, exc_info=True)
+    for fn, args in setup:  # state the tasks need, sent once per worker (e.g. the tokenizer that decodes responses)
+        try:
+            fn(*args)
+        except Exception:
+            logger.warning("worker setup %s failed", getattr(fn, "__qualname__", fn), exc_info=True)
 
 
 _deadline: float | None = None  # in a worker: time.time() at which the running task is killed
@@ -198,13 +204,16 @@ class BoundedPool:
         memory_mb: address-space limit of each worker (None: no limit; else at least MIN_MEMORY_MB); an allocation
             past it raises MemoryError in the task (or kills the worker: `worker_died`).
         preload: modules (or "module:function" warm-ups) every worker runs when it starts and restarts.
+        setup: `(function, args)` pairs every worker calls when it starts, after the preloads (picklable: they are
+            sent to each worker once, e.g. a tokenizer).
     """
 
     def __init__(self, workers: int | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
-                 preload: tuple[str, ...] = ()):
+                 preload: tuple[str, ...] = (), setup: tuple[tuple[Callable, tuple], ...] = ()):
         self.workers = workers or default_workers()
         self.memory_mb = check_memory_mb(memory_mb)
         self.preload = tuple(preload)
+        self.setup = tuple(setup)
         self.window = 2 * self.workers  # calls handed to pebble at once: one running and one ready per worker
         self.rebuilds = 0  # how often a broken pool was replaced (for tests and logs)
         self._pool: ProcessPool | None = None
@@ -405,7 +414,7 @@ class BoundedPool:
                 self._pool = ProcessPool(
                     max_workers=self.workers,
                     initializer=_init_worker,
-                    initargs=(self.memory_mb, self.preload, self._pid),
+                    initargs=(self.memory_mb, self.preload, self._pid, self.setup),
                     context=multiprocessing.get_context("spawn"),
                 )
                 self._ensure_monitor()

@@ -8,7 +8,8 @@ metrics (`acc` -> mean@N, `pred` -> maj@N) work; the last three feed the trainin
 
 Differences from verl's `naive` manager, and why:
 - the response is decoded with special tokens kept (then trailing EOS/pad removed), so `<think>`/`<answer>` survive
-  even where a tokenizer marks them special;
+  even where a tokenizer marks them special; it is decoded in the reward worker, not in this process (the largest
+  per-sample cost of a reward process; see r1_recipe.core.rewards.tokens);
 - when the prompt ends with `<think>` (chat templates that open the reasoning block), the response is scored as if
   it began with `<think>`, so the format reward does not drop to 0 for every sample;
 - a response that hit `rollout.response_length` without EOS is truncated: every component gives 0 with reason
@@ -31,8 +32,10 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from r1_recipe.core import schema
+from r1_recipe.core.rewards import tokens
 from r1_recipe.core.rewards.compose import Composer, reward_model_errors
-from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
+from r1_recipe.core.rewards.format import EOS_STRINGS
+from r1_recipe.core.rewards.tokens import TokenIds
 from r1_recipe.core.rewards.types import RewardOutput, no_verdict
 from r1_recipe.core.templates import last_user_message
 from r1_recipe.verl import touchpoints
@@ -53,12 +56,16 @@ class R1RewardManager(RewardManagerBase):
             logger.warning("reward.custom_reward_function is ignored by the r1 reward manager: register the function "
                            "as a reward component and list it under reward.r1.components")
         touchpoints.require_for_config(config)  # e.g. ref_reset_steps with a verl that lacks the hooked methods
-        self.composer = Composer(config_value(config, "reward.r1"))
+        eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
+        self._key = f"{getattr(tokenizer, 'name_or_path', '')}#{id(self)}"
+        # responses go to the reward workers as token ids and are decoded there, each worker with its own copy of the
+        # tokenizer (decoding is the largest per-sample cost of this process: core/rewards/tokens.py)
+        self.composer = Composer(config_value(config, "reward.r1"),
+                                 setup=((tokens.setup, (self._key, tokenizer, eos_strings)),))
         self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
         self.max_response_length = config_value(config, "actor_rollout_ref.rollout.response_length") or config_value(
             config, "data.max_response_length"
         )
-        self.eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
         self.eos_token_id = tokenizer.eos_token_id
 
     def _reward_model_client(self, config, tokenizer, router, rm_tokenizer):
@@ -94,28 +101,27 @@ class R1RewardManager(RewardManagerBase):
         logger.warning("reward model gave no verdict: %s", failed.reason)
         return failed
 
-    def decode_response(self, item) -> tuple[str, bool]:
-        """(response text without trailing EOS, truncated?) for one DataProtoItem."""
-        response_ids = item.batch["responses"]
-        length = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
-        ids = response_ids[:length].tolist()
-        text = strip_eos(self.tokenizer.decode(ids, skip_special_tokens=False), self.eos_strings)
-        ended = bool(ids) and ids[-1] == self.eos_token_id
+    def response_of(self, data: DataProto) -> tuple[TokenIds, bool]:
+        """(the last trajectory's response as token ids, truncated?): valid tokens only; decoded (special tokens
+        kept, trailing EOS/pad removed, `<think>` put first when the prompt opened it) in the reward worker."""
+        response_ids = data.batch["responses"][-1]
+        mask = data.batch["attention_mask"][-1]
+        length = int(mask[-response_ids.shape[-1]:].sum())
+        ids = response_ids[:length]
+        ended = length > 0 and int(ids[-1]) == self.eos_token_id
         truncated = not ended and self.max_response_length is not None and length >= int(self.max_response_length)
-        return text, truncated
+        return TokenIds.of(self._key, ids, "<think>" if self.prompt_opens_think(data) else ""), truncated
 
-    def prompt_opens_think(self, item) -> bool:
-        prompt_ids = item.batch["prompts"]
-        mask = item.batch["attention_mask"][: prompt_ids.shape[-1]].bool()
-        tail = prompt_ids[mask][-8:].tolist()
+    def prompt_opens_think(self, data: DataProto) -> bool:
+        prompt_ids = data.batch["prompts"][-1]
+        valid = data.batch["attention_mask"][-1][: prompt_ids.shape[-1]].bool()
+        tail = prompt_ids[valid][-8:].tolist()
         return self.tokenizer.decode(tail, skip_special_tokens=False).rstrip().endswith("<think>")
 
     async def run_single(self, data: DataProto) -> dict:
-        item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's managers do
-        nt = item.non_tensor_batch
-        text, truncated = self.decode_response(item)
-        if self.prompt_opens_think(item):
-            text = "<think>" + text
+        # multi-sequence outputs: score the last sequence, as verl's managers do; read in place (no DataProto slice)
+        nt = {k: v[-1] for k, v in data.non_tensor_batch.items()}
+        response, truncated = self.response_of(data)
         extra_info, bad_extra = _mapping(nt.get("extra_info", None), "extra_info")
         reward_model, bad_rm = _mapping(nt.get("reward_model", None), "reward_model")
         extra_info.setdefault("data_source", nt.get("data_source", None))
@@ -133,8 +139,8 @@ class R1RewardManager(RewardManagerBase):
                 model_out = RewardOutput(0.0, "truncated")
         # the components and the per-response training-dynamics signals (core.signals, aggregated per step by
         # r1_recipe.verl.dynamics), in one worker call under one deadline
-        info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out,
-                                          signals=True)
+        info = await self.composer.ascore(response, ground_truth, extra_info, truncated=truncated,
+                                          model_out=model_out, signals=True)
         return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
 
 

@@ -12,7 +12,7 @@ Config (the `reward.r1` block of a recipe, or a plain dict)::
     acc_component: null    # which component's score is reported as `acc` (default: accuracy, math or code)
     score_truncated: false # a truncated response (no EOS within the length limit) gets 0 from every component
     workers: null          # worker processes per reward process (default: R1_RECIPE_WORKERS or the usable cores)
-    memory_mb: 4096        # address-space limit of each worker, >= 1024 (what a worker needs to import its
+    memory_mb: 4096        # address-space limit of each worker, >= 512 (what a worker needs to import its
                            # rewards), or null for no limit
     infra_warn_rate: 0.02  # warn loudly when more than this share of a window of samples are infra failures
     reward_model: null     # {weight: 1.0, timeout_s: 300}: rows with reward_model.style == "model" also get a
@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from r1_recipe.core import schema
 from r1_recipe.core.bounded import DEFAULT_MEMORY_MB, BoundedPool, BoundExceeded, check_memory_mb, task_deadline
 from r1_recipe.core.rewards import registry
+from r1_recipe.core.rewards.tokens import as_text
 from r1_recipe.core.rewards.types import RewardOutput, as_output, no_verdict
 
 logger = logging.getLogger(__name__)
@@ -277,6 +278,7 @@ def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: flo
     from r1_recipe.core.signals import _no_signals, sample_signals
 
     solution_str, ground_truth, extra_info, truncated = sample
+    solution_str = as_text(solution_str)  # token ids are decoded here, in the worker (core.rewards.tokens)
     hard, late = task_deadline() or math.inf, "timeout"
     if budget_end is not None and budget_end < hard:
         hard, late = budget_end, "step_budget"
@@ -310,7 +312,10 @@ def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: flo
 class Composer:
     """Scores responses with the configured components. Safe to share between threads and coroutines."""
 
-    def __init__(self, cfg: ComposeConfig | Mapping | None = None, pool: BoundedPool | None = None):
+    def __init__(self, cfg: ComposeConfig | Mapping | None = None, pool: BoundedPool | None = None,
+                 setup: tuple = ()):
+        """`setup`: `(function, args)` pairs each worker of a pool built here runs at start (e.g.
+        `core.rewards.tokens.setup` for responses sent as `TokenIds`)."""
         self.cfg = cfg if isinstance(cfg, ComposeConfig) else parse_config(cfg)
         # Resolved here, in the parent: an import error surfaces at start-up, and workers get the function itself
         # (components registered with @register in a user's module work without an entry point).
@@ -320,7 +325,8 @@ class Composer:
             # a component may name the modules (and warm-ups) it needs, e.g. accuracy -> math, code, the sandbox probe
             modules = [m for fn in self.fns for m in (fn.__module__, *getattr(fn, "preload", ()))]
             modules.append("r1_recipe.core.signals")
-            pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=tuple(dict.fromkeys(modules)))
+            pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=tuple(dict.fromkeys(modules)),
+                               setup=setup)
         self.pool = pool
         self._lock = threading.Lock()
         self._warnings = 0
