@@ -152,11 +152,11 @@ def test_resume_after_an_interrupted_run_gives_the_same_output(generations, comp
     calls = []
     real = rejection.process_shard
 
-    def dies_on_second_shard(*args, **kwargs):
-        calls.append(args[1])
+    def dies_on_second_shard(shard, *args, **kwargs):
+        calls.append(shard.start)
         if len(calls) == 2:
             raise KeyboardInterrupt("killed")
-        return real(*args, **kwargs)
+        return real(shard, *args, **kwargs)
 
     monkeypatch.setattr(rejection, "process_shard", dies_on_second_shard)
     with pytest.raises(KeyboardInterrupt):

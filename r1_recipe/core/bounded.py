@@ -37,11 +37,15 @@ import concurrent.futures
 import functools
 import importlib
 import logging
+import math
 import multiprocessing
 import os
 import resource
 import select
+import shutil
 import signal
+import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -148,7 +152,8 @@ def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int, se
             logger.warning("worker setup %s failed", getattr(fn, "__qualname__", fn), exc_info=True)
 
 
-_deadline: float | None = None  # in a worker: time.time() at which the running task is killed
+_deadline: float | None = None  # in a worker: time.time() at which the running call is killed
+_PROGRESS = struct.Struct("<qd")  # a chunk's progress record: (index of the call running, time.time() it started)
 
 
 def _task(fn: Callable, run_s: float, args: tuple, kwargs: dict) -> Any:
@@ -161,8 +166,47 @@ def _task(fn: Callable, run_s: float, args: tuple, kwargs: dict) -> Any:
         _deadline = None
 
 
+def _chunk(path: str, items: list[tuple]) -> list[tuple[bool, Any]]:
+    """Runs in a worker: several calls `(run_s, end, fn, args, kwargs)` one after the other, each with its own
+    deadline (`run_s` from its start, and never past `end`, a time.time()); before each, its index and start time
+    are written over `path`, so the pool can kill the worker when that call runs past its deadline, and knows which
+    calls of the chunk had run. Returns `(True, value)` or `(False, exception)` per call."""
+    global _deadline
+    out: list[tuple[bool, Any]] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for i, (run_s, end, fn, args, kwargs) in enumerate(items):
+            start = time.time()
+            os.pwrite(fd, _PROGRESS.pack(i, start), 0)
+            _deadline = min(start + run_s, end)
+            try:
+                if _deadline <= start:
+                    raise BoundExceeded("timeout")  # the step budget ended while it waited in the chunk
+                out.append((True, fn(*args, **kwargs)))
+            except Exception as e:
+                out.append((False, e))
+            finally:
+                _deadline = None
+    finally:
+        os.close(fd)
+    return out
+
+
+def _progress(path: str) -> tuple[int, float]:
+    """(index, start time) of the call a chunk runs, or (-1, 0.0) before its first."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return -1, 0.0
+    try:
+        data = os.pread(fd, _PROGRESS.size, 0)
+    finally:
+        os.close(fd)
+    return _PROGRESS.unpack(data) if len(data) == _PROGRESS.size else (-1, 0.0)
+
+
 def task_deadline() -> float | None:
-    """In a pool worker, the `time.time()` at which the running task will be killed (for a soft stop shortly
+    """In a pool worker, the `time.time()` at which the running call will be killed (for a soft stop shortly
     before it, e.g. an interval timer); None outside a bounded call."""
     return _deadline
 
@@ -182,18 +226,29 @@ def _classify(error: BaseException) -> BaseException:
 
 
 class _Job:
-    """One call: queued in the pool, then in flight in pebble (`task`), then settled (`future`)."""
+    """One call: queued in the pool, then in flight in pebble (in a `_Unit`), then settled (`future`)."""
 
-    __slots__ = ("fn", "args", "kwargs", "timeout", "stop_at", "future", "tries", "first", "since", "pool", "task")
+    __slots__ = ("fn", "args", "kwargs", "timeout", "stop_at", "future", "tries", "ran", "solo", "unit")
 
     def __init__(self, fn: Callable, args: tuple, kwargs: dict, timeout: float, stop_at: float | None):
         self.fn, self.args, self.kwargs, self.timeout, self.stop_at = fn, args, kwargs, timeout, stop_at
         self.future: concurrent.futures.Future = concurrent.futures.Future()
-        self.tries = 0
-        self.first: float | None = None  # time.monotonic() of its first hand-over to pebble
-        self.since = 0.0                 # ... and of the current one
+        self.tries = 0      # retries after a dead worker or a broken pool (at most one)
+        self.ran = 0.0      # seconds it already ran in a worker before (a retry gets what is left)
+        self.solo = False   # run alone, never in a chunk (its chunk was killed while it ran)
+        self.unit: _Unit | None = None
+
+
+class _Unit:
+    """One pebble task: a single call, or a chunk of calls run one after the other (`path`: its progress file)."""
+
+    __slots__ = ("jobs", "run_s", "ends", "path", "pool", "task", "since")
+
+    def __init__(self, jobs: list[_Job], run_s: list[float], ends: list[float], path: str | None):
+        self.jobs, self.run_s, self.ends, self.path = jobs, run_s, ends, path
         self.pool: ProcessPool | None = None
-        self.task = None                 # pebble's future while in flight
+        self.task = None  # pebble's future while in flight
+        self.since = 0.0  # time.monotonic() when handed to pebble
 
 
 class BoundedPool:
@@ -206,23 +261,29 @@ class BoundedPool:
         preload: modules (or "module:function" warm-ups) every worker runs when it starts and restarts.
         setup: `(function, args)` pairs every worker calls when it starts, after the preloads (picklable: they are
             sent to each worker once, e.g. a tokenizer).
+        chunk: at most this many queued calls are handed to a worker as one pebble task when many wait (each keeps its
+            own deadline, see `_chunk`): the per-task cost of pebble's pipes and threads is paid once per chunk.
     """
 
     def __init__(self, workers: int | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
-                 preload: tuple[str, ...] = (), setup: tuple[tuple[Callable, tuple], ...] = ()):
+                 preload: tuple[str, ...] = (), setup: tuple[tuple[Callable, tuple], ...] = (), chunk: int = 16):
         self.workers = workers or default_workers()
         self.memory_mb = check_memory_mb(memory_mb)
         self.preload = tuple(preload)
         self.setup = tuple(setup)
-        self.window = 2 * self.workers  # calls handed to pebble at once: one running and one ready per worker
+        self.chunk = max(1, int(chunk))
+        self.window = 2 * self.workers  # pebble tasks handed over at once: one running and one ready per worker
         self.rebuilds = 0  # how often a broken pool was replaced (for tests and logs)
         self._pool: ProcessPool | None = None
         self._pid = os.getpid()
         self._lock = threading.RLock()  # pebble's threads call back into the pool (a finished task frees a slot)
         self._queue: collections.deque[_Job] = collections.deque()
-        self._inflight: dict[_Job, None] = {}  # an ordered set
+        self._inflight: dict[_Unit, None] = {}  # an ordered set
         self._closed = threading.Event()
+        self._wake = threading.Event()  # the monitor's sleep, cut short when a chunk deadline comes sooner
         self._monitor: threading.Thread | None = None
+        self._dir: str | None = None  # progress files of chunks
+        self._chunks = 0
 
     # ---------------------------------------------------------------- the calls
 
@@ -243,14 +304,15 @@ class BoundedPool:
 
     def map(self, fn: Callable, items: Iterable[tuple], timeout: float = DEFAULT_TIMEOUT_S,
             default: Callable[[BaseException, tuple], Any] | None = None, progress: bool | str = False,
-            total: int | None = None) -> Iterator[Any]:
+            total: int | None = None, ahead: int | None = None) -> Iterator[Any]:
         """Apply `fn(*item)` to every item in parallel, yielding results in input order.
 
         For batch tools (rejection sampling, evaluation): the deadline rule of `run`; a bounded window of items is
         submitted ahead of the consumer, so memory stays flat on large inputs. A call that fails yields
         `default(error, item)`: `error` is a `BoundExceeded` (no verdict: timeout, worker_died, pool_error) or the
         task's own exception; with no default the error propagates. `progress`: False, True, or a description string
-        for a tqdm bar.
+        for a tqdm bar. `ahead`: how many items are submitted ahead of the one yielded (default: enough to give
+        every worker chunks; more keeps the workers busy while the consumer does slow work of its own).
         """
         bar = None
         if progress:
@@ -260,6 +322,7 @@ class BoundedPool:
                 total = len(items)
             bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="it")
         pending: collections.deque = collections.deque()
+        ahead = ahead or 2 * self.window * self.chunk  # enough queued calls to fill every worker with chunks
 
         def finish(item, job):
             try:
@@ -275,7 +338,7 @@ class BoundedPool:
         try:
             for item in items:
                 pending.append((item, self._submit(fn, item, {}, timeout, None)))
-                if len(pending) >= 2 * self.window:
+                if len(pending) >= ahead:
                     yield finish(*pending.popleft())
             while pending:
                 yield finish(*pending.popleft())
@@ -312,30 +375,65 @@ class BoundedPool:
     # ---------------------------------------------------------------- the queue and pebble
 
     def _pump(self) -> None:
-        """Hand queued calls to pebble while it holds fewer than `window` (under the lock)."""
+        """Hand queued calls to pebble while it holds fewer than `window` tasks (under the lock): one call, or when
+        many wait, a chunk of up to `chunk` (a share of the queue per task slot, so that the workers stay balanced)."""
         while self._queue and len(self._inflight) < self.window:
             job = self._queue.popleft()
-            if not job.future.done():
-                self._dispatch(job)
+            if job.future.done():
+                continue
+            jobs = [job]
+            if not job.solo and self.chunk > 1:
+                size = min(self.chunk, -(-(len(self._queue) + 1) // self.window))
+                while len(jobs) < size and self._queue and not self._queue[0].solo:
+                    nxt = self._queue.popleft()
+                    if not nxt.future.done():
+                        jobs.append(nxt)
+            self._dispatch(jobs)
 
-    def _dispatch(self, job: _Job) -> None:
-        now = time.monotonic()
-        if job.first is None:
-            job.first = now
-        run_s = job.timeout - (now - job.first)  # a retry keeps what is left of the first try's deadline
-        if job.stop_at is not None:
-            run_s = min(run_s, job.stop_at - now)
-        if run_s <= 0:
-            self._settle(job, error=BoundExceeded("timeout"))
+    def _dispatch(self, jobs: list[_Job]) -> None:
+        now, wall = time.monotonic(), time.time()
+        live, run_s, ends = [], [], []
+        for job in jobs:
+            left = job.timeout - job.ran  # a retry keeps what is left of its deadline
+            end = math.inf
+            if job.stop_at is not None:
+                left, end = min(left, job.stop_at - now), wall + (job.stop_at - now)
+            if left <= 0:
+                self._settle(job, error=BoundExceeded("timeout"))
+                continue
+            live.append(job)
+            run_s.append(left)
+            ends.append(end)
+        if not live:
             return
+        if len(live) == 1:
+            unit = _Unit(live, run_s, ends, None)
+            fn, args, timeout = _task, (live[0].fn, run_s[0], live[0].args, live[0].kwargs), run_s[0]
+        else:
+            unit = _Unit(live, run_s, ends, self._progress_path())
+            items = [(r, e, j.fn, j.args, j.kwargs) for j, r, e in zip(live, run_s, ends, strict=True)]
+            # the monitor kills a chunk whose running call passes its deadline; pebble's bound is a backstop
+            fn, args, timeout = _chunk, (unit.path, items), sum(run_s) + 2 * MONITOR_S + 1.0
         try:
-            pool, task = self._schedule(_task, (job.fn, run_s, job.args, job.kwargs), run_s)
+            pool, task = self._schedule(fn, args, timeout)
         except BoundExceeded as e:
-            self._settle(job, error=e)
+            for job in live:
+                self._settle(job, error=e)
             return
-        job.pool, job.task, job.since = pool, task, now
-        self._inflight[job] = None
-        task.add_done_callback(functools.partial(self._on_done, job))
+        unit.pool, unit.task, unit.since = pool, task, now
+        for job in live:
+            job.unit = unit
+        self._inflight[unit] = None
+        task.add_done_callback(functools.partial(self._on_done, unit))
+        if unit.path is not None and min(run_s) < MONITOR_S:
+            self._wake.set()  # the monitor watches chunk deadlines: this one may come before its next scan
+
+    def _progress_path(self) -> str:
+        if self._dir is None:
+            shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+            self._dir = tempfile.mkdtemp(prefix=f"r1-pool-{os.getpid()}-", dir=shm)
+        self._chunks += 1
+        return os.path.join(self._dir, str(self._chunks))
 
     def _schedule(self, fn: Callable, args: tuple, timeout: float):
         """(pool, pebble's future); a pool already broken at submission is rebuilt first."""
@@ -347,27 +445,69 @@ class BoundedPool:
                 self._rebuild(pool)
         raise BoundExceeded("pool_error")
 
-    def _on_done(self, job: _Job, task) -> None:
+    def _on_done(self, unit: _Unit, task) -> None:
         """pebble finished, failed or cancelled `task` (called from pebble's threads, or the canceller's)."""
         with self._lock:
-            self._inflight.pop(job, None)
-            if job.task is task:  # else the monitor or the caller already dealt with it
-                job.task = None
+            self._inflight.pop(unit, None)
+            if unit.task is task:  # else the monitor or a caller already took it back
+                unit.task = None
                 error = task.exception() if not task.cancelled() else BrokenProcessPool("task cancelled by pebble")
-                if error is None:
-                    self._settle(job, value=task.result())
+                if error is not None:
+                    self._unit_failed(unit, _classify(error))
+                elif unit.path is None:
+                    self._settle(unit.jobs[0], value=task.result())
                 else:
-                    self._failed(job, _classify(error))
+                    for job, (ok, value) in zip(unit.jobs, task.result(), strict=True):
+                        self._settle(job, value=value) if ok else self._settle(job, error=value)
+                self._forget(unit)
             self._pump()
 
-    def _failed(self, job: _Job, error: BaseException) -> None:
-        """Settle a call with `error`, or try it once more when its worker died or its pool broke (under the lock)."""
+    def _unit_failed(self, unit: _Unit, error: BaseException, hung: bool = False) -> None:
+        """A task failed as a whole (under the lock). A single call is retried or settled (`_failed`). In a chunk,
+        the progress file tells which call ran: it alone is charged (a timeout when it ran out its deadline, or
+        `hung`: killed by the monitor for it; a retry when its worker died); the calls that had finished before it
+        (their results died with the worker) and those after it go back to the queue, in order. A chunk that failed
+        for another reason (a result that cannot be pickled) or before its first call is run again call by call."""
+        if isinstance(error, _Retry) and error.reason == "pool_error" and unit.pool is not None:
+            self._rebuild(unit.pool)
+        if unit.path is None:
+            job = unit.jobs[0]
+            job.ran += time.monotonic() - unit.since  # at most its run time (one task ahead of it at most)
+            self._failed(job, error)
+            return
+        index, start = _progress(unit.path)
+        ran = max(0.0, time.time() - start) if index >= 0 else 0.0
+        infra = isinstance(error, _Retry | BoundExceeded)
+        back: list[_Job] = []
+        for i, job in enumerate(unit.jobs):
+            if job.future.done():
+                continue
+            job.unit = None
+            if index < 0 or not infra:
+                job.solo = True
+                self._failed(job, error, back) if isinstance(error, _Retry) else back.append(job)
+            elif i != index:
+                back.append(job)
+            else:
+                job.solo, job.ran = True, job.ran + ran
+                if isinstance(error, _Retry):
+                    self._failed(job, error, back)
+                elif hung or ran >= unit.run_s[i] - 0.05:
+                    self._settle(job, error=BoundExceeded("timeout"))
+                else:
+                    back.append(job)  # stopped before its own deadline (the chunk's backstop): the rest of its time
+        self._queue.extendleft(reversed(back))
+
+    def _failed(self, job: _Job, error: BaseException, requeue: list | None = None) -> None:
+        """Settle a call with `error`, or try it once more when its worker died or its pool broke (under the lock);
+        a retry goes to the front of the queue (or onto `requeue`)."""
         if isinstance(error, _Retry):
-            if error.reason == "pool_error" and job.pool is not None:
-                self._rebuild(job.pool)
             if job.tries == 0 and not job.future.done():
                 job.tries = 1
-                self._queue.appendleft(job)
+                if requeue is not None:
+                    requeue.append(job)
+                else:
+                    self._queue.appendleft(job)
                 return
             error = BoundExceeded(error.reason)
         self._settle(job, error=error)
@@ -382,26 +522,41 @@ class BoundedPool:
         except concurrent.futures.InvalidStateError:  # cancelled by its caller meanwhile
             pass
 
+    @staticmethod
+    def _forget(unit: _Unit) -> None:
+        if unit.path is not None:
+            try:
+                os.unlink(unit.path)
+            except OSError:
+                pass
+
     def _on_settled(self, job: _Job, future) -> None:
-        """A call cancelled by its caller leaves the queue, or pebble kills its worker."""
+        """A call cancelled by its caller leaves the queue; a single call in flight is cancelled in pebble (which
+        stops its worker if it had started); a chunk runs on (its other calls are not to lose their results)."""
         if not future.cancelled():
             return
         with self._lock:
-            task, job.task = job.task, None
             try:
                 self._queue.remove(job)
             except ValueError:
                 pass
+            unit = job.unit
+            task = unit.task if unit is not None and unit.path is None else None
+            if task is not None:
+                unit.task = None
         if task is not None:
-            task.cancel()  # pebble stops the worker if the task had started; `_on_done` frees the slot
+            task.cancel()  # `_on_done` frees the slot
+            self._forget(unit)
 
-    def _abandon(self, job: _Job, error: BaseException) -> None:
-        """Take `job` back from pebble (cancelling its task kills its worker) and fail or retry it (under the lock)."""
-        task, job.task = job.task, None
-        self._inflight.pop(job, None)
+    def _abandon(self, unit: _Unit, error: BaseException, hung: bool = False) -> None:
+        """Take `unit` back from pebble (cancelling its task kills its worker) and fail, retry or requeue its calls
+        (under the lock)."""
+        task, unit.task = unit.task, None
+        self._inflight.pop(unit, None)
         if task is not None:
             task.cancel()
-        self._failed(job, error)
+        self._unit_failed(unit, error, hung)
+        self._forget(unit)
 
     # ---------------------------------------------------------------- the pool's health
 
@@ -409,7 +564,7 @@ class BoundedPool:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
                 if self._pid != os.getpid():  # a forked child: the parent's calls are not ours
-                    self._queue, self._inflight, self._monitor = collections.deque(), {}, None
+                    self._queue, self._inflight, self._monitor, self._dir = collections.deque(), {}, None, None
                 self._pid = os.getpid()
                 self._pool = ProcessPool(
                     max_workers=self.workers,
@@ -427,17 +582,25 @@ class BoundedPool:
             self._monitor.start()
 
     def _watch(self) -> None:
-        while not self._closed.wait(MONITOR_S):
+        wait = MONITOR_S
+        while not self._closed.is_set():
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
             try:
-                self._check()
+                wait = min(MONITOR_S, max(0.01, self._check() - time.time()))
             except Exception:  # the monitor must outlive any surprise in pebble's state
                 logger.debug("reward pool monitor check failed", exc_info=True)
+                wait = MONITOR_S
 
-    def _check(self) -> None:
-        """One scan: rebuild a pool that broke while idle (and start its workers, so that the next step finds them
-        warm instead of paying their start-up inside its deadlines); then, for every call in flight, fail or retry
-        it when its pool was replaced (`pool_error`), when pebble lost it (`worker_died`), or when it has been in
-        flight for longer than its deadline allows even behind a full window; and settle calls past `stop_at`."""
+    def _check(self) -> float:
+        """One scan; returns the time.time() of the next chunk deadline it knows of (inf when none).
+
+        Rebuilds a pool that broke while idle (and starts its workers, so that the next step finds them warm instead
+        of paying their start-up inside its deadlines); kills a chunk whose running call passed its deadline; fails
+        or retries every task whose pool was replaced (`pool_error`), that pebble lost (`worker_died`), or that has
+        been in flight longer than its deadline allows even behind a full window; settles calls past `stop_at`."""
         pool = self._pool
         # a pebble pool starts on its first task: before that it is not `active` either
         if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
@@ -446,25 +609,35 @@ class BoundedPool:
                 self._get().schedule(os.getpid)
             except RuntimeError:
                 pass
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         with self._lock:
-            jobs = list(self._inflight)
+            units = list(self._inflight)
             late = [j for j in self._queue if j.stop_at is not None and now >= j.stop_at]
-        lost = _lost(jobs)
-        rounds = self.window // self.workers + 1  # a call waits behind at most one other per worker, then runs
+        lost = _lost(units)
+        running = {u: _progress(u.path) for u in units if u.path is not None}
+        rounds = self.window // self.workers + 1  # a task waits behind at most one other per worker, then runs
+        upcoming = math.inf
         with self._lock:
             for job in late:
                 self._settle(job, error=BoundExceeded("timeout"))
-            for job in jobs:
-                if job.task is None:
+            for unit in units:
+                if unit.task is None:
                     continue
-                if job.pool is not self._pool:
-                    self._abandon(job, _Retry("pool_error"))
-                elif job in lost:
-                    self._abandon(job, _Retry("worker_died"))
-                elif now > job.since + rounds * job.timeout + 1.0 or (job.stop_at is not None and now >= job.stop_at):
-                    self._abandon(job, BoundExceeded("timeout"))
+                index, start = running.get(unit, (-1, 0.0))
+                due = min(start + unit.run_s[index], unit.ends[index]) + 0.1 if index >= 0 else math.inf
+                if unit.pool is not self._pool:
+                    self._abandon(unit, _Retry("pool_error"))
+                elif unit in lost:
+                    self._abandon(unit, _Retry("worker_died"))
+                elif wall >= due:
+                    self._abandon(unit, BoundExceeded("timeout"), hung=True)
+                elif now > unit.since + rounds * sum(unit.run_s) + 1.0 or any(
+                        j.stop_at is not None and now >= j.stop_at for j in unit.jobs if not j.future.done()):
+                    self._abandon(unit, BoundExceeded("timeout"))
+                else:
+                    upcoming = min(upcoming, due)
             self._pump()
+        return upcoming
 
     def _rebuild(self, broken: ProcessPool) -> None:
         """Replace `broken` (once, however many callers saw it fail); its workers are stopped in the background."""
@@ -478,27 +651,32 @@ class BoundedPool:
 
     def close(self) -> None:
         self._closed.set()
+        self._wake.set()
         with self._lock:
             pool, self._pool = self._pool, None
-            jobs = [*self._queue, *self._inflight]
+            jobs = [*self._queue, *(j for u in self._inflight for j in u.jobs)]
+            for unit in self._inflight:
+                unit.task = None
             self._queue.clear()
             self._inflight.clear()
             for job in jobs:
-                job.task = None
                 self._settle(job, error=BoundExceeded("pool_error"))
+            folder, self._dir = self._dir, None
         if pool is not None and self._pid == os.getpid():
             _stop(pool)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _lost(jobs: list[_Job]) -> set[_Job]:
-    """The calls pebble marked running on a worker that is gone, which it will never report: a worker that dies
+def _lost(units: list[_Unit]) -> set[_Unit]:
+    """The tasks pebble marked running on a worker that is gone, which it will never report: a worker that dies
     between acknowledging a task and the pool noticing. Reads pebble's task and worker tables (private; pebble has no
     public way to see them: see r1_recipe.core.pebble_names); if they change shape, nothing is detected here and the
     deadline still ends the wait."""
     found = set()
-    by_pool: dict[int, list[_Job]] = {}
-    for job in jobs:
-        by_pool.setdefault(id(job.pool), []).append(job)
+    by_pool: dict[int, list[_Unit]] = {}
+    for unit in units:
+        by_pool.setdefault(id(unit.pool), []).append(unit)
     for group in by_pool.values():
         try:
             manager = group[0].pool._pool_manager
@@ -506,10 +684,10 @@ def _lost(jobs: list[_Job]) -> set[_Job]:
             workers = manager.worker_manager.workers
         except (AttributeError, RuntimeError):
             continue
-        for job in group:
-            task = tasks.get(id(job.task))
+        for unit in group:
+            task = tasks.get(id(unit.task))
             if task is not None and task.worker_id and task.worker_id not in workers:
-                found.add(job)
+                found.add(unit)
     return found
 
 

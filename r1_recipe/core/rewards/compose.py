@@ -43,6 +43,7 @@ is 0; `r1/reward/infra_failures` counts them per step.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import math
 import signal
@@ -246,34 +247,36 @@ def _on_alarm(signum, frame):
     raise _SoftDeadline
 
 
-def _bounded(call, deadline: float, alarm: bool, late: str) -> RewardOutput:
-    """`call()` (a RewardOutput) stopped by SIGALRM at `deadline` (time.time()) when `alarm`; past it, no verdict
-    with reason `late`; an exception is a 0 with its reason (a component bug must never stop a training step)."""
+def _bounded(call, deadline: float, alarm: bool, late: str):
+    """(`call()`, None) stopped by SIGALRM at `deadline` (time.time()) when `alarm`, or (None, why as a RewardOutput):
+    past the deadline, no verdict with reason `late`; an exception, a 0 with its reason (a component bug must never
+    stop a training step)."""
     left = deadline - time.time()
     if left <= 0:
-        return no_verdict(late)
+        return None, no_verdict(late)
     if alarm and math.isfinite(left):
         signal.setitimer(signal.ITIMER_REAL, left)
     try:
-        return call()
+        return call(), None
     except _SoftDeadline:
-        return no_verdict(late)
+        return None, no_verdict(late)
     except Exception as e:
-        return RewardOutput(0.0, f"error: {type(e).__name__}: {e}"[:300])
+        return None, RewardOutput(0.0, f"error: {type(e).__name__}: {e}"[:300])
     finally:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: float | None = None):
-    """Runs in a pool worker: one sample's components in order, then (with_signals) its per-response signals.
+def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: float | None = None, after=None):
+    """Runs in a pool worker: one sample's components in order, then (with_signals) its per-response signals, then
+    (`after`: `(function, args)`) what a batch tool wants done with the same response in the same call.
 
     skip: per component, a reason to give it 0 without running it ("truncated", MODEL_ROW) or "".
     Every call here stops `SOFT_MARGIN_S` before the pool kills this task (`bounded.task_deadline()`), or before
     `budget_end` (time.time() at which the step budget ends) when that comes first, less `RESERVE_S` per call still to
     come, with no verdict (reason "timeout", or "step_budget"). A pool worker runs tasks in its main thread, so an
     interval timer can interrupt Python code; C loops run to the hard deadline, where the pool kills the worker.
-    Returns (outputs, signals or None).
+    Returns (outputs, signals or None, after's value or None).
     """
     from r1_recipe.core.signals import _no_signals, sample_signals
 
@@ -291,16 +294,18 @@ def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: flo
             if why:
                 outs.append(RewardOutput(0.0, why))
                 continue
-            later = sum(not w for w in skip[i + 1:]) + bool(with_signals)
-            outs.append(_bounded(lambda f=fn, o=opts: as_output(f(solution_str, ground_truth, extra_info, **o)),
-                                 soft - RESERVE_S * later, alarm, late))
+            later = sum(not w for w in skip[i + 1:]) + bool(with_signals) + bool(after)
+            value, failed = _bounded(lambda f=fn, o=opts: as_output(f(solution_str, ground_truth, extra_info, **o)),
+                                     soft - RESERVE_S * later, alarm, late)
+            outs.append(failed or value)
         signals = None
         if with_signals:
             prompt = (extra_info or {}).get("prompt") or ""
-            out = _bounded(lambda: RewardOutput(0.0, info=sample_signals(solution_str, str(prompt), truncated)),
-                           soft, alarm, late)
-            signals = out.info or _no_signals(truncated)
-        return outs, signals
+            signals, _ = _bounded(lambda: sample_signals(solution_str, str(prompt), truncated),
+                                  soft - RESERVE_S * bool(after), alarm, late)
+            signals = signals or _no_signals(truncated)
+        extra = _bounded(lambda: after[0](*after[1]), soft, alarm, late)[0] if after else None
+        return outs, signals, extra
     finally:
         if alarm:
             signal.signal(signal.SIGALRM, previous)
@@ -335,7 +340,7 @@ class Composer:
         self._active = 0
         self._budget_end: float | None = None
 
-    @property
+    @functools.cached_property
     def keys(self) -> list[str]:
         names = [c.name for c in self.cfg.components] + (["reward_model"] if self.cfg.reward_model else [])
         return ["score", "acc", "pred", *names, *(f"{n}_reason" for n in names), INFRA_KEY]
@@ -405,7 +410,7 @@ class Composer:
             outs = [RewardOutput(0.0, why) if why else failure for why in skip]
             sig = None
         else:
-            outs, sig = result
+            outs, sig, _ = result
         info = self.assemble(outs, model_out)
         if signals:
             from r1_recipe.core.signals import _no_signals
@@ -476,10 +481,16 @@ class Composer:
             self._done()
         return self._finish(skip, result, failure, None, truncated, False)
 
-    def score_many(self, samples: Iterable[tuple], progress: bool | str = False, total: int | None = None):
+    def score_many(self, samples: Iterable[tuple], progress: bool | str = False, total: int | None = None,
+                   after=None, ahead: int | None = None):
         """Score `(solution_str, ground_truth, extra_info[, truncated])` tuples in parallel over the pool's workers,
         each with `timeout_s` of run time (the deadline rule of `ascore`). Yields one result dict per sample, in
-        order; memory stays bounded on long inputs. Samples with nothing to run (truncated) never reach the pool."""
+        order; memory stays bounded on long inputs. Samples with nothing to run (truncated) never reach the pool.
+
+        `after`: a module-level function run in the same worker call, after the components, on each sample's fifth
+        element (a tuple of its arguments), e.g. rejection sampling's text filters: one call per response instead
+        of two. Then every sample goes to a worker, and `(result, after's value)` pairs are yielded (the value is
+        None when the call gave no answer: out of time, or the worker died). `ahead`: see `BoundedPool.map`."""
         order: collections.deque = collections.deque()  # skip plans in input order, runnable or not
 
         def items():
@@ -488,26 +499,30 @@ class Composer:
                 skip, call = self._call(solution_str, ground_truth, extra_info, bool(rest[0]) if rest else False,
                                         False, False)
                 order.append(skip)
-                if not all(skip):
+                if after is not None:
+                    yield (*call[1:], None, (after, rest[1]))
+                elif not all(skip):
                     yield call[1:]
 
-        def finish(result) -> dict:
+        def finish(result):
             skip = order.popleft()
             if isinstance(result, BaseException):  # the pool's failure: the sample as a whole has no verdict
-                return self._finish(skip, None, self._no_verdict(result, None), None, False, False)
-            return self._finish(skip, result, None, None, False, False)
+                info, extra = self._finish(skip, None, self._no_verdict(result, None), None, False, False), None
+            else:
+                info, extra = self._finish(skip, result, None, None, False, False), result[2]
+            return info if after is None else (info, extra)
 
         results = self.pool.map(score_sample, items(), timeout=self.cfg.timeout_s, default=lambda e, item: e,
-                                progress=progress, total=total)
+                                progress=progress, total=total, ahead=ahead)
         end = object()
         while True:
-            while order and all(order[0]):
+            while after is None and order and all(order[0]):
                 yield self._finish(order.popleft(), None, None, None, False, False)
-            result = next(results, end)  # the verdict of the first runnable sample in `order`
+            result = next(results, end)  # the verdict of the first sample in `order` that went to the pool
             if result is end:
                 if not order:
                     return
                 continue
-            while all(order[0]):
+            while after is None and all(order[0]):
                 yield self._finish(order.popleft(), None, None, None, False, False)
             yield finish(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -76,6 +77,7 @@ def assignment_map(s: str) -> dict[str, str] | None:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # a group's responses share the gold and often the answer
 def normalize(s: str) -> str:
     """LaTeX-level normalisation of an answer string (cheap string rewrites, no parsing).
 
