@@ -148,7 +148,8 @@ def test_canonical_answer_keeps_different_answers_apart_and_order_where_it_matte
         ("\\boxed{42}", np.array(["42"]), 1.0, ""),  # parquet list column
         ("\\boxed{0.5}", np.float64(0.5), 1.0, ""),
         ("\\boxed{42}", "\\boxed{42}", 1.0, ""),  # a gold solution with its own box
-        ("x" * 300_000, "42", 0.0, "too_long"),
+        ("x" * (1 << 20) + "x", "42", 0.0, "too_long"),  # past MAX_RESPONSE_CHARS (1 Mi characters)
+        ("<think>" + "So we add them. " * 62_000 + "</think> \\boxed{42}", "42", 1.0, ""),  # ~1 M characters
         ("\\boxed{" + "9" * 2000 + "}", "9", 0.0, "too_long"),
     ],
 )

@@ -111,6 +111,40 @@ def test_missing_extra_info_is_not_malformed(manager, tiny_tokenizer):
     assert run(manager, data)["reward_score"] == 2.0
 
 
+def test_a_correct_65536_token_response_gets_its_verdict_within_the_deadline(manager, tiny_tokenizer, monkeypatch):
+    """R1-Zero's second stage samples up to 65,536 tokens: a correct response of exactly that length, EOS included,
+    scores 1 in accuracy and format (it was 0, `too_long`, past 200,000 characters), well within the deadline."""
+    import time
+
+    from verl import DataProto
+
+    monkeypatch.setattr(manager, "max_response_length", 65_536)  # rollout.response_length of R1-Zero's stage 2
+    tok = tiny_tokenizer
+    head, tail = tok.encode("<think>"), tok.encode(" </think> <answer> \\boxed{7} </answer>")
+    # ~4.6 characters a token with this tokenizer, as with real ones on English reasoning
+    step = tok.encode(" Let me check: yes. A conversation between User and Assistant. The user asks a question.")
+    body = (step * (65_536 // len(step) + 1))[: 65_536 - len(head) - len(tail) - 1]
+    response = head + body + tail + [tok.eos_token_id]
+    assert len(response) == 65_536
+    prompt = tok.encode("Q:")
+    ids = torch.tensor([prompt + response])
+    data = DataProto.from_dict(
+        tensors={"prompts": torch.tensor([prompt]), "responses": torch.tensor([response]), "input_ids": ids,
+                 "attention_mask": torch.ones_like(ids), "position_ids": torch.arange(ids.shape[1]).unsqueeze(0)},
+        non_tensors={"data_source": np.array(["toy"], dtype=object),
+                     "reward_model": np.array([{"style": "rule", "ground_truth": "7"}], dtype=object),
+                     "extra_info": np.array([{"index": 0}], dtype=object),
+                     "raw_prompt": np.array([[{"role": "user", "content": QUESTION}]], dtype=object)})
+    run(manager, trajectory(tok, "Q:", "<think> warm </think> <answer> 7 </answer>"))  # the workers are up
+    start = time.monotonic()
+    out = run(manager, data)
+    elapsed = time.monotonic() - start
+    info = out["reward_extra_info"]
+    assert (info["accuracy"], info["format"], info["response_truncated"], info["infra_failure"]) == (1.0, 1.0, 0.0, 0.0)
+    assert len(tok.decode(response)) > 290_000  # characters, decoded in the reward worker
+    assert elapsed < manager.composer.cfg.timeout_s
+
+
 def test_bad_reward_config_fails_when_the_manager_is_built(tiny_tokenizer):
     from r1_recipe.verl.reward_manager import R1RewardManager
 

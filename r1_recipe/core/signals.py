@@ -32,13 +32,14 @@ import numpy as np
 
 from r1_recipe.core import schema
 from r1_recipe.core.rewards.language import language_mixed
+from r1_recipe.core.rewards.types import MAX_RESPONSE_CHARS
 
 logger = logging.getLogger(__name__)
 
 # The reflective words whose frequency DeepSeek-R1 (Nature version, Fig. 9) tracks over RL training.
 REFLECTION_WORDS = ("wait", "mistake", "however", "but", "retry", "error", "verify", "wrong", "evaluate", "check")
 _REFLECTION = re.compile(r"\b(?:" + "|".join(REFLECTION_WORDS) + r")\b", re.IGNORECASE)
-_MAX_CHARS = 400_000
+_MAX_CHARS = MAX_RESPONSE_CHARS
 
 
 def reflection_count(text: str) -> int:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.rewards.types import MAX_RESPONSE_CHARS, RewardOutput
 from r1_recipe.core.templates import MATH_INSTRUCTION
 
-MAX_CHARS = 200_000
+MAX_CHARS = MAX_RESPONSE_CHARS
 
 # script -> character class (one char per unit for CJK scripts, runs of letters for the rest)
 _CJK = {

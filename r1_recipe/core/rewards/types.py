@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The longest response a rule reward reads, in characters. R1-Zero's second stage samples up to 65,536 tokens, which
+# is about 200-300k characters of reasoning (3-5 per token); 1 Mi characters (16 per token) leaves room for dense
+# text and never cuts a real response. The rewards read the answer region from the end and scan the rest in linear
+# time (regexes, no parsing), so a response this long gets its verdict in well under a second; past it, the
+# response is refused (`too_long`, a verdict: such a text is a degenerate one) before any work.
+MAX_RESPONSE_CHARS = 1 << 20
+
 
 @dataclass(frozen=True)
 class RewardOutput:

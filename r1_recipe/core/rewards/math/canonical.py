@@ -6,7 +6,9 @@ import functools
 import re
 from fractions import Fraction
 
-MAX_CHARS = 200_000  # response length bound (characters)
+from r1_recipe.core.rewards.types import MAX_RESPONSE_CHARS
+
+MAX_CHARS = MAX_RESPONSE_CHARS  # response length bound (characters)
 MAX_ANSWER_CHARS = 1_000  # extracted answer bound; longer answers are refused as "too_long"
 
 _DROP = [
