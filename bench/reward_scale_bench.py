@@ -10,8 +10,9 @@ Printed per row: samples/s, efficiency against linear (samples/s at W workers / 
 latency, and CPU per sample in the reward process (the driver: decode, submission, pickling, result handling; all its
 threads) and in the pool workers. A driver of D ms per sample cannot go past 1000 / D samples/s, however many workers
 it has: the `feeds` column is how many workers of this per-sample cost one reward process can keep busy. Then the
-driver's per-sample cost split into its parts, measured one by one. verl's `reward.num_workers` (default 8) runs that
-many reward processes, each with its own pool: their drivers add up.
+driver's per-sample cost split into its parts, measured one by one. Last, verl's `reward.num_workers` (default 8)
+runs that many reward processes, each with its own pool (`r1` gives each its node's share of the cores): the same
+cores split among k processes, the largest step split among them as verl splits it.
 
     python bench/reward_scale_bench.py [--steps 512,8192] [--workers 1,2] [--think-chars 2000]
 """
@@ -102,18 +103,68 @@ async def step(manager, datas):
     return results, time.monotonic() - t0
 
 
-def warm(manager, datas, workers: int) -> None:
-    """Start every worker and let each finish its imports: a burst of samples until each live worker has run some."""
+def warm(manager) -> None:
+    """Every pool worker started and done with its imports: as many calls at once as there are workers, each holding
+    its worker a moment (so each needs a worker of its own)."""
     pool = manager.composer.pool
-    manager.loop.run_until_complete(step(manager, datas[: 4 * workers]))
-    end = time.monotonic() + 120
-    while time.monotonic() < end:
-        pids = workers_of(pool)
-        before = {p: cpu_of([p]) for p in pids}
-        manager.loop.run_until_complete(step(manager, datas[: 16 * workers]))
-        if len(pids) == workers and all(cpu_of([p]) > before[p] for p in pids):
-            return
-    raise RuntimeError("the pool did not start all its workers within 120 s")
+    list(pool.map(time.sleep, [(0.3,)] * pool.workers, timeout=120))
+
+
+def make_manager(tok, workers: int):
+    from omegaconf import OmegaConf
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+
+    cfg = OmegaConf.create({"reward": {"reward_manager": {"name": "r1"}, "r1": {**REWARD, "workers": workers}},
+                            "actor_rollout_ref": {"rollout": {"response_length": 1 << 20}}})
+    return get_reward_manager_cls("r1")(config=cfg, tokenizer=tok, compute_score=None)
+
+
+def reward_process(tok_dir: str, think_chars: int, workers: int, share: range, ready, go, out) -> None:
+    """One of verl's reward processes (a RewardLoopWorker actor): its own manager and pool; scores its share."""
+    import verl  # noqa: F401
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    rows = cases(think_chars)
+    datas = [to_data(tok, rows[i % len(rows)], i) for i in share]
+    manager = make_manager(tok, workers)
+    try:
+        manager.loop.run_until_complete(step(manager, datas[: 4 * workers]))
+        warm(manager)
+        ready.wait()
+        go.wait()
+        c0 = self_cpu()
+        _, wall = manager.loop.run_until_complete(step(manager, datas))
+        out.put((wall, self_cpu() - c0))
+    finally:
+        manager.composer.pool.close()
+
+
+def processes_table(tok_dir: str, think_chars: int, cores: int, n: int) -> None:
+    """verl's `reward.num_workers` = k: k reward processes of cores/k pool workers each, the step split among them
+    (as verl's RewardLoopManager chunks it), all started at once; samples/s of the whole step."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    print(f"\nverl reward.num_workers = k reward processes, {cores} pool workers in all, a {n}-sample step:")
+    print("| k | pool workers each | samples/s | driver CPU ms/sample (all processes) |")
+    print("|---:|---:|---:|---:|")
+    k = 1
+    while k <= cores:
+        ready, go, out = ctx.Barrier(k + 1), ctx.Barrier(k + 1), ctx.Queue()
+        shares = [range(i * n // k, (i + 1) * n // k) for i in range(k)]
+        procs = [ctx.Process(target=reward_process, args=(tok_dir, think_chars, cores // k, sh, ready, go, out))
+                 for sh in shares]
+        for proc in procs:
+            proc.start()
+        ready.wait()
+        go.wait()
+        results = [out.get(timeout=900) for _ in procs]
+        for proc in procs:
+            proc.join()
+        wall = max(w for w, _ in results)
+        print(f"| {k} | {cores // k} | {n / wall:.0f} | {1e3 * sum(c for _, c in results) / n:.3f} |", flush=True)
+        k *= 2
 
 
 def driver_parts(manager, datas, n: int = 2000) -> dict[str, float]:
@@ -166,8 +217,6 @@ def main(argv=None) -> int:
 
     import verl  # noqa: F401  (registers `r1`)
     from conftest import build_tiny_tokenizer
-    from omegaconf import OmegaConf
-    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
 
     cores = len(os.sched_getaffinity(0))
     if args.workers:
@@ -180,7 +229,8 @@ def main(argv=None) -> int:
         if counts[-1] != cores:
             counts.append(cores)
     steps = [int(s) for s in args.steps.split(",")]
-    tok = build_tiny_tokenizer(tempfile.mkdtemp(prefix="r1-bench-tok-"))
+    tok_dir = tempfile.mkdtemp(prefix="r1-bench-tok-")
+    tok = build_tiny_tokenizer(tok_dir)
     rows = cases(args.think_chars)
     datas = [to_data(tok, rows[i % len(rows)], i) for i in range(max(steps))]
     chars = np.mean([len(r["response"]) for r in rows])
@@ -190,13 +240,11 @@ def main(argv=None) -> int:
           "worker CPU ms/sample | feeds |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     base: dict[int, float] = {}
-    manager = None
     for w in counts:
-        cfg = OmegaConf.create({"reward": {"reward_manager": {"name": "r1"}, "r1": {**REWARD, "workers": w}},
-                                "actor_rollout_ref": {"rollout": {"response_length": 1 << 20}}})
-        manager = get_reward_manager_cls("r1")(config=cfg, tokenizer=tok, compute_score=None)
+        manager = make_manager(tok, w)
         try:
-            warm(manager, datas, w)
+            manager.loop.run_until_complete(step(manager, datas[: 4 * w]))
+            warm(manager)
             for n in steps:
                 pids = workers_of(manager.composer.pool)
                 c0, cw0 = self_cpu(), cpu_of(pids)
@@ -216,6 +264,8 @@ def main(argv=None) -> int:
     print("\ndriver-side cost per sample (one reward process), microseconds:")
     for name, us in parts.items():
         print(f"  {us:8.1f}  {name}")
+    if cores > 1:
+        processes_table(tok_dir, args.think_chars, cores, max(steps))
     return 0
 
 

@@ -42,10 +42,17 @@ def measure(name: str, fn, baseline_s: float = 0.0) -> dict:
     return record
 
 
+def nap(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
 def warm(pool) -> None:
-    """Wait until every worker of `pool` is started and has imported what it preloads: as many calls at once as
-    there are workers, each holding its worker a moment (so each needs a worker of its own)."""
-    list(pool.map(time.sleep, [(0.3,)] * pool.workers, timeout=60))
+    """Wait until every worker of `pool` is started and has imported what it preloads (the killed workers of the
+    entry point before are replaced): as many calls at once as there are workers, each holding its worker a moment,
+    until they all ran on different workers."""
+    while len(set(pool.map(nap, [(0.3,)] * pool.workers, timeout=60))) < pool.workers:
+        pass
 
 
 def threads(call, args_list) -> list:

@@ -25,15 +25,18 @@ Differences from verl's `naive` manager, and why:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
+import os
 
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from r1_recipe.core import schema
+from r1_recipe.core.bounded import default_workers
 from r1_recipe.core.rewards import tokens
-from r1_recipe.core.rewards.compose import Composer, reward_model_errors
+from r1_recipe.core.rewards.compose import Composer, parse_config, reward_model_errors
 from r1_recipe.core.rewards.format import EOS_STRINGS
 from r1_recipe.core.rewards.tokens import TokenIds
 from r1_recipe.core.rewards.types import RewardOutput, no_verdict
@@ -60,8 +63,10 @@ class R1RewardManager(RewardManagerBase):
         self._key = f"{getattr(tokenizer, 'name_or_path', '')}#{id(self)}"
         # responses go to the reward workers as token ids and are decoded there, each worker with its own copy of the
         # tokenizer (decoding is the largest per-sample cost of this process: core/rewards/tokens.py)
-        self.composer = Composer(config_value(config, "reward.r1"),
-                                 setup=((tokens.setup, (self._key, tokenizer, eos_strings)),))
+        cfg = parse_config(config_value(config, "reward.r1"))
+        if cfg.workers is None and not os.environ.get("R1_RECIPE_WORKERS"):
+            cfg = dataclasses.replace(cfg, workers=node_share(config_value(config, "reward.num_workers")))
+        self.composer = Composer(cfg, setup=((tokens.setup, (self._key, tokenizer, eos_strings)),))
         self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
         self.max_response_length = config_value(config, "actor_rollout_ref.rollout.response_length") or config_value(
             config, "data.max_response_length"
@@ -142,6 +147,23 @@ class R1RewardManager(RewardManagerBase):
         info = await self.composer.ascore(response, ground_truth, extra_info, truncated=truncated,
                                           model_out=model_out, signals=True)
         return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
+
+
+def node_share(reward_processes) -> int:
+    """Pool workers for one reward process: the cores it may use, shared by the reward processes verl starts on its
+    node (`reward.num_workers` of them, placed round-robin over the nodes with CPUs). Each would otherwise start a
+    worker per core: 8 x 128 processes on a 128-core node, each importing sympy. Several reward processes with a
+    share each also spread the per-sample work of feeding the workers (bench/reward_scale_bench.py)."""
+    cores = default_workers()
+    try:
+        import ray
+
+        nodes = sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0) \
+            if ray.is_initialized() else 1
+    except Exception:  # no Ray here (tests, scripts): one node
+        nodes = 1
+    per_node = -(-max(1, int(reward_processes or 1)) // max(1, nodes))
+    return max(1, cores // per_node)
 
 
 def _mapping(value, name: str) -> tuple[dict, str]:
