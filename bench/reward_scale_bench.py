@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tiny local tokenizer the tests use (no download)
@@ -51,24 +50,11 @@ def cases(think_chars: int) -> list[dict]:
 
 
 def to_data(tok, row: dict, i: int):
-    from verl import DataProto
+    """One trajectory as verl's reward loop hands it to `run_single` (bench/reward_load_bench.py builds it)."""
+    from reward_load_bench import to_data as trajectory
 
-    prompt = tok.encode("Solve it.")
-    response = tok.encode(row["response"]) + [tok.eos_token_id]
-    ids = torch.tensor([prompt + response])
-
-    def obj(value):
-        a = np.empty(1, dtype=object)
-        a[0] = value
-        return a
-
-    return DataProto.from_dict(
-        tensors={"prompts": torch.tensor([prompt]), "responses": torch.tensor([response]), "input_ids": ids,
-                 "attention_mask": torch.ones_like(ids), "position_ids": torch.arange(ids.shape[1]).unsqueeze(0)},
-        non_tensors={"data_source": obj("lighteval/MATH"), "reward_model": obj({"style": "rule", "ground_truth":
-                                                                               row["gold"]}),
-                     "extra_info": obj({"index": i}), "raw_prompt": obj([{"role": "user", "content": "Solve it."}]),
-                     "uid": obj(f"u{i // 8}")})
+    return trajectory(tok, {"response": row["response"], "data_source": "lighteval/MATH", "extra_info": {"index": i},
+                            "reward_model": {"style": "rule", "ground_truth": row["gold"]}})
 
 
 def cpu_of(pids) -> float:
