@@ -19,7 +19,16 @@ from importlib import resources
 from pathlib import Path
 
 from r1_recipe.verl import touchpoints
-from r1_recipe.verl.recipe_check import GENERATION, PPO, SFT, RecipeError, cpu_overrides, entry_point, validate
+from r1_recipe.verl.recipe_check import (
+    GENERATION,
+    PPO,
+    SFT,
+    RecipeError,
+    cpu_overrides,
+    dataset_rows,
+    entry_point,
+    validate,
+)
 from r1_recipe.verl.recipe_check import compose as compose_file
 
 RECIPES_PKG = "r1_recipe.recipes"
@@ -134,7 +143,7 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
     if kind == PPO:
         d, actor, rollout = cfg.data, cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
         s = plan.Schedule(int(d.train_batch_size), int(rollout.n), int(actor.ppo_mini_batch_size),
-                          int(actor.ppo_epochs), _rows(d.train_files), int(cfg.trainer.total_epochs),
+                          int(actor.ppo_epochs), dataset_rows(d.train_files), int(cfg.trainer.total_epochs),
                           sel("trainer.total_training_steps"), sel("algorithm.r1.ref_reset_steps"))
         lines.append(f"rollout (verl step): {s.train_batch_size} prompts x n={s.n} = {s.outputs_per_rollout} outputs; "
                      f"{s.updates_per_rollout} policy updates (paper steps) of {s.outputs_per_update} outputs")
@@ -196,17 +205,6 @@ def _memory_lines(shape, m, gpu: int, rollout: bool = True) -> list[str]:
         f" (rollout {gib(m.rollout_peak)}, log-probs {gib(m.logprob_peak)}, update {gib(m.train_peak)})" if rollout
         else ""))
     return out
-
-
-def _rows(files) -> int | None:
-    """Rows in the training parquet files (None when one cannot be read, e.g. remote)."""
-    try:
-        import pyarrow.parquet as pq
-
-        files = [files] if isinstance(files, str) else list(files)
-        return sum(pq.ParquetFile(str(Path(str(f)).expanduser())).metadata.num_rows for f in files)
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------------- commands
