@@ -84,6 +84,7 @@ def _prepare(argv: list[str], cwd: Path, home: Path) -> None:
             if v.endswith(".parquet") and "output_path" not in key:
                 p.parent.mkdir(parents=True, exist_ok=True)
                 pd.DataFrame({"prompt": [[{"role": "user", "content": "1+1?"}]] * 64, "data_source": ["x"] * 64,
+                              "reward_model": [{"style": "rule", "ground_truth": "2"}] * 64,  # `run` audits golds
                               "messages": [[{"role": "user", "content": "1+1?"},
                                             {"role": "assistant", "content": "2"}]] * 64}).to_parquet(p)
             elif key.lstrip("+").endswith("model.path") and os.path.isabs(v) and "/ckpt/" in v:

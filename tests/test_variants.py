@@ -57,7 +57,8 @@ def d(tmp_path_factory):
     (d / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 32768}))
     (d / "model" / "model.safetensors").write_bytes(b"")
     rows = lambda n: pd.DataFrame({"prompt": [[{"role": "user", "content": f"q{i}"}] for i in range(n)],  # noqa: E731
-                                   "data_source": ["x"] * n})
+                                   "data_source": ["x"] * n,
+                                   "reward_model": [{"style": "rule", "ground_truth": str(i)} for i in range(n)]})
     rows(6000).to_parquet(d / "train.parquet")
     rows(100).to_parquet(d / "small.parquet")
     rows(1000).to_parquet(d / "mid.parquet")
