@@ -15,6 +15,7 @@ The launch cost (bwrap + rlimits, ~20 ms) is measured by bench/code_sandbox_benc
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 import random
@@ -33,6 +34,34 @@ logger = logging.getLogger(__name__)
 
 ALLOW_ENV = "R1_RECIPE_ALLOW_UNSANDBOXED"
 
+# The judge preamble: names LeetCode's Python 3 judge, LiveCodeBench's harness and verl's prime_code make available
+# without an import (order as LiveCodeBench's: star imports, then modules, then builtins again so that math.pow or
+# operator.abs never shadow the builtins). Executed once per sandbox, before the program, into the program's globals.
+PREAMBLE = """\
+from typing import *
+from collections import *
+from functools import *
+from itertools import *
+from heapq import *
+from bisect import *
+from math import *
+from string import *
+from operator import *
+from copy import deepcopy
+try:
+    from sortedcontainers import SortedDict, SortedKeyList, SortedList, SortedSet
+except ImportError:  # a remote judge (SandboxFusion) without it
+    pass
+import bisect, collections, copy, datetime, functools, heapq, itertools, math, operator, random, re, string, sys
+from builtins import *
+inf = float("inf")
+"""
+
+# Third-party packages a judge's interpreter offers (LeetCode: sortedcontainers). Pure Python, installed with
+# r1-recipe, made visible read-only inside the sandbox (the sandbox's interpreter is the system Python).
+JUDGE_PACKAGES = ("sortedcontainers",)
+SANDBOX_LIB = "/sandbox-lib"
+
 # The SandboxFusion backend's program wrapper (one request per test; the local backend uses supervisor.py):
 # fixes hard limits the program cannot raise again, then runs the program as __main__.
 # argv: limits..., program path, mode ("stdio" or "call:<fn_name>").
@@ -48,9 +77,10 @@ for _k, _v in ((resource.RLIMIT_AS, _mem), (resource.RLIMIT_CPU, _cpu), (resourc
 _path, _mode = _a[6], _a[7]
 sys.argv = [_path]
 sys.setrecursionlimit(100000)
+_g = {"__name__": "__main__", "__builtins__": __builtins__}
+exec(globals().get("_R1_PRE") or "", _g)
 _src = globals().get("_R1_SRC") or open(_path).read()
 if _mode == "stdio":
-    _g = {"__name__": "__main__", "__builtins__": __builtins__}
     exec(compile(_src, "solution.py", "exec"), _g)
 else:
     # Function-call style: args come as one JSON list on stdin; the program's own prints go to stderr; the return
@@ -60,10 +90,9 @@ else:
     _args = json.loads(sys.stdin.read())
     _out = os.fdopen(os.dup(1), "w")
     sys.stdout = sys.stderr
-    _g = {"__name__": "__main__", "__builtins__": __builtins__}
     exec(compile(_src, "solution.py", "exec"), _g)
     _f = _g.get(_fn)
-    if _f is None and "Solution" in _g:
+    if isinstance(_g.get("Solution"), type) and hasattr(_g["Solution"], _fn):
         _f = getattr(_g["Solution"](), _fn)
     if _f is None:
         raise NameError("function %r is not defined" % _fn)
@@ -116,6 +145,19 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
+@functools.lru_cache(maxsize=1)
+def judge_packages() -> dict[str, str]:
+    """{name: package directory} of JUDGE_PACKAGES as installed here (found without importing them)."""
+    found = {}
+    for name in JUDGE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            logger.warning("code sandbox: judge package %r is not installed; programs importing it will fail", name)
+            continue
+        found[name] = os.path.realpath(list(spec.submodule_search_locations)[0])
+    return found
+
+
 def _bwrap_argv(workdir: str, python: str) -> list[str]:
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
@@ -129,7 +171,19 @@ def _bwrap_argv(workdir: str, python: str) -> list[str]:
         argv += ["--ro-bind", prefix, prefix]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", workdir, "/sandbox",
              "--chdir", "/tmp", "--hostname", "sandbox"]
+    for name, path in judge_packages().items():
+        argv += ["--ro-bind", path, f"{SANDBOX_LIB}/{name}"]
     return argv
+
+
+def _host_lib(workdir: str) -> str:
+    """Without namespaces: a directory of links to the judge packages, inside the run's own directory."""
+    lib = os.path.join(workdir, "lib")
+    os.makedirs(lib, exist_ok=True)
+    for name, path in judge_packages().items():
+        if not os.path.lexists(os.path.join(lib, name)):
+            os.symlink(path, os.path.join(lib, name))
+    return lib
 
 
 def _drop_privileges() -> list[str]:
@@ -171,10 +225,13 @@ SUPERVISOR = (Path(__file__).with_name("supervisor.py")).read_text()
 
 
 def run_tests(workdir: str, inputs: list[str], mode: str, limits: Limits, deadline: float,
-              level: str | None = None, python: str | None = None) -> Iterator[RunResult]:
-    """Run `workdir/solution.py` on each stdin in `inputs`, in one sandbox; yield one RunResult per test, in order.
+              level: str | None = None, python: str | None = None, preamble: bool = False) -> Iterator[RunResult]:
+    """Run `workdir/solution.py` on each test input, in one sandbox; yield one RunResult per test, in order.
 
-    One sandbox per program (launch ~20 ms) and one forked child per test inside it (see supervisor.py).
+    `mode` "stdio": each input is the program's stdin, one forked child per test. "call:<fn_name>": each input is a
+    JSON argument list; one child calls the function for every test (a new child after a test that kills it), and
+    a result's stdout is the JSON return value. `preamble`: run PREAMBLE into the program's globals first.
+    One sandbox per program (launch ~20 ms); see supervisor.py.
     `workdir` is mounted read-only at /sandbox; each test gets a fresh directory in the sandbox's own tmpfs.
     The whole run is killed at `deadline` (time.monotonic()); tests not reported by then yield "timeout", and
     tests not reported because the program killed its supervisor yield "killed". Never raises on program
@@ -189,14 +246,15 @@ def run_tests(workdir: str, inputs: list[str], mode: str, limits: Limits, deadli
     os.chmod(os.path.join(workdir, "tests.bin"), 0o644)
     args = [str(limits.memory_mb << 20), str(limits.cpu_s), str(limits.file_bytes), str(limits.open_files),
             str(limits.processes), str(limits.wall_s), str(limits.output_bytes), mode]
+    pre = PREAMBLE if preamble else ""
     scratch = None
     if level == "bwrap":
         argv = _drop_privileges() + _bwrap_argv(workdir, python) + [python, "-I", "-S", "-c", SUPERVISOR, *args,
-                                                                     "/sandbox", "/tmp", "1"]
+                                                                     "/sandbox", "/tmp", "1", pre, SANDBOX_LIB]
         cwd = "/"
     else:
         scratch = tempfile.mkdtemp(prefix="r1-run-")
-        argv = [python, "-I", "-S", "-c", SUPERVISOR, *args, workdir, scratch, "0"]
+        argv = [python, "-I", "-S", "-c", SUPERVISOR, *args, workdir, scratch, "0", pre, _host_lib(workdir)]
         cwd = scratch
     cap = len(inputs) * (limits.output_bytes + (1 << 20))  # each report: capped output + capped stderr + header
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -1,16 +1,25 @@
 """Runs inside the sandbox (as `python -I -S -c <this file>`): executes every test of one program and reports.
 
-Started once per program, so a sandbox launch (~20 ms) is paid once, and each test costs a fork of this warm
-interpreter (~1.5 ms) instead of a fresh interpreter. Each test runs in a forked child that gets: a fresh working
-directory, its own session, its stdin from a file, fresh stdout/stderr pipes, no other open file, and hard rlimits
-(address space, CPU seconds, file size, open files, processes) it cannot raise. After each test every other process
-in the pid namespace is killed (with bubblewrap), or the test's process group (without).
+Started once per program, so a sandbox launch (~20 ms) is paid once per program.
+- stdin programs ("stdio"): each test runs in a forked child of this warm interpreter (~1.5 ms) with a fresh working
+  directory, its own session, its stdin from a file, fresh stdout/stderr pipes, no other open file, and hard rlimits
+  (address space, CPU seconds, file size, open files, processes) it cannot raise. After each test every other
+  process in the pid namespace is killed (with bubblewrap), or the test's process group (without).
+- function-call programs ("call:<fn_name>"): one forked child (same isolation) executes the program once and calls
+  the function for every test in turn, as LeetCode's, LiveCodeBench's and verl's prime_code judges do; this process
+  enforces the per-test wall limit from outside (the child cannot stop that clock) and kills the child on a timeout,
+  a crash or an output overflow; the next test then starts in a fresh child. Module state (globals, caches) carries
+  from one test to the next within a child, as on LeetCode; a fresh `Solution()` is made for every test.
 
-Input: /sandbox/tests.bin, per test `<length>\n<stdin bytes>`. Output on fd 1, per test: a header line
-`<status> <rc> <len(out)> <len(err)>\n` then the raw output and error bytes. (No json/traceback at start-up:
-importing them costs ~8 ms per program; call-style runs import json once.) Nothing here is trusted by the parent
-beyond what the program could print itself: expected outputs never enter the sandbox, and the parent compares.
-Stdlib only; this file is not imported by the package.
+The judge preamble (imports a LeetCode / LiveCodeBench program may use without importing: typing names, collections,
+functools, itertools, heapq, bisect, math, `inf`, sortedcontainers, ...) is executed here once, by this trusted
+process, into the globals every child starts from. A stdin program with a top-level `return` (legal in APPS, whose
+harness wraps the program in a function) ends there, as in APPS.
+
+Input: /sandbox/tests.bin, per test `<length>\n<stdin bytes or JSON argument list>`. Output on fd 1, per test: a
+header line `<status> <rc> <len(out)> <len(err)>\n` then the raw output and error bytes. Nothing here is trusted by
+the parent beyond what the program could print itself: expected outputs never enter the sandbox, and the parent
+compares. Stdlib only; this file is not imported by the package.
 """
 
 import os
@@ -20,6 +29,8 @@ import signal
 import sys
 import time
 
+ERR_CAP = 65536
+
 
 def die_with_parent():
     """Without a pid namespace nothing else ends this process when the pool worker that started it is killed."""
@@ -28,16 +39,21 @@ def die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
-def child(src, mode, stdin_path, workdir, limits, pipes, pidns):
+def enter_child(workdir, stdin_path, out_fd, err_fd, limits, pidns, keep=()):
+    """The forked child's side of the isolation: session, cwd, fds 0-2, nothing else open, hard rlimits."""
     os.setsid()
     if not pidns:
         die_with_parent()
     os.chdir(workdir)
     fd = os.open(stdin_path, os.O_RDONLY)
     os.dup2(fd, 0)
-    os.dup2(pipes[0], 1)
-    os.dup2(pipes[1], 2)
-    os.closerange(3, 4096)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    low = 3
+    for k in sorted(keep):
+        os.closerange(low, k)
+        low = k + 1
+    os.closerange(low, 4096)
     for key, value in limits:
         cap = resource.getrlimit(key)[1]
         soft = value if cap == resource.RLIM_INFINITY else min(value, cap)
@@ -46,30 +62,51 @@ def child(src, mode, stdin_path, workdir, limits, pipes, pidns):
         resource.setrlimit(key, (soft, soft + 1 if room else soft))
     sys.setrecursionlimit(100000)
     sys.argv = ["solution.py"]
+
+
+class StopAtTopLevelReturn:
+    """AST pass: a `return` outside any function ends the program (APPS runs stdin programs inside `def code():`)."""
+
+    def __init__(self, ast):
+        self.ast = ast
+
+    def rewrite(self, body):
+        ast = self.ast
+        for i, node in enumerate(body):
+            if isinstance(node, ast.Return):
+                exit_call = ast.Raise(exc=ast.Name(id="SystemExit", ctx=ast.Load()), cause=None)
+                body[i] = ast.copy_location(exit_call, node)
+            elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for field in ("body", "orelse", "finalbody"):
+                    self.rewrite(getattr(node, field, None) or [])
+                for part in getattr(node, "handlers", None) or getattr(node, "cases", None) or []:
+                    self.rewrite(part.body)
+
+
+def compile_program(src, stdin_style):
+    try:
+        return compile(src, "solution.py", "exec")
+    except SyntaxError as e:
+        if not stdin_style or "'return' outside function" not in str(e):
+            raise
+    import ast
+
+    tree = ast.parse(src, "solution.py")
+    StopAtTopLevelReturn(ast).rewrite(tree.body)
+    return compile(ast.fix_missing_locations(tree), "solution.py", "exec")
+
+
+def exit_code(e):
+    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+
+
+def run_stdio_child(src, base):
     code = 1
     try:
-        glb = {"__name__": "__main__", "__builtins__": __builtins__}
-        if mode == "stdio":
-            exec(compile(src, "solution.py", "exec"), glb)
-        else:
-            # Function-call style: the return value goes to fd 1 as JSON; the program's own prints go to fd 2.
-            import json
-
-            fn_name = mode.split(":", 1)[1]
-            args = json.loads(sys.stdin.read())
-            out = os.fdopen(os.dup(1), "w")
-            os.dup2(2, 1)
-            exec(compile(src, "solution.py", "exec"), glb)
-            fn = glb.get(fn_name)
-            if fn is None and "Solution" in glb:
-                fn = getattr(glb["Solution"](), fn_name)
-            if fn is None:
-                raise NameError(f"function {fn_name!r} is not defined")
-            out.write(json.dumps(plain(fn(*args))))
-            out.flush()
+        exec(compile_program(src, True), dict(base))
         code = 0
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        code = exit_code(e)
     except BaseException:
         import traceback
 
@@ -79,6 +116,48 @@ def child(src, mode, stdin_path, workdir, limits, pipes, pidns):
     except BaseException:
         pass
     os._exit(code)
+
+
+def send(fd, status, payload):
+    data = b"%s %d\n%s" % (status, len(payload), payload)
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def failure_text():
+    import traceback
+
+    return traceback.format_exc()[-ERR_CAP:].encode("utf-8", "replace")
+
+
+def run_call_child(src, fn_name, tests, base, report_fd):
+    """Execute the program once, then call `fn_name` on each test's arguments; one frame per test on report_fd."""
+    import json
+
+    glb = dict(base)
+    try:
+        exec(compile_program(src, False), glb)
+        cls = glb.get("Solution")
+        if isinstance(cls, type) and hasattr(cls, fn_name):
+            def target():
+                return getattr(cls(), fn_name)  # a fresh instance per test, as LeetCode does
+        elif callable(glb.get(fn_name)):
+            def target():
+                return glb[fn_name]
+        else:
+            raise NameError(f"function {fn_name!r} is not defined")
+    except BaseException:
+        err = failure_text()
+        for _ in tests:
+            send(report_fd, b"exit", err)
+        os._exit(1)
+    for raw in tests:
+        try:
+            value = target()(*json.loads(raw))
+            send(report_fd, b"ok", json.dumps(plain(value)).encode())
+        except BaseException:
+            send(report_fd, b"exit", failure_text())
+    os._exit(0)
 
 
 def plain(v):
@@ -105,7 +184,14 @@ def reap_rest(pid, pidns):
             pass
 
 
-def collect(pid, rout, rerr, wall, out_cap, pidns, err_cap=65536):
+def status_of(wstatus):
+    rc = os.waitstatus_to_exitcode(wstatus)
+    sig = -rc if rc < 0 else 0
+    return rc, ("ok" if rc == 0 else "exit" if rc > 0 else "timeout" if sig == signal.SIGXCPU
+                else "output_limit" if sig == signal.SIGXFSZ else "signal")
+
+
+def collect(pid, rout, rerr, wall, out_cap, pidns):
     """Read the test's output as it streams (capped) until it exits and its pipes close, or until `wall` seconds."""
     out, err, status, wstatus = bytearray(), bytearray(), None, None
     deadline = time.monotonic() + wall
@@ -130,26 +216,160 @@ def collect(pid, rout, rerr, wall, out_cap, pidns, err_cap=65536):
                 out += chunk
                 if len(out) > out_cap:
                     status = "output_limit"
-            elif len(err) < err_cap:
-                err += chunk[: err_cap - len(err)]
+            elif len(err) < ERR_CAP:
+                err += chunk[: ERR_CAP - len(err)]
         if status:
             break
     os.close(pidfd)
     return out, err, status, wstatus
 
 
-def main():
-    mem, cpu, fsize, nofile, nproc = (int(x) for x in sys.argv[1:6])
-    wall, out_cap, mode, root, scratch, pidns = float(sys.argv[6]), int(sys.argv[7]), *sys.argv[8:12]
-    limits = [(resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, fsize),
-              (resource.RLIMIT_NOFILE, nofile), (resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)]
-    if pidns != "1":
-        die_with_parent()
-        if os.getppid() == 1:  # the worker died before the line above
-            return
-    with open(os.path.join(root, "solution.py")) as f:
-        src = f.read()
-    with open(os.path.join(root, "tests.bin"), "rb") as f:
+class Reporter:
+    def __init__(self):
+        self.f = os.fdopen(1, "wb")
+
+    def __call__(self, status, rc, out=b"", err=b""):
+        self.f.write(f"{status} {rc} {len(out)} {len(err)}\n".encode() + bytes(out) + bytes(err))
+        self.f.flush()
+
+
+def spawn(scratch, index, limits, pidns, stdin=None, keep_report=False):
+    """Fork a child with fresh pipes; returns (pid, read ends, report read end or None)."""
+    workdir = os.path.join(scratch, f"run{index}")
+    os.mkdir(workdir)
+    stdin_path = os.path.join(scratch, f"stdin{index}")
+    with open(stdin_path, "wb") as f:
+        f.write(stdin or b"")
+    rout, wout = os.pipe()
+    rerr, werr = os.pipe()
+    rrep, wrep = os.pipe() if keep_report else (None, None)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            # call-style programs print to stderr: fd 1 carries nothing the parent reads as a result
+            enter_child(workdir, stdin_path, werr if keep_report else wout, werr, limits, pidns,
+                        keep=(wrep,) if keep_report else ())
+        except BaseException:
+            os._exit(1)
+        return 0, (None, None), wrep
+    for fd in (wout, werr, wrep):
+        if fd is not None:
+            os.close(fd)
+    return pid, (rout, rerr), rrep
+
+
+def run_stdio(src, inputs, base, limits, wall, out_cap, scratch, pidns, report):
+    for i, stdin in enumerate(inputs):
+        pid, (rout, rerr), _ = spawn(scratch, i, limits, pidns, stdin)
+        if pid == 0:
+            try:
+                run_stdio_child(src, base)
+            finally:
+                os._exit(1)
+        out, err, status, wstatus = collect(pid, rout, rerr, wall, out_cap, pidns)
+        reap_rest(pid, pidns)  # no process of this test reaches the next one
+        if wstatus is None:
+            _, wstatus = os.waitpid(pid, 0)
+        os.close(rout)
+        os.close(rerr)
+        rc, exit_status = status_of(wstatus)
+        report(status or exit_status, rc, out[:out_cap], err)
+
+
+def run_call(src, fn_name, inputs, base, limits, wall, out_cap, scratch, pidns, report):
+    """All tests in one child; a test that times out, crashes the child or overflows restarts from the next one."""
+    cpu_s = dict(limits)[resource.RLIMIT_CPU]
+    i = 0
+    while i < len(inputs):
+        # CPU backstop for the whole child: the per-test budget times the tests it may run (wall is checked here)
+        child_limits = [(k, cpu_s * (len(inputs) - i) if k == resource.RLIMIT_CPU else v) for k, v in limits]
+        pid, (rout, rerr), rrep = spawn(scratch, i, child_limits, pidns, keep_report=True)
+        if pid == 0:
+            try:
+                run_call_child(src, fn_name, inputs[i:], base, rrep)
+            finally:
+                os._exit(1)
+        os.close(rout)  # the child's fd 1 is its stderr pipe; results come on the report pipe
+        i = watch_call_child(pid, rrep, rerr, i, len(inputs), wall, out_cap, pidns, report)
+        os.close(rrep)
+        os.close(rerr)
+
+
+def watch_call_child(pid, rrep, rerr, i, n, wall, out_cap, pidns, report):
+    """Relay the child's per-test frames; returns the index of the first test it did not finish."""
+    buf, err, wstatus = bytearray(), bytearray(), None
+    deadline = time.monotonic() + wall
+    pidfd = os.pidfd_open(pid)
+    fds = [rrep, rerr, pidfd]
+    failure = None
+    while i < n and failure is None:
+        if wstatus is not None and rrep not in fds:
+            rc, status = status_of(wstatus)
+            failure = (status if status != "ok" else "exit", rc)  # it exited without reporting this test
+            break
+        left = deadline - time.monotonic()
+        ready = select.select(fds, [], [], left)[0] if left > 0 else []
+        if not ready:
+            failure = ("timeout", -signal.SIGKILL)
+            break
+        for fd in ready:
+            if fd == pidfd:
+                _, wstatus = os.waitpid(pid, 0)
+                fds.remove(pidfd)
+                reap_rest(pid, pidns)  # the report pipe closes once nothing else holds it
+                continue
+            chunk = os.read(fd, 65536)
+            if fd == rerr:
+                if not chunk:
+                    fds.remove(fd)
+                err = (err + chunk)[-ERR_CAP:]
+                continue
+            if not chunk:
+                fds.remove(fd)
+                continue
+            buf += chunk
+            while i < n:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    if len(buf) > 64:
+                        failure = ("exit", 1)  # not a frame header: the program wrote to the report pipe
+                    break
+                try:
+                    tag, size = buf[:nl].split()
+                    size = int(size)
+                except ValueError:
+                    failure = ("exit", 1)
+                    break
+                if size > out_cap + ERR_CAP:
+                    failure = ("output_limit", 0)
+                    break
+                if len(buf) < nl + 1 + size:
+                    break
+                payload = bytes(buf[nl + 1 : nl + 1 + size])
+                del buf[: nl + 1 + size]
+                if tag == b"ok" and size <= out_cap:
+                    report("ok", 0, payload)
+                elif tag == b"ok":
+                    report("output_limit", 0, b"", err)
+                else:
+                    report("exit", 1, b"", payload)
+                i += 1
+                err = bytearray()
+                deadline = time.monotonic() + wall
+            if failure:
+                break
+    reap_rest(pid, pidns)
+    if wstatus is None:
+        _, wstatus = os.waitpid(pid, 0)
+    os.close(pidfd)
+    if failure is not None and i < n:
+        report(failure[0], failure[1], b"", err)
+        i += 1
+    return i
+
+
+def read_tests(path):
+    with open(path, "rb") as f:
         blob = f.read()
     inputs, pos = [], 0
     while pos < len(blob):
@@ -157,40 +377,34 @@ def main():
         size = int(blob[pos:nl])
         inputs.append(blob[nl + 1 : nl + 1 + size])
         pos = nl + 1 + size
-    if mode != "stdio":
-        import json  # noqa: F401  (imported once here, so forked call-style children find it loaded)
-    report = os.fdopen(1, "wb")
-    for i, stdin in enumerate(inputs):
-        workdir = os.path.join(scratch, f"run{i}")
-        os.mkdir(workdir)
-        stdin_path = os.path.join(scratch, f"stdin{i}")
-        with open(stdin_path, "wb") as f:
-            f.write(stdin)
-        rout, wout = os.pipe()
-        rerr, werr = os.pipe()
-        report.flush()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                child(src, mode, stdin_path, workdir, limits, (wout, werr), pidns == "1")
-            finally:
-                os._exit(1)
-        os.close(wout)
-        os.close(werr)
-        out, err, status, wstatus = collect(pid, rout, rerr, wall, out_cap, pidns == "1")
-        reap_rest(pid, pidns == "1")  # no process of this test reaches the next one
-        if wstatus is None:
-            _, wstatus = os.waitpid(pid, 0)
-        os.close(rout)
-        os.close(rerr)
-        rc = os.waitstatus_to_exitcode(wstatus)
-        if status is None:
-            sig = -rc if rc < 0 else 0
-            status = ("ok" if rc == 0 else "exit" if rc > 0 else "timeout" if sig == signal.SIGXCPU
-                      else "output_limit" if sig == signal.SIGXFSZ else "signal")
-        out = bytes(out[:out_cap])
-        report.write(f"{status} {rc} {len(out)} {len(err)}\n".encode() + out + bytes(err))
-        report.flush()
+    return inputs
+
+
+def main():
+    mem, cpu, fsize, nofile, nproc = (int(x) for x in sys.argv[1:6])
+    wall, out_cap, mode, root, scratch, pidns = float(sys.argv[6]), int(sys.argv[7]), *sys.argv[8:12]
+    preamble, libdir = sys.argv[12], sys.argv[13]
+    limits = [(resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, fsize),
+              (resource.RLIMIT_NOFILE, nofile), (resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)]
+    if pidns != "1":
+        die_with_parent()
+        if os.getppid() == 1:  # the worker died before the line above
+            return
+    if libdir:
+        sys.path.insert(0, libdir)  # read-only third-party packages a judge offers (sortedcontainers)
+    base = {"__name__": "__main__", "__builtins__": __builtins__}
+    if preamble:
+        exec(compile(preamble, "<judge preamble>", "exec"), base)
+    with open(os.path.join(root, "solution.py")) as f:
+        src = f.read()
+    inputs = read_tests(os.path.join(root, "tests.bin"))
+    args = (src, inputs, base, limits, wall, out_cap, scratch, pidns == "1", Reporter())
+    if mode == "stdio":
+        run_stdio(*args)
+    else:
+        import json  # noqa: F401  (loaded here once, so forked children find it warm)
+
+        run_call(args[0], mode.split(":", 1)[1], *args[1:])
 
 
 main()
