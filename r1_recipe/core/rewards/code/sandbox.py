@@ -62,54 +62,7 @@ inf = float("inf")
 JUDGE_PACKAGES = ("sortedcontainers",)
 SANDBOX_LIB = "/sandbox-lib"
 
-# The SandboxFusion backend's program wrapper (one request per test; the local backend uses supervisor.py):
-# fixes hard limits the program cannot raise again, then runs the program as __main__.
-# argv: limits..., program path, mode ("stdio" or "call:<fn_name>").
-RUNNER = r"""
-import sys, resource
-_a = sys.argv
-_mem, _cpu, _fsize, _nofile, _nproc = (int(x) for x in _a[1:6])
-for _k, _v in ((resource.RLIMIT_AS, _mem), (resource.RLIMIT_CPU, _cpu), (resource.RLIMIT_FSIZE, _fsize),
-               (resource.RLIMIT_NOFILE, _nofile), (resource.RLIMIT_NPROC, _nproc), (resource.RLIMIT_CORE, 0)):
-    _h = resource.getrlimit(_k)[1]
-    _v = _v if _h == resource.RLIM_INFINITY else min(_v, _h)
-    resource.setrlimit(_k, (_v, _v))
-_path, _mode = _a[6], _a[7]
-sys.argv = [_path]
-sys.setrecursionlimit(100000)
-_g = {"__name__": "__main__", "__builtins__": __builtins__}
-exec(globals().get("_R1_PRE") or "", _g)
-_src = globals().get("_R1_SRC") or open(_path).read()
-if _mode == "stdio":
-    exec(compile(_src, "solution.py", "exec"), _g)
-else:
-    # Function-call style: args come as one JSON list on stdin; the program's own prints go to stderr; the return
-    # value is written as JSON on fd 1. The parent compares it: the program's objects never reach the comparison.
-    import json, os
-    _fn = _mode.split(":", 1)[1]
-    _args = json.loads(sys.stdin.read())
-    _out = os.fdopen(os.dup(1), "w")
-    sys.stdout = sys.stderr
-    exec(compile(_src, "solution.py", "exec"), _g)
-    _f = _g.get(_fn)
-    if isinstance(_g.get("Solution"), type) and hasattr(_g["Solution"], _fn):
-        _f = getattr(_g["Solution"](), _fn)
-    if _f is None:
-        raise NameError("function %r is not defined" % _fn)
-    _r = _f(*_args)
-    def _plain(v):
-        if isinstance(v, tuple):
-            return [_plain(x) for x in v]
-        if isinstance(v, list):
-            return [_plain(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): _plain(x) for k, x in v.items()}
-        if v is None or type(v) in (bool, int, float, str):
-            return v
-        raise TypeError("return value of type %s is not JSON" % type(v).__name__)
-    _out.write(json.dumps(_plain(_r)))
-    _out.flush()
-"""
+
 
 
 @dataclass(frozen=True)
@@ -222,6 +175,10 @@ def unsandboxed_allowed(option: bool) -> bool:
 
 
 SUPERVISOR = (Path(__file__).with_name("supervisor.py")).read_text()
+# The SandboxFusion backend's program wrapper (one request per test): the supervisor's functions without its main,
+# then `run_remote`: hard limits the program cannot raise again, the preamble, the program as __main__.
+# The request's code sets _R1_SRC (program), _R1_PRE (preamble or "") and sys.argv (limits..., path, mode).
+RUNNER = "_R1_REMOTE = True\n" + SUPERVISOR + "\nrun_remote(_R1_SRC, _R1_PRE)\n"
 
 
 def run_tests(workdir: str, inputs: list[str], mode: str, limits: Limits, deadline: float,

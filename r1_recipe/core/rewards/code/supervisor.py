@@ -130,6 +130,16 @@ def failure_text():
     return traceback.format_exc()[-ERR_CAP:].encode("utf-8", "replace")
 
 
+def entry_point(glb, fn_name):
+    """What a test calls: `Solution().<fn_name>` (a fresh instance per test, as LeetCode does), else `<fn_name>`."""
+    cls = glb.get("Solution")
+    if isinstance(cls, type) and hasattr(cls, fn_name):
+        return lambda: getattr(cls(), fn_name)
+    if callable(glb.get(fn_name)):
+        return lambda: glb[fn_name]
+    raise NameError(f"function {fn_name!r} is not defined")
+
+
 def run_call_child(src, fn_name, tests, base, report_fd):
     """Execute the program once, then call `fn_name` on each test's arguments; one frame per test on report_fd."""
     import json
@@ -137,15 +147,7 @@ def run_call_child(src, fn_name, tests, base, report_fd):
     glb = dict(base)
     try:
         exec(compile_program(src, False), glb)
-        cls = glb.get("Solution")
-        if isinstance(cls, type) and hasattr(cls, fn_name):
-            def target():
-                return getattr(cls(), fn_name)  # a fresh instance per test, as LeetCode does
-        elif callable(glb.get(fn_name)):
-            def target():
-                return glb[fn_name]
-        else:
-            raise NameError(f"function {fn_name!r} is not defined")
+        target = entry_point(glb, fn_name)
     except BaseException:
         err = failure_text()
         for _ in tests:
@@ -368,6 +370,33 @@ def watch_call_child(pid, rrep, rerr, i, n, wall, out_cap, pidns, report):
     return i
 
 
+def run_remote(src, preamble):
+    """SandboxFusion: one test per request; argv: limits..., path, mode. A call-style result is written as JSON on
+    fd 1 and the program's own prints go to fd 2; the parent compares, as with the local sandbox."""
+    mem, cpu, fsize, nofile, nproc = (int(x) for x in sys.argv[1:6])
+    for key, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, fsize),
+                       (resource.RLIMIT_NOFILE, nofile), (resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)):
+        cap = resource.getrlimit(key)[1]
+        value = value if cap == resource.RLIM_INFINITY else min(value, cap)
+        resource.setrlimit(key, (value, value))
+    mode = sys.argv[7]
+    sys.argv = [sys.argv[6]]
+    sys.setrecursionlimit(100000)
+    glb = {"__name__": "__main__", "__builtins__": __builtins__}
+    exec(preamble, glb)
+    if mode == "stdio":
+        exec(compile_program(src, True), glb)
+        return
+    import json
+
+    args = json.loads(sys.stdin.read())
+    out = os.fdopen(os.dup(1), "w")
+    sys.stdout = sys.stderr
+    exec(compile_program(src, False), glb)
+    out.write(json.dumps(plain(entry_point(glb, mode.split(":", 1)[1])()(*args))))
+    out.flush()
+
+
 def read_tests(path):
     with open(path, "rb") as f:
         blob = f.read()
@@ -407,4 +436,5 @@ def main():
         run_call(args[0], mode.split(":", 1)[1], *args[1:])
 
 
-main()
+if "_R1_REMOTE" not in globals():  # SandboxFusion's runner (sandbox.RUNNER) only takes the functions above
+    main()
