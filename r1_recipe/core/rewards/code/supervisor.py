@@ -235,34 +235,33 @@ class Reporter:
         self.f.flush()
 
 
-def spawn(scratch, index, limits, pidns, stdin=None, keep_report=False):
-    """Fork a child with fresh pipes; returns (pid, read ends, report read end or None)."""
+def spawn(scratch, index, limits, pidns, stdin=b"", report=False):
+    """Fork a child with its own working directory, stdin file and pipes. Returns `(pid, out, err, rep)`: in the
+    parent the read ends (out is None for a call-style child, whose prints all go to err; rep only for one), in the
+    child pid 0 and its report pipe's write end."""
     workdir = os.path.join(scratch, f"run{index}")
     os.mkdir(workdir)
     stdin_path = os.path.join(scratch, f"stdin{index}")
     with open(stdin_path, "wb") as f:
-        f.write(stdin or b"")
-    rout, wout = os.pipe()
+        f.write(stdin)
     rerr, werr = os.pipe()
-    rrep, wrep = os.pipe() if keep_report else (None, None)
+    rout, wout = (None, werr) if report else os.pipe()
+    rrep, wrep = os.pipe() if report else (None, None)
     pid = os.fork()
     if pid == 0:
         try:
-            # call-style programs print to stderr: fd 1 carries nothing the parent reads as a result
-            enter_child(workdir, stdin_path, werr if keep_report else wout, werr, limits, pidns,
-                        keep=(wrep,) if keep_report else ())
+            enter_child(workdir, stdin_path, wout, werr, limits, pidns, keep=(wrep,) if report else ())
         except BaseException:
             os._exit(1)
-        return 0, (None, None), wrep
-    for fd in (wout, werr, wrep):
-        if fd is not None:
-            os.close(fd)
-    return pid, (rout, rerr), rrep
+        return 0, None, None, wrep
+    for fd in {wout, werr, wrep} - {None}:
+        os.close(fd)
+    return pid, rout, rerr, rrep
 
 
 def run_stdio(src, inputs, base, limits, wall, out_cap, scratch, pidns, report):
     for i, stdin in enumerate(inputs):
-        pid, (rout, rerr), _ = spawn(scratch, i, limits, pidns, stdin)
+        pid, rout, rerr, _ = spawn(scratch, i, limits, pidns, stdin)
         if pid == 0:
             try:
                 run_stdio_child(src, base)
@@ -279,87 +278,93 @@ def run_stdio(src, inputs, base, limits, wall, out_cap, scratch, pidns, report):
 
 
 def run_call(src, fn_name, inputs, base, limits, wall, out_cap, scratch, pidns, report):
-    """All tests in one child; a test that times out, crashes the child or overflows restarts from the next one."""
+    """All tests in one child; after a test that times out, kills the child or breaks the protocol, a new child
+    continues from the next test."""
     cpu_s = dict(limits)[resource.RLIMIT_CPU]
     i = 0
     while i < len(inputs):
         # CPU backstop for the whole child: the per-test budget times the tests it may run (wall is checked here)
         child_limits = [(k, cpu_s * (len(inputs) - i) if k == resource.RLIMIT_CPU else v) for k, v in limits]
-        pid, (rout, rerr), rrep = spawn(scratch, i, child_limits, pidns, keep_report=True)
+        pid, _, rerr, rrep = spawn(scratch, i, child_limits, pidns, report=True)
         if pid == 0:
             try:
                 run_call_child(src, fn_name, inputs[i:], base, rrep)
             finally:
                 os._exit(1)
-        os.close(rout)  # the child's fd 1 is its stderr pipe; results come on the report pipe
         i = watch_call_child(pid, rrep, rerr, i, len(inputs), wall, out_cap, pidns, report)
         os.close(rrep)
         os.close(rerr)
 
 
+def pop_frame(buf, out_cap):
+    """`(tag, payload)` of the child's next complete frame `<tag> <size>\n<payload>` in `buf`, None if incomplete;
+    OverflowError for a frame past the caps, ValueError for bytes that are no frame (the program wrote them)."""
+    nl = buf.find(b"\n")
+    if nl < 0:
+        if len(buf) > 64:
+            raise ValueError("no frame header")
+        return None
+    tag, size = buf[:nl].split()
+    size = int(size)
+    if tag not in (b"ok", b"exit"):
+        raise ValueError("bad frame")
+    if size > out_cap + ERR_CAP:
+        raise OverflowError("frame past the output cap")
+    if len(buf) < nl + 1 + size:
+        return None
+    payload = bytes(buf[nl + 1 : nl + 1 + size])
+    del buf[: nl + 1 + size]
+    return tag, payload
+
+
 def watch_call_child(pid, rrep, rerr, i, n, wall, out_cap, pidns, report):
-    """Relay the child's per-test frames; returns the index of the first test it did not finish."""
-    buf, err, wstatus = bytearray(), bytearray(), None
+    """Relay the child's per-test frames, each within `wall` seconds of the previous one; returns the index of the
+    first test it did not finish (that test is reported failed when the child stops short of it)."""
+    buf, err, wstatus, failure = bytearray(), b"", None, None
     deadline = time.monotonic() + wall
     pidfd = os.pidfd_open(pid)
     fds = [rrep, rerr, pidfd]
-    failure = None
     while i < n and failure is None:
         if wstatus is not None and rrep not in fds:
             rc, status = status_of(wstatus)
-            failure = (status if status != "ok" else "exit", rc)  # it exited without reporting this test
+            failure = (status if status != "ok" else "exit", rc)  # it ended without reporting this test
             break
         left = deadline - time.monotonic()
         ready = select.select(fds, [], [], left)[0] if left > 0 else []
         if not ready:
             failure = ("timeout", -signal.SIGKILL)
-            break
         for fd in ready:
             if fd == pidfd:
                 _, wstatus = os.waitpid(pid, 0)
                 fds.remove(pidfd)
-                reap_rest(pid, pidns)  # the report pipe closes once nothing else holds it
+                reap_rest(pid, pidns)  # the pipes close once nothing else holds them
                 continue
             chunk = os.read(fd, 65536)
-            if fd == rerr:
-                if not chunk:
-                    fds.remove(fd)
-                err = (err + chunk)[-ERR_CAP:]
-                continue
             if not chunk:
                 fds.remove(fd)
-                continue
-            buf += chunk
-            while i < n:
-                nl = buf.find(b"\n")
-                if nl < 0:
-                    if len(buf) > 64:
-                        failure = ("exit", 1)  # not a frame header: the program wrote to the report pipe
-                    break
-                try:
-                    tag, size = buf[:nl].split()
-                    size = int(size)
-                except ValueError:
-                    failure = ("exit", 1)
-                    break
-                if size > out_cap + ERR_CAP:
-                    failure = ("output_limit", 0)
-                    break
-                if len(buf) < nl + 1 + size:
-                    break
-                payload = bytes(buf[nl + 1 : nl + 1 + size])
-                del buf[: nl + 1 + size]
-                if tag == b"ok" and size <= out_cap:
-                    report("ok", 0, payload)
-                elif tag == b"ok":
-                    report("output_limit", 0, b"", err)
-                else:
-                    report("exit", 1, b"", payload)
-                i += 1
-                err = bytearray()
-                deadline = time.monotonic() + wall
-            if failure:
+            elif fd == rerr:
+                err = (err + chunk)[-ERR_CAP:]  # the program's own prints: kept for a failure's report
+            else:
+                buf += chunk
+        while i < n and failure is None and rrep in ready:
+            try:
+                frame = pop_frame(buf, out_cap)
+            except OverflowError:
+                failure = ("output_limit", 0)
                 break
+            except ValueError:
+                failure = ("exit", 1)
+                break
+            if frame is None:
+                break
+            tag, payload = frame
+            if tag == b"exit":
+                report("exit", 1, b"", payload)
+            elif len(payload) > out_cap:
+                report("output_limit", 0, b"", err)
+            else:
+                report("ok", 0, payload)
+            i, err, deadline = i + 1, b"", time.monotonic() + wall
     reap_rest(pid, pidns)
     if wstatus is None:
         _, wstatus = os.waitpid(pid, 0)
