@@ -203,3 +203,27 @@ def test_oversized_return_value_is_an_output_limit():
     gt = {"fn_name": "f", "inputs": [[1 << 21], [3]], "outputs": ["x", "xxx"]}
     out = code_reward(fenced(code), gt, max_output_bytes=1 << 20, **FAST)
     assert (out.info["passed"], out.info["first_failure"], out.info["failed_test"]) == (1, "output_limit", 0)
+
+
+def test_judge_package_in_a_private_tree_is_bound_from_a_public_copy(monkeypatch):
+    """sortedcontainers installed where the sandbox's throwaway uid cannot read (a venv under /root) is copied once
+    to a world-readable directory, and the sandbox binds that copy read-only."""
+    import tempfile
+
+    from r1_recipe.core.rewards.code import isolation_level, sandbox
+
+    assert isolation_level() == "bwrap"  # probed (and cached) before the temp dir moves
+    tmp = tempfile.mkdtemp(prefix="r1-test-judge-", dir="/tmp")
+    os.chmod(tmp, 0o755)  # like /tmp itself: searchable by the throwaway uid (pytest's tmp_path is not)
+    monkeypatch.setattr("tempfile.tempdir", tmp)
+    monkeypatch.setattr(sandbox, "_world_readable", lambda path: path.startswith(tmp))
+    sandbox.judge_packages.cache_clear()
+    try:
+        path = sandbox.judge_packages()["sortedcontainers"]
+        assert path == os.path.join(tmp, f"r1-judge-packages-{os.getuid()}", "sortedcontainers")
+        assert os.stat(path).st_mode & 0o777 == 0o755
+        out = run("from sortedcontainers import SortedList\nprint(SortedList([3, 1, 2])[0])", outputs=("1",))
+        assert out.score == 1.0
+    finally:
+        sandbox.judge_packages.cache_clear()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -100,15 +100,48 @@ def _python() -> str:
 
 @functools.lru_cache(maxsize=1)
 def judge_packages() -> dict[str, str]:
-    """{name: package directory} of JUDGE_PACKAGES as installed here (found without importing them)."""
+    """{name: package directory} of JUDGE_PACKAGES as installed here (found without importing them), each readable
+    by the sandbox's throwaway uid: a package inside a private tree (a venv under /root) is copied once to a
+    world-readable directory under the temp dir."""
     found = {}
     for name in JUDGE_PACKAGES:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.submodule_search_locations:
             logger.warning("code sandbox: judge package %r is not installed; programs importing it will fail", name)
             continue
-        found[name] = os.path.realpath(list(spec.submodule_search_locations)[0])
+        path = os.path.realpath(list(spec.submodule_search_locations)[0])
+        found[name] = path if _world_readable(path) else _public_copy(name, path)
     return found
+
+
+def _world_readable(path: str) -> bool:
+    """`path` listable by any uid and every directory above it searchable (pip installs files 0644)."""
+    if os.stat(path).st_mode & 0o005 != 0o005:
+        return False
+    while path != "/":
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & 0o001:
+            return False
+    return True
+
+
+def _public_copy(name: str, path: str) -> str:
+    root = os.path.join(tempfile.gettempdir(), f"r1-judge-packages-{os.getuid()}")
+    target = os.path.join(root, name)
+    if not os.path.isdir(target):
+        os.makedirs(root, mode=0o755, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=root)
+        shutil.copytree(path, os.path.join(staging, name), ignore=shutil.ignore_patterns("__pycache__"))
+        for d, _, files in os.walk(staging):
+            os.chmod(d, 0o755)
+            for f in files:
+                os.chmod(os.path.join(d, f), 0o644)
+        try:
+            os.rename(os.path.join(staging, name), target)  # atomic: concurrent workers keep the first copy
+        except OSError:
+            pass
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def _bwrap_argv(workdir: str, python: str) -> list[str]:
