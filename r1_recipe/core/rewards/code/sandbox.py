@@ -22,6 +22,7 @@ import random
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -61,9 +62,6 @@ inf = float("inf")
 # r1-recipe, made visible read-only inside the sandbox (the sandbox's interpreter is the system Python).
 JUDGE_PACKAGES = ("sortedcontainers",)
 SANDBOX_LIB = "/sandbox-lib"
-
-
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -127,9 +125,13 @@ def _world_readable(path: str) -> bool:
 
 def _public_copy(name: str, path: str) -> str:
     root = os.path.join(tempfile.gettempdir(), f"r1-judge-packages-{os.getuid()}")
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        root = tempfile.mkdtemp(prefix="r1-judge-packages-")  # someone else's: never bind what others can write
+    os.chmod(root, 0o755)  # whatever the umask: the throwaway uid must reach the copy
     target = os.path.join(root, name)
     if not os.path.isdir(target):
-        os.makedirs(root, mode=0o755, exist_ok=True)
         staging = tempfile.mkdtemp(dir=root)
         shutil.copytree(path, os.path.join(staging, name), ignore=shutil.ignore_patterns("__pycache__"))
         for d, _, files in os.walk(staging):
