@@ -60,15 +60,19 @@ def prime_verdicts(rows_path: str, n: int, workers: int) -> dict[str, bool]:
                 sys.executable, "-c", PRIME_WORKER, os.path.abspath(rows_path), str(lo), str(hi), f"/tmp/out/{k}.jsonl"]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}))
-    for p in procs:
-        p.wait()
     verdicts = {}
-    for k in range(workers):
-        with open(os.path.join(outdir, f"{k}.jsonl")) as f:
-            for line in f:
-                rec = json.loads(line)
-                verdicts[rec["id"]] = rec["pass"]
-    shutil.rmtree(outdir, ignore_errors=True)
+    try:
+        for p in procs:
+            p.wait()
+        for k in range(workers):
+            with open(os.path.join(outdir, f"{k}.jsonl")) as f:
+                for line in f:
+                    rec = json.loads(line)
+                    verdicts[rec["id"]] = rec["pass"]
+    finally:
+        for p in procs:
+            p.kill()
+        shutil.rmtree(outdir, ignore_errors=True)
     return verdicts
 
 
