@@ -35,9 +35,8 @@ PRIME_WORKER = r"""
 import json, sys
 from verl.utils.reward_score import prime_code
 rows = [json.loads(line) for line in open(sys.argv[1])]
-lo, hi = int(sys.argv[2]), int(sys.argv[3])
-with open(sys.argv[4], "w") as out:
-    for r in rows[lo:hi]:
+with open(sys.argv[2], "w") as out:
+    for r in rows:
         try:
             ok = bool(prime_code.compute_score(r["response"], json.dumps(r["ground_truth"]))[0])
         except Exception as e:
@@ -47,17 +46,18 @@ with open(sys.argv[4], "w") as out:
 """
 
 
-def prime_verdicts(rows_path: str, n: int, workers: int) -> dict[str, bool]:
+def prime_verdicts(rows: list[dict], workers: int) -> dict[str, bool]:
     """prime_code on every row, in `workers` bubblewrap sandboxes: / read-only, private /tmp, no network."""
     outdir = tempfile.mkdtemp(prefix="r1-prime-")
-    bounds = [(n * k // workers, n * (k + 1) // workers) for k in range(workers)]
     procs = []
-    for k, (lo, hi) in enumerate(bounds):
+    for k in range(workers):
+        with open(os.path.join(outdir, f"in{k}.jsonl"), "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows[len(rows) * k // workers : len(rows) * (k + 1) // workers])
         argv = ["prlimit", "--as=8589934592", "--fsize=67108864", "--",
                 shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                 "--bind", outdir, "/tmp/out", "--unshare-all", "--die-with-parent", "--new-session",
                 "--cap-drop", "ALL",
-                sys.executable, "-c", PRIME_WORKER, os.path.abspath(rows_path), str(lo), str(hi), f"/tmp/out/{k}.jsonl"]
+                sys.executable, "-c", PRIME_WORKER, f"/tmp/out/in{k}.jsonl", f"/tmp/out/{k}.jsonl"]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}))
     verdicts = {}
@@ -102,7 +102,7 @@ def main() -> int:
         rows = [json.loads(line) for line in f]
     with concurrent.futures.ThreadPoolExecutor(args.workers) as ex:
         mine = dict(zip((r["id"] for r in rows), ex.map(ours, rows), strict=True))
-    prime = {} if args.no_prime else prime_verdicts(args.rows, len(rows), args.workers)
+    prime = {} if args.no_prime else prime_verdicts(rows, args.workers)
     table = defaultdict(lambda: defaultdict(int))
     for r in rows:
         key = (r["source"], r["tests"], r["program"])
