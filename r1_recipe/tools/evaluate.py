@@ -219,7 +219,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="generation parquet(s)/jsonl(s); with --compare: eval.json files")
     p.add_argument("--out", help="output directory (eval.json, eval.md, samples.jsonl); with --compare: a .md file")
     p.add_argument("--benchmark", help="report every row under this name instead of its data_source")
-    p.add_argument("--reward-config", help="YAML with a reward.r1 block (default: the accuracy component alone)")
+    p.add_argument("--reward-config", metavar="RECIPE", help="a recipe name (e.g. reasoning_rl) or YAML file with a "
+                   "reward.r1 block (default: the accuracy component alone)")
     p.add_argument("--k", type=_ints, help="pass@k values, comma-separated (default 1, 2, 4, ... n)")
     p.add_argument("--cons-k", type=_ints, help="cons@k values, comma-separated (default: n, all samples)")
     p.add_argument("--no-equivalence", action="store_true", help="cluster answers by canonical key only")

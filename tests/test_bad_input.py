@@ -1,0 +1,197 @@
+"""Every command meets bad input well (issue 19, part 4): a clear error naming the key, the file or the row, with the
+exit code of a usage error (2), and nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from r1_recipe.tools.cli import main
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def rows(n: int) -> list[dict]:
+    return [{"prompt": [{"role": "user", "content": f"q{i}"}], "data_source": "gsm8k",
+             "reward_model": {"style": "rule", "ground_truth": str(i)}, "extra_info": {"index": i}} for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory):
+    """A model directory and five-row train/val parquet files."""
+    d = tmp_path_factory.mktemp("bad_input")
+    (d / "model").mkdir()
+    (d / "model" / "config.json").write_text(json.dumps({
+        "model_type": "qwen2", "hidden_size": 896, "num_attention_heads": 14, "num_key_value_heads": 2,
+        "num_hidden_layers": 24, "intermediate_size": 4864, "vocab_size": 151936, "tie_word_embeddings": True,
+        "max_position_embeddings": 32768}))
+    (d / "model" / "model.safetensors").write_bytes(b"")
+    for name in ("train", "val"):
+        pd.DataFrame(rows(5)).to_parquet(d / f"{name}.parquet")
+    return d
+
+
+def zero_args(d) -> list[str]:
+    return [f"actor_rollout_ref.model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
+            f"data.val_files={d / 'val.parquet'}", "data.train_batch_size=4",
+            "actor_rollout_ref.actor.ppo_mini_batch_size=4"]
+
+
+def errors(err: str) -> list[str]:
+    return [line[4:] for line in err.splitlines() if line.startswith("  - ")]
+
+
+# ------------------------------------------------------------------------------------------------------ run --dry-run
+def test_nonsense_values_fail_at_start_up_naming_the_full_key_and_the_value(capsys, d):
+    bad = ["data.train_batch_size=abc", "trainer.n_gpus_per_node=-1", "actor_rollout_ref.rollout.n=0",
+           "actor_rollout_ref.actor.optim.lr=-1", "actor_rollout_ref.rollout.temperature=-0.5",
+           "data.max_response_length=-2048", "actor_rollout_ref.rollout.top_p=1.5"]
+    rc, out, err = run(capsys, "run", "zero", *zero_args(d), *bad, "--dry-run")
+    assert rc == 2 and out == ""
+    assert errors(err) == [
+        "trainer.n_gpus_per_node=-1: expected an integer >= 1",
+        "data.train_batch_size='abc': expected an integer >= 1",
+        "data.max_response_length=-2048: expected an integer >= 1",
+        "actor_rollout_ref.rollout.n=0: expected an integer >= 1",
+        "actor_rollout_ref.rollout.temperature=-0.5: expected a number >= 0",
+        "actor_rollout_ref.rollout.top_p=1.5: expected a number in (0, 1]",
+        "actor_rollout_ref.actor.optim.lr=-1: expected a number >= 0",
+    ]
+    rc, _, err = run(capsys, "run", "zero", *zero_args(d), "data.train_batch_size=-8", "--dry-run")
+    assert rc == 2 and errors(err) == ["data.train_batch_size=-8: expected an integer >= 1"]
+
+
+def test_a_dataset_smaller_than_one_batch_is_refused_naming_the_key_and_the_row_count(capsys, d):
+    rc, _, err = run(capsys, "run", "zero", *zero_args(d)[:-2], "--dry-run")  # the recipe's 512 prompts per step
+    assert rc == 2
+    assert errors(err) == [
+        f"data.train_batch_size=512 > the 5 rows of data.train_files ({d / 'train.parquet'}): verl's train dataloader "
+        "drops the last partial batch, so it would hold no batch and main_ppo would stop with 'Train dataloader is "
+        "empty!'; set data.train_batch_size <= 5 or use more data"]
+    pd.DataFrame(rows(0)).to_parquet(d / "empty.parquet")
+    rc, _, err = run(capsys, "run", "zero", *zero_args(d), f"data.val_files={d / 'empty.parquet'}", "--dry-run")
+    assert rc == 2 and errors(err) == [f"data.val_files ({d / 'empty.parquet'}) has no rows: main_ppo would stop "
+                                       "with 'Validation dataloader is empty!'"]
+
+
+def test_the_cpu_plan_has_no_vllm_kv_cache_and_says_when_no_reset_falls_in_the_run(capsys, d):
+    rc, out, err = run(capsys, "run", "zero", *zero_args(d), "--cpu", "--dry-run")
+    assert rc == 0, err
+    plan = out.split("# plan:\n")[1].split("# command:")[0].splitlines()
+    assert plan[3] == "#   reference reset: every 400 paper steps = every 400 verl steps; none in this run"
+    assert plan[5].startswith("#   divisibility: 1 GPUs, actor dp 1 (SP 1), 1 hf replicas (TP 1); ")
+    assert plan[6] == ("#   memory per GPU (estimate, 0.49B params): FSDP weights 1.8 GiB, grads 1.8 GiB, optimizer "
+                       "3.7 GiB, activations 11.7 GiB")
+    assert "KV cache" not in out and "vLLM" not in "".join(plan)
+
+
+def test_the_gpu_check_does_not_ask_for_the_value_already_set(monkeypatch):
+    import torch
+
+    from r1_recipe.verl.recipe_check import Report, _check_gpus
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    report = Report()
+    _check_gpus(1, report, "trainer.n_gpus_per_node")
+    assert report.errors == ["trainer.n_gpus_per_node=1 but this node has 0 visible GPU(s): launch on a GPU node, "
+                             "pass --skip-gpu-check from a head node without GPUs, or add --cpu to run verl's own "
+                             "trainers on this CPU host"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    report = Report()
+    _check_gpus(8, report, "trainer.n_gpus_per_node")
+    assert report.errors == ["trainer.n_gpus_per_node=8 but this node has 2 visible GPU(s); set "
+                             "trainer.n_gpus_per_node=2 (and the size knobs in the recipe's header)"]
+
+
+# ---------------------------------------------------------------------------------------- input files: file and line
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("files")
+    good = '{"prompt": "q", "responses": ["\\\\boxed{1}"], "ground_truth": "1"}\n'
+    (d / "not_utf8.jsonl").write_bytes(good.encode() + b'{"prompt": "\xff"}\n')
+    (d / "broken.jsonl").write_text(good + '{"prompt": "q", "responses": [\n')
+    (d / "list.jsonl").write_text(good + '["not", "an", "object"]\n')
+    (d / "not.parquet").write_text("no parquet here\n")
+    pd.DataFrame({"prompt": pd.Series([], dtype=object), "responses": pd.Series([], dtype=object)}).to_parquet(
+        d / "empty.parquet")
+    (d / "empty.jsonl").write_text("\n")
+    return d
+
+
+@pytest.mark.parametrize("command", ["eval", "rejection-sample"])
+def test_generations_errors_name_the_file_and_the_line(capsys, files, tmp_path, command):
+    expected = {
+        "not_utf8.jsonl": "{}, line 2: not UTF-8 (byte 0xff at column 13); re-encode the file as UTF-8",
+        "broken.jsonl": "{}, line 2: invalid JSON (Expecting value at column 31)",
+        "list.jsonl": "{}, line 2: expected a JSON object, got list",
+        "not.parquet": "{}: not a readable parquet file (Parquet magic bytes not found in footer. Either the file is "
+                       "corrupted or this is not a parquet file.)",
+        "empty.parquet": "no prompt rows in {}",
+        "empty.jsonl": "no prompt rows in {}",
+    }
+    option = "--no-plot" if command == "rejection-sample" else "--no-equivalence"
+    for name, message in expected.items():
+        rc, out, _ = run(capsys, command, files / name, "--out", tmp_path / name, option)
+        assert (rc, out) == (2, f"r1-recipe {command}: error: {message.format(files / name)}\n")
+
+
+def test_prepare_errors_name_the_file_and_the_line_or_row(capsys, files, tmp_path):
+    (tmp_path / "gsm8k.jsonl").write_text('{"question": "q0", "answer": "#### 1"}\n{"question": "q1"}\n')
+    for name, message in [
+        ("broken.jsonl", f"{files / 'broken.jsonl'}, line 2: invalid JSON (Expecting value at column 31)"),
+        ("not_utf8.jsonl", f"{files / 'not_utf8.jsonl'}, line 2: not UTF-8 (byte 0xff at column 13); re-encode the "
+                           "file as UTF-8"),
+        ("not.parquet", f"{files / 'not.parquet'}: not a readable parquet file (Parquet magic bytes not found in "
+                        "footer. Either the file is corrupted or this is not a parquet file.)"),
+    ]:
+        rc, _, err = run(capsys, "prepare", "gsm8k", "--input", files / name, "--out", tmp_path / "o", "--no-progress")
+        assert (rc, err) == (2, f"r1-recipe prepare: error: {message}\n")
+    rc, _, err = run(capsys, "prepare", "gsm8k", "--input", tmp_path / "gsm8k.jsonl", "--out", tmp_path / "o",
+                     "--no-progress")
+    assert (rc, err) == (2, f"r1-recipe prepare: error: dataset 'gsm8k' ({tmp_path / 'gsm8k.jsonl'}): row 1: missing "
+                            "column 'answer' (columns present: question); rename the column or use "
+                            "--question-key/--answer-key\n")
+    (tmp_path / "bad.json").write_text('{"data": [\n  {"question": "q0",}\n]}')
+    rc, _, err = run(capsys, "prepare", "gsm8k", "--input", tmp_path / "bad.json", "--out", tmp_path / "o")
+    assert (rc, err) == (2, f"r1-recipe prepare: error: {tmp_path / 'bad.json'}, line 2: invalid JSON (Expecting "
+                            "property name enclosed in double quotes at column 21)\n")
+
+
+def test_report_names_the_line_of_a_bad_step_and_skips_a_cut_off_line_with_a_warning(capsys, tmp_path, caplog):
+    log = tmp_path / "run.jsonl"
+    log.write_text('{"step": 1, "data": {"r1/reward/acc/mean": 0.5}}\n{"step": "abc", "data": {"x": 1}}\n')
+    rc, out, _ = run(capsys, "report", log, "--out", tmp_path / "o")
+    assert (rc, out) == (2, f"r1-recipe report: error: {log}, line 2: step 'abc' is not an integer\n")
+    log.write_text('{"step": 1, "data": {"r1/reward/acc/mean": 0.5}}\n{"step": 2, "data": {"r1/rew')
+    rc, out, _ = run(capsys, "report", log, "--out", tmp_path / "o")
+    assert rc == 0 and json.loads((tmp_path / "o" / "curves.json").read_text())["run"]["accuracy"] == {
+        "r1/reward/acc/mean": [[1, 0.5]]}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipped {log}, line 2: invalid JSON (Unterminated string starting at column 22)"]
+
+
+# ---------------------------------------------------------------------------------------------------- --reward-config
+def test_reward_config_takes_a_recipe_name_from_any_directory(capsys, tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from r1_recipe.tools.recipes import available
+    from r1_recipe.tools.rejection import load_reward_config
+
+    monkeypatch.chdir(tmp_path)  # no recipes/ here: the name resolves to the installed package's file
+    expected = OmegaConf.to_container(OmegaConf.load(available()["reasoning_rl"]).reward.r1)
+    assert load_reward_config("reasoning_rl") == expected == {
+        "components": {"accuracy": 1.0, "format": 1.0, "language": 1.0}, "timeout_s": 10}
+    (tmp_path / "mine.yaml").write_text("components: {accuracy: 1.0}\n")
+    assert load_reward_config("mine.yaml") == {"components": {"accuracy": 1.0}}
+    (tmp_path / "gen.jsonl").write_text('{"prompt": "q", "responses": ["a"], "ground_truth": "1"}\n')
+    for command in ("eval", "rejection-sample"):
+        rc, out, _ = run(capsys, command, "gen.jsonl", "--out", "o", "--reward-config", "recipes/reasoning_rl.yaml")
+        assert (rc, out) == (2, f"r1-recipe {command}: error: recipe file 'recipes/reasoning_rl.yaml' does not exist "
+                                "(the shipped recipe 'reasoning_rl' is named without a path)\n")
