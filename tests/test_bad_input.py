@@ -195,3 +195,36 @@ def test_reward_config_takes_a_recipe_name_from_any_directory(capsys, tmp_path, 
         rc, out, _ = run(capsys, command, "gen.jsonl", "--out", "o", "--reward-config", "recipes/reasoning_rl.yaml")
         assert (rc, out) == (2, f"r1-recipe {command}: error: recipe file 'recipes/reasoning_rl.yaml' does not exist "
                                 "(the shipped recipe 'reasoning_rl' is named without a path)\n")
+
+
+# ---------------------------------------------------------------------------------------------- distill template
+def test_distill_template_meets_missing_models_and_takes_a_template_by_name(capsys, tmp_path, monkeypatch):
+    import time
+
+    from conftest import build_tiny_tokenizer
+    from huggingface_hub import constants
+
+    from r1_recipe.verl.distill import main as distill
+
+    def run_distill(*argv):
+        rc = distill([str(a) for a in argv])
+        return rc, capsys.readouterr().err
+
+    assert run_distill("template", tmp_path / "nope") == (
+        2, f"error: '{tmp_path / 'nope'}' is neither an existing directory nor a hub id 'org/name'\n")
+    (tmp_path / "empty").mkdir()
+    assert run_distill("template", tmp_path / "empty") == (
+        2, f"error: '{tmp_path / 'empty'}' has no tokenizer (tokenizer.json, tokenizer_config.json or "
+           "tokenizer.model)\n")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    start = time.monotonic()
+    assert run_distill("template", "r1-recipe-tests/no-such-model") == (
+        2, "error: 'r1-recipe-tests/no-such-model' is not in the local Hugging Face cache and the hub is unreachable "
+           "(HF_HUB_OFFLINE is set); download it first or pass a local directory\n")
+    assert time.monotonic() - start < 30  # transformers alone retries for about a minute
+    build_tiny_tokenizer(tmp_path / "base")  # no chat template of its own, like a base model
+    assert run_distill("template", tmp_path / "base", "--chat-template", "nope") == (
+        2, "error: --chat-template 'nope': neither a shipped template (r1_zero, r1_chat) nor an existing file\n")
+    assert distill(["template", str(tmp_path / "base"), "--chat-template", "r1_chat"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (f"ok: the chat template of {tmp_path / 'base'} keeps the "
+                                                        "reasoning in the loss-masked target")  # after verl's prints

@@ -27,6 +27,11 @@ class RecipeError(ValueError):
     """A recipe that cannot run; the message names the key."""
 
 
+def is_hub_id(path) -> bool:
+    """`org/name` on the Hugging Face hub (not a path: no leading /, ~, . or $)."""
+    return not str(path).startswith(("/", "~", ".", "$")) and bool(_HUB_ID.match(str(path)))
+
+
 # ------------------------------------------------------------------------------------------------------------ compose
 
 def compose(path: Path, overrides: list[str] | None = None):
@@ -288,7 +293,7 @@ def _check_model(cfg, key: str, report: Report) -> int | None:
     path = OmegaConf.select(cfg, key)
     local = Path(str(path)).expanduser()
     if not local.exists():
-        if str(path).startswith(("/", "~", ".", "$")) or not _HUB_ID.match(str(path)):
+        if not is_hub_id(path):
             report.errors.append(f"{key}: model {path!r} is neither an existing directory nor a hub id 'org/name'")
         return None
     export = checkpoint_export(local, rl=True)
@@ -388,7 +393,7 @@ def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
         _check_gpus(int(cfg.trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
 
 
-def _has_tokenizer(path) -> bool:
+def has_tokenizer(path) -> bool:
     local = Path(str(path)).expanduser()
     return any((local / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
 
@@ -400,7 +405,7 @@ def _check_distill(cfg, model_keys: list[str], report: Report) -> None:
 
     from r1_recipe.verl.distill import DistillCheckError, check_distill_config
 
-    if not all(_has_tokenizer(OmegaConf.select(cfg, k)) for k in model_keys):
+    if not all(has_tokenizer(OmegaConf.select(cfg, k)) for k in model_keys):
         return
     try:
         check_distill_config(cfg)
