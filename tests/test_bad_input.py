@@ -228,3 +228,33 @@ def test_distill_template_meets_missing_models_and_takes_a_template_by_name(caps
     assert distill(["template", str(tmp_path / "base"), "--chat-template", "r1_chat"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (f"ok: the chat template of {tmp_path / 'base'} keeps the "
                                                         "reasoning in the loss-masked target")  # after verl's prints
+
+
+# ---------------------------------------------------------------------------------------------------------- doctor
+def test_doctor_shows_two_packages_claiming_one_reward_name_as_a_conflict_row(tmp_path):
+    import subprocess
+    import sys
+
+    from r1_recipe.verl.doctor import render
+
+    for pkg in ("pkga", "pkgb"):
+        (tmp_path / f"{pkg}_mod.py").write_text("def score(solution_str, ground_truth, extra_info=None):\n    return 1\n")
+        dist = tmp_path / f"{pkg}-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.0\n")
+        (dist / "entry_points.txt").write_text(f"[r1_recipe.rewards]\nmy_reward = {pkg}_mod:score\n")
+    code = "import json\nfrom r1_recipe.verl.doctor import reward_rows\nprint(json.dumps(reward_rows()))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["status"] for r in rows] == ["ok"] * 5 + ["CONFLICT"]
+    first, second = sorted(("pkga", "pkgb"), key=lambda p: rows[-1]["why"].index(f"by {p} "))
+    rc, text = render({"checks": rows})
+    assert rc == 1
+    assert text.splitlines()[-4:] == [
+        "CONFLICT reward component     my_reward",
+        f"{'':29} reward 'my_reward' is registered twice: by {first} ({first}_mod:score) and by {second} "
+        f"({second}_mod:score); rename one of them",
+        "",
+        "1 check(s) failed"]
