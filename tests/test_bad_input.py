@@ -238,7 +238,8 @@ def test_doctor_shows_two_packages_claiming_one_reward_name_as_a_conflict_row(tm
     from r1_recipe.verl.doctor import render
 
     for pkg in ("pkga", "pkgb"):
-        (tmp_path / f"{pkg}_mod.py").write_text("def score(solution_str, ground_truth, extra_info=None):\n    return 1\n")
+        (tmp_path / f"{pkg}_mod.py").write_text("def score(solution_str, ground_truth, extra_info=None):\n"
+                                                "    return 1\n")
         dist = tmp_path / f"{pkg}-1.0.dist-info"
         dist.mkdir()
         (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.0\n")
