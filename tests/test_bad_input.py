@@ -259,3 +259,54 @@ def test_doctor_shows_two_packages_claiming_one_reward_name_as_a_conflict_row(tm
         f"({second}_mod:score); rename one of them",
         "",
         "1 check(s) failed"]
+
+
+# -------------------------------------------------------------------------------------------- a list of accepted golds
+def test_a_gold_that_lists_accepted_answers_accepts_any_of_them(tmp_path):
+    import numpy as np
+
+    from r1_recipe.core.rewards.math import math_reward
+
+    pd.DataFrame({"ground_truth": [["7", "8"]]}).to_parquet(tmp_path / "g.parquet")
+    from_parquet = pd.read_parquet(tmp_path / "g.parquet")["ground_truth"][0]
+    assert isinstance(from_parquet, np.ndarray)  # what verl's dataset hands the reward
+    for gold in (["7", "8"], ("7", "8"), np.array(["7", "8"]), from_parquet, {"ground_truth": ["7", "8"]}, [7, 8]):
+        verdicts = [math_reward(f"<think>...</think> The answer is \\boxed{{{a}}}.", gold) for a in (7, 8, 9)]
+        assert [(v.score, v.reason, v.pred) for v in verdicts] == [(1.0, "", "7"), (1.0, "", "8"),
+                                                                   (0.0, "wrong", "9")], gold
+    for gold in ([], ["", None], np.array([], dtype=object)):
+        assert math_reward("\\boxed{7}", gold).reason == "unparsable_gold"
+
+
+# ------------------------------------------------------------------------------------------------ eval: unscorable rows
+def test_eval_reports_rows_it_cannot_score_as_rejection_sample_does(tmp_path, composer, capsys):
+    from r1_recipe.tools.evaluate import evaluate
+
+    good = {"prompt": "q1", "responses": ["\\boxed{1}", "\\boxed{2}", "\\boxed{1}"], "data_source": "toy",
+            "ground_truth": "1"}
+    lines = [good, {"prompt": "q2", "data_source": "toy", "ground_truth": "2"},  # no `responses`
+             {"prompt": "q3", "responses": ["\\boxed{3}"], "data_source": "toy", "ground_truth": " "}]
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report, records = evaluate([tmp_path / "g.jsonl"], composer=composer, progress=False, equivalence=False)
+    assert report["metrics"] == {"toy": pytest.approx({"problems": 1, "samples": 3, "pass@1": 2 / 3, "pass@2": 1.0,
+                                                       "pass@3": 1.0, "cons@3": 1.0})}
+    assert report["skipped"] == {"malformed": 1, "no_ground_truth": 1, "rows": [
+        {"prompt_index": 1, "reason": "malformed_row: no 'responses'"},
+        {"prompt_index": 2, "reason": "no_ground_truth"}]}
+    assert [(r["prompt_index"], r["acc"], r["reasons"]) for r in records] == [
+        (0, 1.0, ""), (0, 0.0, "accuracy_reason:wrong"), (0, 1.0, ""), (1, None, "malformed_row: no 'responses'"),
+        (2, None, "no_ground_truth")]
+    rc, _, _ = run(capsys, "rejection-sample", tmp_path / "g.jsonl", "--out", tmp_path / "rs", "--no-plot")
+    report = json.loads((tmp_path / "rs" / "report.json").read_text())
+    assert rc == 0 and report["dropped"]["malformed"] == 1
+    assert report["drop_reasons"]["malformed_row: no 'responses'"] == 1
+
+
+def test_eval_fails_naming_the_column_when_no_row_has_a_ground_truth(tmp_path, capsys):
+    lines = [{"prompt": f"q{i}", "responses": ["\\boxed{1}"], "reward_model": {"ground_truth": gold}}
+             for i, gold in enumerate(["", [], None])]
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    rc, out, _ = run(capsys, "eval", tmp_path / "g.jsonl", "--out", tmp_path / "o")
+    assert (rc, out) == (2, f"r1-recipe eval: error: no row of {tmp_path / 'g.jsonl'} has a ground truth: "
+                            "`reward_model.ground_truth` (or a top-level `ground_truth`) is missing or empty "
+                            "everywhere, so every score would be 0\n")
