@@ -310,3 +310,49 @@ def test_eval_fails_naming_the_column_when_no_row_has_a_ground_truth(tmp_path, c
     assert (rc, out) == (2, f"r1-recipe eval: error: no row of {tmp_path / 'g.jsonl'} has a ground truth: "
                             "`reward_model.ground_truth` (or a top-level `ground_truth`) is missing or empty "
                             "everywhere, so every score would be 0\n")
+
+
+# ------------------------------------------------------------------------------------ scripts without a main guard
+GUARD_FIX = ("The reward workers use the 'spawn' start method, which imports the main module again in every worker, "
+             "so that code would run again there and break the pool. Put the code that calls r1-recipe under "
+             "`if __name__ == \"__main__\":` (as for multiprocessing and torch DataLoader workers).")
+
+
+def test_a_script_scoring_at_module_level_is_told_to_add_a_main_guard(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "score.py"
+    script.write_text("from r1_recipe.rewards import compute_score\n\n"
+                      "print(compute_score('gsm8k', '<think>x</think> <answer>7</answer>', '7'))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1 and "pool broken" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"RuntimeError: r1-recipe: a reward worker pool is being started from the top level of {script} (line 3), "
+        f"outside `if __name__ == \"__main__\":`. {GUARD_FIX}")
+
+
+def test_the_main_guard_check_reads_the_calling_line_and_the_worker_bootstrap(tmp_path, monkeypatch):
+    import multiprocessing
+    import sys
+    import types
+
+    from r1_recipe.core.bounded import check_main_guard
+
+    script = tmp_path / "job.py"
+    script.write_text("from r1_recipe.core.bounded import check_main_guard\n\n\n"
+                      "def main():\n    check_main_guard()\n\n\n"
+                      "if __name__ == '__main__' and True:\n    main()\ncheck_main_guard()\n")
+    main = types.ModuleType("__main__")
+    main.__file__, main.__spec__ = str(script), None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    with pytest.raises(RuntimeError) as e:  # the guarded call passes; line 10 is outside the guard
+        exec(compile(script.read_text(), str(script), "exec"), vars(main))
+    assert str(e.value).startswith(f"r1-recipe: a reward worker pool is being started from the top level of {script} "
+                                   "(line 10), outside")
+    check_main_guard()  # from here (not the main script's top level): fine
+    monkeypatch.setattr(multiprocessing.process.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(RuntimeError) as e:
+        check_main_guard()
+    assert str(e.value) == ("r1-recipe: a reward worker pool was started while a worker process was importing the "
+                            f"main module. {GUARD_FIX}")
