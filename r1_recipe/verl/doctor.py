@@ -40,7 +40,8 @@ def probe() -> dict:
 
     eps = [ep for ep in importlib.metadata.entry_points(group="verl.plugins") if ep.name == "r1_recipe"]
     check("entry point", "verl.plugins:r1_recipe", bool(eps),
-          "" if eps else "r1-recipe is not installed in this Python environment (pip install r1-recipe)")
+          "" if eps else "r1-recipe is not installed in this Python environment (`pip install .` in a clone of "
+          "r1-recipe)")
     try:
         import verl  # noqa: F401  (loads the plugins)
     except Exception as e:
