@@ -155,6 +155,9 @@ def prepare(dataset: str, out: str | Path, split: str | None = None, template: s
         records = [_renamed(r, spec, question_key, answer_key) for r in records]
     if limit:
         records = list(records)[:limit]
+    records = list(records)
+    if not records:
+        raise PrepareError(f"dataset {dataset!r} ({source}): the input has no records")
     rows, skipped = to_rows(records, spec, template, split, source, progress)
     if not rows:
         raise PrepareError(f"dataset {dataset!r} ({source}): no usable rows; first problems: {skipped[:3]}")
