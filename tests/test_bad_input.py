@@ -142,6 +142,20 @@ def test_generations_errors_name_the_file_and_the_line(capsys, files, tmp_path, 
         assert (rc, out) == (2, f"r1-recipe {command}: error: {message.format(files / name)}\n")
 
 
+def test_mix_sets_and_compared_reports_are_named_when_unreadable(capsys, files, tmp_path):
+    gen = files / "broken.jsonl"  # the mix set is checked before the run reads anything
+    rc, out, _ = run(capsys, "rejection-sample", gen, "--out", tmp_path / "rs", "--mix", tmp_path / "nope.parquet")
+    assert (rc, out) == (2, f"r1-recipe rejection-sample: error: {tmp_path / 'nope.parquet'}: file not found\n")
+    rc, out, _ = run(capsys, "rejection-sample", files / "not.parquet", "--mix-only", "--mix", files / "empty.parquet",
+                     "--out", tmp_path / "rs")
+    assert rc == 2 and out.startswith(f"r1-recipe rejection-sample: error: {files / 'not.parquet'}: not a readable "
+                                      "parquet file (")
+    (tmp_path / "eval.json").write_text('{"metrics":\n  {"aime": }}\n')
+    rc, out, _ = run(capsys, "eval", "--compare", tmp_path / "eval.json", tmp_path / "eval.json")
+    assert (rc, out) == (2, f"r1-recipe eval: error: {tmp_path / 'eval.json'}, line 2: invalid JSON (Expecting value "
+                            "at column 12)\n")
+
+
 def test_prepare_errors_name_the_file_and_the_line_or_row(capsys, files, tmp_path):
     (tmp_path / "gsm8k.jsonl").write_text('{"question": "q0", "answer": "#### 1"}\n{"question": "q1"}\n')
     for name, message in [
@@ -158,6 +172,10 @@ def test_prepare_errors_name_the_file_and_the_line_or_row(capsys, files, tmp_pat
     assert (rc, err) == (2, f"r1-recipe prepare: error: dataset 'gsm8k' ({tmp_path / 'gsm8k.jsonl'}): row 1: missing "
                             "column 'answer' (columns present: question); rename the column or use "
                             "--question-key/--answer-key\n")
+    (tmp_path / "none.jsonl").write_text("\n")
+    rc, _, err = run(capsys, "prepare", "gsm8k", "--input", tmp_path / "none.jsonl", "--out", tmp_path / "o")
+    assert (rc, err) == (2, f"r1-recipe prepare: error: dataset 'gsm8k' ({tmp_path / 'none.jsonl'}): the input has no "
+                            "records\n")
     (tmp_path / "bad.json").write_text('{"data": [\n  {"question": "q0",}\n]}')
     rc, _, err = run(capsys, "prepare", "gsm8k", "--input", tmp_path / "bad.json", "--out", tmp_path / "o")
     assert (rc, err) == (2, f"r1-recipe prepare: error: {tmp_path / 'bad.json'}, line 2: invalid JSON (Expecting "

@@ -36,6 +36,7 @@ from r1_recipe.tools.generations import (
     parse_row,
     read_generations,
 )
+from r1_recipe.tools.inputs import read_json
 from r1_recipe.tools.rejection import load_reward_config
 
 logger = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ def main(args) -> int:
             reports = {}
             for path in args.inputs:
                 name = Path(path).parent.name if Path(path).name == "eval.json" else Path(path).stem
-                reports[name if name not in reports else str(path)] = json.loads(Path(path).read_text())
+                reports[name if name not in reports else str(path)] = read_json(path)
             table = compare_table(reports)
             if args.out:
                 Path(args.out).write_text(table)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from r1_recipe.core.templates import last_user_message
-from r1_recipe.tools.jsonl import count_lines, parquet_file, read_jsonl
+from r1_recipe.tools.inputs import count_lines, parquet_file, read_jsonl
 
 UNKNOWN_SOURCE = "unknown"  # data_source of a row that has none
 

@@ -40,6 +40,7 @@ from r1_recipe.tools.generations import (
     parse_row,
     per_response,
 )
+from r1_recipe.tools.inputs import parquet_file, read_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -337,7 +338,7 @@ def mix_sft(reasoning: pd.DataFrame | str, non_reasoning: pd.DataFrame | str, ra
         raise ValueError(f"ratio must be positive (reasoning rows per non-reasoning row), got {ratio}")
     sets = {}
     for name, data in (("reasoning", reasoning), ("non_reasoning", non_reasoning)):
-        df = pd.read_parquet(data) if isinstance(data, str | os.PathLike) else data
+        df = read_parquet(data) if isinstance(data, str | os.PathLike) else data
         _check_messages(df, str(data) if isinstance(data, str | os.PathLike) else name)
         sets[name] = df[["messages"]].assign(source=name)
     r, nr = sets["reasoning"], sets["non_reasoning"]
@@ -414,8 +415,10 @@ def main(args) -> int:
         if args.mix_only:
             if not args.mix:
                 raise ValueError("--mix-only needs --mix NON_REASONING.parquet")
-            reasoning = pd.concat([pd.read_parquet(p) for p in args.inputs], ignore_index=True)
+            reasoning = pd.concat([read_parquet(p) for p in args.inputs], ignore_index=True)
             return _write_mix(reasoning, args, out)
+        if args.mix:
+            parquet_file(args.mix)  # a missing or broken mix set fails now, not after the whole run
         filters = FilterConfig(
             k=args.k, selection=args.selection, seed=args.seed, language=args.language,
             min_language_share=args.min_language_share, max_paragraph_units=args.max_paragraph_units,

@@ -20,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-from r1_recipe.tools.jsonl import InputError, read_jsonl
+from r1_recipe.tools.inputs import InputError, read_jsonl
 
 VAL_ACC = re.compile(r"^val-core/(?P<source>.+)/acc/mean@(?P<n>\d+)$")
 FIGURES = {

@@ -32,17 +32,14 @@ class PrepareError(ValueError):
 def read_local(path: str | Path) -> list[dict]:
     """Records of a local .jsonl / .json (list of objects, or {"data": [...]}) / .parquet file; PrepareError names
     the file and the line of what cannot be read."""
-    from r1_recipe.tools.jsonl import InputError, parquet_file, read_json, read_jsonl
+    from r1_recipe.tools.inputs import InputError, read_json, read_jsonl, read_parquet
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise PrepareError(f"input file {str(path)!r} does not exist")
     try:
         if path.suffix == ".parquet":
-            import pandas as pd
-
-            parquet_file(path)  # InputError naming the file when it is no parquet file
-            return pd.read_parquet(path).to_dict("records")
+            return read_parquet(path).to_dict("records")
         if path.suffix == ".jsonl":
             return [record for _, record in read_jsonl(path)]
         if path.suffix == ".json":

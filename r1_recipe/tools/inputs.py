@@ -1,5 +1,5 @@
 """Reading the user's input files so that every error names the file and the line: jsonl records, JSON documents
-and parquet files (generations, datasets to prepare, training logs)."""
+and parquet files (generations, datasets to prepare, SFT sets to mix, training logs, eval reports)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,17 @@ def parquet_file(path: str | os.PathLike):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if not Path(path).expanduser().is_file():
+        raise InputError(f"{path}: file not found")
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(Path(path).expanduser())
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"{path}: not a readable parquet file ({e})") from None
+
+
+def read_parquet(path: str | os.PathLike):
+    """`pandas.read_parquet`, with InputError naming the file when it is missing or not parquet."""
+    import pandas as pd
+
+    parquet_file(path)
+    return pd.read_parquet(Path(path).expanduser())
