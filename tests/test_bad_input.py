@@ -68,16 +68,16 @@ def test_nonsense_values_fail_at_start_up_naming_the_full_key_and_the_value(caps
 
 
 def test_a_dataset_smaller_than_one_batch_is_refused_naming_the_key_and_the_row_count(capsys, d):
-    rc, _, err = run(capsys, "run", "zero", *zero_args(d)[:-2], "--dry-run")  # the recipe's 512 prompts per step
+    pd.DataFrame(rows(0)).to_parquet(d / "empty.parquet")
+    rc, _, err = run(capsys, "run", "zero", *zero_args(d)[:-2], f"data.val_files={d / 'empty.parquet'}",
+                     "--dry-run")  # the recipe's 512 prompts per step
     assert rc == 2
     assert errors(err) == [
         f"data.train_batch_size=512 > the 5 rows of data.train_files ({d / 'train.parquet'}): verl's train dataloader "
         "drops the last partial batch, so it would hold no batch and main_ppo would stop with 'Train dataloader is "
-        "empty!'; set data.train_batch_size <= 5 or use more data"]
-    pd.DataFrame(rows(0)).to_parquet(d / "empty.parquet")
-    rc, _, err = run(capsys, "run", "zero", *zero_args(d), f"data.val_files={d / 'empty.parquet'}", "--dry-run")
-    assert rc == 2 and errors(err) == [f"data.val_files ({d / 'empty.parquet'}) has no rows: main_ppo would stop "
-                                       "with 'Validation dataloader is empty!'"]
+        "empty!'; set data.train_batch_size <= 5 or use more data",
+        f"data.val_files ({d / 'empty.parquet'}) has no rows: main_ppo would stop with 'Validation dataloader is "
+        "empty!'"]
 
 
 def test_the_cpu_plan_has_no_vllm_kv_cache_and_says_when_no_reset_falls_in_the_run(capsys, d):
@@ -297,7 +297,7 @@ def test_a_gold_that_lists_accepted_answers_accepts_any_of_them(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ eval: unscorable rows
-def test_eval_reports_rows_it_cannot_score_as_rejection_sample_does(tmp_path, composer, capsys):
+def test_eval_reports_rows_it_cannot_score_as_rejection_sample_does(tmp_path, composer):
     from r1_recipe.tools.evaluate import evaluate
 
     good = {"prompt": "q1", "responses": ["\\boxed{1}", "\\boxed{2}", "\\boxed{1}"], "data_source": "toy",
@@ -314,9 +314,10 @@ def test_eval_reports_rows_it_cannot_score_as_rejection_sample_does(tmp_path, co
     assert [(r["prompt_index"], r["acc"], r["reasons"]) for r in records] == [
         (0, 1.0, ""), (0, 0.0, "accuracy_reason:wrong"), (0, 1.0, ""), (1, None, "malformed_row: no 'responses'"),
         (2, None, "no_ground_truth")]
-    rc, _, _ = run(capsys, "rejection-sample", tmp_path / "g.jsonl", "--out", tmp_path / "rs", "--no-plot")
-    report = json.loads((tmp_path / "rs" / "report.json").read_text())
-    assert rc == 0 and report["dropped"]["malformed"] == 1
+    from r1_recipe.tools.rejection import run as rejection_sample
+
+    report = rejection_sample([tmp_path / "g.jsonl"], tmp_path / "rs", progress=False, plot=False, composer=composer)
+    assert report["dropped"]["malformed"] == 1
     assert report["drop_reasons"]["malformed_row: no 'responses'"] == 1
 
 
