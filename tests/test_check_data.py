@@ -108,7 +108,8 @@ def test_run_reports_the_audit_and_refuses_to_start_above_the_threshold(data, tm
     (tmp_path / "model" / "config.json").write_text(json.dumps({"max_position_embeddings": 32768}))
     (tmp_path / "model" / "model.safetensors").write_bytes(b"")
     args = ["run", "zero", f"actor_rollout_ref.model.path={tmp_path / 'model'}", f"data.train_files={data}",
-            f"data.val_files={data}", "--dry-run"]
+            f"data.val_files={data}", "data.train_batch_size=16", "actor_rollout_ref.actor.ppo_mini_batch_size=16",
+            "--dry-run"]  # 16 prompts per batch: the 19 rows hold one
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "r1-recipe run: reward audit of the golds with `accuracy`: 18 rows checked, 7 fail (38.9 %)" in err

@@ -57,7 +57,8 @@ def resolve_recipe(name_or_path: str) -> tuple[Path, bool]:
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if not path.is_file():
-            raise RecipeError(f"recipe file {name_or_path!r} does not exist")
+            hint = f" (the shipped recipe {path.stem!r} is named without a path)" if path.stem in shipped else ""
+            raise RecipeError(f"recipe file {name_or_path!r} does not exist{hint}")
         return path.resolve(), False
     raise RecipeError(f"unknown recipe {name_or_path!r}; recipes: {', '.join(shipped)} (or a path to a .yaml file)")
 
@@ -157,9 +158,10 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
             resets = s.resets()
             every = (f"every {s.ref_reset_updates / s.updates_per_rollout:g} verl steps" if
                      s.ref_reset_updates % s.updates_per_rollout == 0 else "at the first verl step past each multiple")
-            lines.append(f"reference reset: every {s.ref_reset_updates} paper steps = {every}"
-                         + (f"; {len(resets)} in this run (verl steps {', '.join(map(str, resets[:6]))}"
-                            f"{', ...' if len(resets) > 6 else ''})" if resets is not None else ""))
+            in_run = "" if resets is None else "; none in this run" if not resets else (
+                f"; {len(resets)} in this run (verl steps {', '.join(map(str, resets[:6]))}"
+                f"{', ...' if len(resets) > 6 else ''})")
+            lines.append(f"reference reset: every {s.ref_reset_updates} paper steps = {every}{in_run}")
         val = sel("actor_rollout_ref.rollout.val_kwargs.n")
         lines.append(f"validation: n={val} per prompt, responses capped at data.max_response_length="
                      f"{d.max_response_length} (paper: 32768): not paper-comparable; use eval_generate")
@@ -167,8 +169,9 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
         dp, tp = n_gpus // sp if n_gpus % sp == 0 else None, int(rollout.tensor_model_parallel_size)
         mini = s.outputs_per_update
         replicas = n_gpus // tp if n_gpus % tp == 0 else "?"
+        vllm = rollout.name != "hf"  # --cpu: verl's HF rollout, no vLLM weights copy, no KV cache
         lines.append(f"divisibility: {n_gpus} GPUs, actor dp {dp} (SP {sp}), {replicas}"
-                     f" vLLM replicas (TP {tp}); outputs per update {mini} % dp = "
+                     f" {'vLLM' if vllm else rollout.name} replicas (TP {tp}); outputs per update {mini} % dp = "
                      f"{mini % dp if dp else '?'}; prompts per rollout {s.train_batch_size} % mini-batch "
                      f"{s.ppo_mini_batch_size} = {s.train_batch_size % s.ppo_mini_batch_size} (0 = exact)")
         if shape is not None:
@@ -179,9 +182,10 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
                                int(sel("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu") or
                                    actor.ppo_max_token_len_per_gpu),
                                ref_bytes, bool(sel("actor_rollout_ref.actor.fsdp_config.param_offload", False)),
-                               bool(sel("actor_rollout_ref.actor.fsdp_config.optimizer_offload", False)))
-            lines += _memory_lines(shape, m, gpu)
-            if tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
+                               bool(sel("actor_rollout_ref.actor.fsdp_config.optimizer_offload", False)),
+                               rollout=vllm)
+            lines += _memory_lines(shape, m, gpu, rollout=vllm)
+            if vllm and tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
                 lines.append(f"note: TP={tp} for a {shape.params() / 1e9:.1f}B model halves the vLLM replicas; "
                              "actor_rollout_ref.rollout.tensor_model_parallel_size=1 fits one GPU")
     elif kind == SFT and shape is not None:
