@@ -120,3 +120,9 @@ def test_run_reports_the_audit_and_refuses_to_start_above_the_threshold(data, tm
     assert "7 fail (38.9 %)" in capsys.readouterr().err
     assert main([*args, "--skip-data-check"]) == 0
     assert "reward audit" not in capsys.readouterr().err
+
+
+def test_a_variant_lends_its_inherited_reward_block():
+    from r1_recipe.tools.rejection import load_reward_config
+
+    assert load_reward_config("zero_dapo") == {"components": {"accuracy": 1.0, "format": 1.0}, "timeout_s": 10}

@@ -129,62 +129,63 @@ def errors_of(name, d, *overrides, train="train.parquet"):
     return report.errors, report.warnings
 
 
-def test_reference_reset_without_a_kl_term_fails_naming_the_keys(d):
-    errors, _ = errors_of("zero", d, "actor_rollout_ref.actor.use_kl_loss=false")
-    assert errors == ["algorithm.r1.ref_reset_steps=400 but this run has no reference model "
-                      "(actor_rollout_ref.actor.use_kl_loss and algorithm.use_kl_in_reward are both false)"]
-    errors, _ = errors_of("zero_dapo", d, "algorithm.r1.ref_reset_steps=400")
-    assert errors == ["algorithm.r1.ref_reset_steps=400 but this run has no reference model "
-                      "(actor_rollout_ref.actor.use_kl_loss and algorithm.use_kl_in_reward are both false)"]
+NO_REFERENCE = ("algorithm.r1.ref_reset_steps=400 but this run has no reference model "
+                "(actor_rollout_ref.actor.use_kl_loss and algorithm.use_kl_in_reward are both false)")
+FG = "algorithm.filter_groups"
+RM = ("reward.reward_model.enable=true", "+reward.r1.reward_model={weight:1.0}",
+      "reward.custom_reward_function.path=pkg://r1_recipe.rewards", "reward.reward_model.rollout.name=vllm")
+OB = "reward.reward_kwargs.overlong_buffer_cfg"
+# (recipe, overrides, the start-up errors, each naming the keys)
+CANNOT_WORK = {
+    "reset without a KL term": ("zero", ["actor_rollout_ref.actor.use_kl_loss=false"], [NO_REFERENCE]),
+    "reset added to DAPO": ("zero_dapo", ["algorithm.r1.ref_reset_steps=400"], [NO_REFERENCE]),
+    "one response per group": ("zero_dapo", ["actor_rollout_ref.rollout.n=1"], [
+        f"{FG}.enable=true with actor_rollout_ref.rollout.n=1: a group of one response is never filtered (dynamic "
+        "sampling needs n >= 2)"]),
+    "a metric that is text": ("zero_dapo", [f"{FG}.metric=pred"], [
+        f"{FG}.metric='pred' is not a number the r1 reward manager returns; one of: reward, acc, accuracy, format, "
+        "infra_failure, language_mixed, overlong, overlong_reward, reflection_words, response_truncated, score "
+        "(verl would stop at the first finished group)"]),
+    "a metric that never varies": ("zero_dapo", [f"{FG}.metric=infra_failure"], [
+        f"{FG}.metric='infra_failure' is 0 for every response of a healthy run: every group would be filtered and no "
+        "batch could be filled"]),
+    "no batch in flight": ("zero_dapo", [f"{FG}.max_inflight_gen_batches=0"], [
+        f"{FG}.max_inflight_gen_batches must be a positive integer, got 0 (verl's replay buffer refuses it after Ray "
+        "start-up)"]),
+    "a colocated reward model": ("zero_dapo", list(RM), [
+        f"{FG}.enable=true with reward.reward_model.enable=true needs reward.reward_model.enable_resource_pool=true: "
+        "a colocated reward model scores only after the replay buffer has sampled (verl asserts this after Ray "
+        "start-up)"]),
+    "the legacy trainer": ("zero_dapo", ["trainer.use_v1=false"], [
+        f"{FG}.enable=true with trainer.use_v1=false: verl 0.9.1's legacy trainer ignores {FG} (only the v1 replay "
+        "buffer filters groups)"]),
+    "a buffer longer than the limit": ("zero_dapo", [f"{OB}.len=9000"], [
+        f"{OB}.len=9000 > reward.reward_kwargs.max_resp_len=8192: the buffer must fit inside the length limit"]),
+    "a limit beyond the responses": ("zero_dapo", ["reward.reward_kwargs.max_resp_len=16384"], [
+        "reward.reward_kwargs.max_resp_len=16384 > data.max_response_length=8192: responses stop before the penalty "
+        "reaches its full size"]),
+    "an empty buffer": ("zero_dapo", [f"{OB}.len=0"], [
+        f"{OB}.len must be a positive number of tokens when {OB}.enable=true, got 0"]),
+}
 
 
-def test_dynamic_sampling_that_cannot_filter_or_refill_fails_naming_the_keys(d):
-    errors, _ = errors_of("zero_dapo", d, "actor_rollout_ref.rollout.n=1")
-    assert errors == ["algorithm.filter_groups.enable=true with actor_rollout_ref.rollout.n=1: a group of one "
-                      "response is never filtered (dynamic sampling needs n >= 2)"]
-    errors, _ = errors_of("zero_dapo", d, "algorithm.filter_groups.metric=pred")
-    assert len(errors) == 1 and errors[0].startswith(
-        "algorithm.filter_groups.metric='pred' is not a number the r1 reward manager returns; one of: reward, acc, "
-        "accuracy, format, infra_failure, language_mixed, overlong, overlong_reward, reflection_words, "
-        "response_truncated, score")
-    errors, _ = errors_of("zero_dapo", d, "algorithm.filter_groups.metric=infra_failure")
-    assert errors == ["algorithm.filter_groups.metric='infra_failure' is 0 for every response of a healthy run: "
-                      "every group would be filtered and no batch could be filled"]
-    errors, _ = errors_of("zero_dapo", d, "algorithm.filter_groups.max_inflight_gen_batches=0")
-    assert errors == ["algorithm.filter_groups.max_inflight_gen_batches must be a positive integer, got 0 (verl's "
-                      "replay buffer refuses it after Ray start-up)"]
-    errors, _ = errors_of("zero_dapo", d, "reward.reward_model.enable=true", "+reward.r1.reward_model={weight:1.0}",
-                          "reward.custom_reward_function.path=pkg://r1_recipe.rewards",
-                          "reward.reward_model.rollout.name=vllm")
-    assert errors == ["algorithm.filter_groups.enable=true with reward.reward_model.enable=true needs "
-                      "reward.reward_model.enable_resource_pool=true: a colocated reward model scores only after the "
-                      "replay buffer has sampled (verl asserts this after Ray start-up)"]
-    errors, _ = errors_of("zero_dapo", d, "trainer.use_v1=false")
-    assert errors == ["algorithm.filter_groups.enable=true with trainer.use_v1=false: verl 0.9.1's legacy trainer "
-                      "ignores algorithm.filter_groups (only the v1 replay buffer filters groups)"]
-    errors, warnings = errors_of("zero_dapo", d, "algorithm.filter_groups.max_num_gen_batches=0")
-    assert errors == [] and ("algorithm.filter_groups.max_num_gen_batches=0: no bound on refills; a data set the "
-                             "model always solves or always fails makes a step generate forever (DAPO's recipe: "
-                             "10)") in warnings
+@pytest.mark.parametrize("case", sorted(CANNOT_WORK))
+def test_combinations_that_cannot_work_fail_at_start_up_naming_the_keys(case, d):
+    name, overrides, expected = CANNOT_WORK[case]
+    assert errors_of(name, d, *overrides)[0] == expected
+
+
+def test_unbounded_or_wrapping_dynamic_sampling_warns(d):
+    errors, warnings = errors_of("zero_dapo", d, f"{FG}.max_num_gen_batches=0")
+    assert errors == [] and (f"{FG}.max_num_gen_batches=0: no bound on refills; a data set the model always solves "
+                             "or always fails makes a step generate forever (DAPO's recipe: 10)") in warnings
     errors, warnings = errors_of("zero_dapo", d, train="mid.parquet")
     assert errors == [] and [w for w in warnings if "filter_groups" in w] == [
-        "algorithm.filter_groups: a step draws up to algorithm.filter_groups.max_num_gen_batches=10 x "
-        "data.train_batch_size=512 = 5120 prompts, more than the 1000 in data.train_files: a step may draw a "
-        "prompt twice (one it has already filtered, or one already in its batch)"]
+        f"{FG}: a step draws up to {FG}.max_num_gen_batches=10 x data.train_batch_size=512 = 5120 prompts, more than "
+        "the 1000 in data.train_files: a step may draw a prompt twice (one it has already filtered, or one already "
+        "in its batch)"]
     _, warnings = errors_of("zero_dapo", d)  # 6000 prompts: a step never wraps around
     assert [w for w in warnings if "filter_groups" in w] == []
-
-
-def test_overlong_shaping_that_verls_dapo_manager_would_assert_on_fails_at_start_up(d):
-    errors, _ = errors_of("zero_dapo", d, "reward.reward_kwargs.overlong_buffer_cfg.len=9000")
-    assert errors == ["reward.reward_kwargs.overlong_buffer_cfg.len=9000 > reward.reward_kwargs.max_resp_len=8192: "
-                      "the buffer must fit inside the length limit"]
-    errors, _ = errors_of("zero_dapo", d, "reward.reward_kwargs.max_resp_len=16384")
-    assert errors == ["reward.reward_kwargs.max_resp_len=16384 > data.max_response_length=8192: responses stop "
-                      "before the penalty reaches its full size"]
-    errors, _ = errors_of("zero_dapo", d, "reward.reward_kwargs.overlong_buffer_cfg.len=0")
-    assert errors == ["reward.reward_kwargs.overlong_buffer_cfg.len must be a positive number of tokens when "
-                      "reward.reward_kwargs.overlong_buffer_cfg.enable=true, got 0"]
 
 
 def test_dr_grpo_without_a_constant_normaliser_warns(d):

@@ -131,13 +131,13 @@ def _short(gold) -> str:
 
 def _code_problem(gold) -> str:
     """"" when a code gold's tests parse, else the reason."""
-    from r1_recipe.core.rewards.code import _call_args, parse_tests
+    from r1_recipe.core.rewards.code import call_test, parse_tests
 
     try:
-        inputs, _, fn_name = parse_tests(gold)
+        inputs, outputs, fn_name = parse_tests(gold)
         if fn_name is not None:
-            for value in inputs:
-                _call_args(value)
+            for args, expected in zip(inputs, outputs, strict=True):
+                call_test(args, expected)
     except (ValueError, TypeError) as e:
         return f"code_tests_unparsable: {e}"[:120]
     return ""
@@ -226,27 +226,6 @@ def check_files(files: Sequence[str | os.PathLike], reward: Mapping | None = Non
 
 
 # ------------------------------------------------------------------------------------------------------ CLI
-def reward_block(name_or_path: str | None) -> dict | None:
-    """The `reward.r1` block of a recipe (name or path, composed with its defaults) or of a plain YAML file."""
-    if name_or_path is None:
-        return None
-    from r1_recipe.tools.recipes import available, compose
-
-    if name_or_path in available() or name_or_path.endswith((".yaml", ".yml")):
-        try:
-            from omegaconf import OmegaConf
-
-            cfg, _, _ = compose(name_or_path)
-            node = OmegaConf.select(cfg, "reward.r1")
-            if node is not None:
-                return OmegaConf.to_container(node, resolve=True)
-        except Exception:  # not a recipe (a bare reward block): read it as a file below
-            pass
-    from r1_recipe.tools.rejection import load_reward_config
-
-    return load_reward_config(name_or_path)
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("check-data", help="audit training data golds against the reward (before training)",
                               description=__doc__.split("\n\n")[0])
@@ -263,9 +242,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(args) -> int:
+    from r1_recipe.tools.rejection import load_reward_config
+
     try:
-        report = check_files(args.inputs, reward_block(args.reward_config), args.sample, args.seed, args.examples)
-    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
+        report = check_files(args.inputs, load_reward_config(args.reward_config), args.sample, args.seed,
+                             args.examples)
+    except (ValueError, FileNotFoundError, KeyError, OSError) as e:  # RecipeError is a ValueError
         print(f"r1-recipe check-data: error: {e}", file=sys.stderr)
         return 2
     print("\n".join(report.lines()))
