@@ -205,7 +205,8 @@ def test_reward_config_takes_a_recipe_name_from_any_directory(capsys, tmp_path, 
     monkeypatch.chdir(tmp_path)  # no recipes/ here: the name resolves to the installed package's file
     expected = OmegaConf.to_container(OmegaConf.load(available()["reasoning_rl"]).reward.r1)
     assert load_reward_config("reasoning_rl") == expected == {
-        "components": {"accuracy": 1.0, "format": 1.0, "language": 1.0}, "timeout_s": 10}
+        "components": {"accuracy": 1.0, "format": {"weight": 1.0, "answer_tag": False}, "language": 1.0},
+        "timeout_s": 10}
     (tmp_path / "mine.yaml").write_text("components: {accuracy: 1.0}\n")
     assert load_reward_config("mine.yaml") == {"components": {"accuracy": 1.0}}
     (tmp_path / "gen.jsonl").write_text('{"prompt": "q", "responses": ["a"], "ground_truth": "1"}\n')

@@ -35,7 +35,8 @@ def parquet(path, rows: int):
 
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"prompt": [[{"role": "user", "content": f"q{i}"}] for i in range(rows)],
-                  "data_source": ["x"] * rows}).to_parquet(path)
+                  "data_source": ["x"] * rows,
+                  "reward_model": [{"style": "rule", "ground_truth": str(i)} for i in range(rows)]}).to_parquet(path)
     return path
 
 

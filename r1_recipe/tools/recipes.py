@@ -18,6 +18,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from r1_recipe.tools.check_data import MAX_BAD_RATE as MAX_BAD_GOLDS
 from r1_recipe.verl import touchpoints
 from r1_recipe.verl.recipe_check import (
     GENERATION,
@@ -268,6 +269,11 @@ def _run(args) -> int:
         for e in report.errors:
             print(f"  - {e}", file=sys.stderr)
         return 2
+    if kind == PPO and not args.skip_data_check:
+        error = data_check(cfg, args.max_bad_golds)
+        if error:
+            print(f"r1-recipe run: {path.stem}: 1 error(s):\n  - {error}", file=sys.stderr)
+            return 2
     cmd = build_command(kind, path, shipped, args.overrides, cfg)
     if args.dry_run:
         print(OmegaConf.to_yaml(cfg, resolve=True), end="")
@@ -284,6 +290,36 @@ def _run(args) -> int:
             print(f"r1-recipe run: error: trainer.nnodes>1 needs {', '.join(unset)} set on every node", file=sys.stderr)
             return 2
     return subprocess.call(cmd, env=env)
+
+
+def data_check(cfg, max_bad: float) -> str | None:
+    """The reward audit of a sample of `data.train_files` (r1_recipe.tools.check_data), printed; the error when more
+    than `max_bad` of the checked golds fail. Skipped (with a note) for files it cannot read here (remote, not parquet)
+    and for reward managers other than `r1`."""
+    from omegaconf import OmegaConf
+
+    from r1_recipe.tools import check_data
+
+    if OmegaConf.select(cfg, "reward.reward_manager.name") != "r1":
+        return None
+    files = cfg.data.train_files
+    files = [str(files)] if isinstance(files, str) else [str(f) for f in files]
+    try:
+        rows, total = check_data.read_rows(files, check_data.START_UP_SAMPLE)
+    except Exception as e:  # remote paths, files in a format verl reads but we do not: not checked here
+        print(f"r1-recipe run: note: data.train_files not audited against the reward ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        return None
+    # one worker: a sample of 256 rows is about 500 verifier calls, and every worker costs its start-up
+    report = check_data.check_rows(rows, OmegaConf.to_container(cfg.reward.r1, resolve=True), total, workers=1)
+    for line in report.lines():
+        print(f"r1-recipe run: {line}", file=sys.stderr)
+    if report.bad_rate > max_bad:
+        return (f"data.train_files: {report.bad} of {report.checked} sampled golds fail the reward audit "
+                f"({100 * report.bad_rate:.1f} % > --max-bad-golds {max_bad}; reasons above, `r1-recipe check-data` "
+                "for all rows): the reward would be 0 for them whatever the model writes. Fix the golds or the "
+                "reward routing, or pass --max-bad-golds RATE or --skip-data-check")
+    return None
 
 
 def add_ls_parser(subparsers) -> argparse.ArgumentParser:
@@ -318,5 +354,9 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cpu", action="store_true", help="run on this CPU-only host with verl's own trainers (platform "
                    "cpu, rollout hf; adds r1_recipe.verl.cpu.overrides before yours; sizes stay yours, "
                    "see docs/cpu.md)")
+    p.add_argument("--max-bad-golds", type=float, default=MAX_BAD_GOLDS, metavar="RATE",
+                   help="RL recipes: refuse to launch when more than this share of a sample of data.train_files "
+                        f"fails the reward audit (r1-recipe check-data; default {MAX_BAD_GOLDS})")
+    p.add_argument("--skip-data-check", action="store_true", help="do not audit data.train_files against the reward")
     p.set_defaults(func=_run)
     return p
