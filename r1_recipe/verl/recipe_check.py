@@ -304,6 +304,12 @@ def _check_algorithm(cfg, report: Report) -> None:
         ref_reset.check_config(cfg, need_reference_policy(cfg), lora)
     except ValueError as e:
         report.errors.append(str(e))
+    # verl applies rollout correction only when the rollout returned log-probs; without them it silently does nothing
+    correction = cfg.algorithm.get("rollout_correction", None) or {}
+    if (correction.get("rollout_is") or correction.get("rollout_rs") or correction.get("bypass_mode")) and \
+            not cfg.actor_rollout_ref.rollout.get("calculate_log_probs", False):
+        report.errors.append("algorithm.rollout_correction is on but actor_rollout_ref.rollout.calculate_log_probs="
+                             "false: verl would skip the correction; set it to true (or rollout_is=null)")
 
 
 def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
