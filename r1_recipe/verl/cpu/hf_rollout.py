@@ -145,6 +145,7 @@ class HFRolloutServer:
         self.model = AutoModelForCausalLM.from_pretrained(self.model_config.local_path, dtype=self.dtype,
                                                           attn_implementation="sdpa").to(self.device)
         self.model.eval()
+        print(f"rollout hf: replica {replica_rank} serves on {self.device} in {self.dtype}", flush=True)
         torch.manual_seed(self.config.seed + replica_rank)  # as verl seeds vLLM: rollout.seed, one stream per replica
         hf_config = self.model.config
         self.max_model_len = self.config.max_model_len or hf_config.max_position_embeddings
