@@ -118,6 +118,11 @@ def test_requests_sent_together_with_the_same_parameters_share_one_generate_call
     lengths = [len(out.token_ids) for out in asyncio.run(mixed())]
     assert calls == [2, 1]                    # grouped by budget, first-come group first
     assert lengths[1] <= 2 and max(lengths) <= 4
+    calls.clear()
+    assert server.max_batch == server.config.max_num_seqs
+    server.max_batch = 2                      # actor_rollout_ref.rollout.max_num_seqs=2
+    generate_all(server, PROMPTS, {"temperature": 0})
+    assert calls == [2, 1]
 
 
 def test_the_response_stops_after_the_first_eos_and_keeps_it(model_dir):

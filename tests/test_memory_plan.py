@@ -126,3 +126,28 @@ def test_each_distill_preset_fits_80gb_by_the_calibrated_plan_as_its_header_says
     peak = re.search(r"peak ([\d.]+) GiB allocated, ~([\d.]+) GiB reserved .* of 80.0 GiB: fits", out)
     assert peak, out.split("# plan:")[1]
     assert f"{peak.group(1)} / {peak.group(2)} GiB" == figures   # allocated / reserved per GPU
+
+
+# ------------------------------------------------------------------------------------- RL on one GPU, rollout hf
+@pytest.mark.parametrize("name", ["zero", "reasoning_rl", "all_scenarios_rl"])
+def test_every_rl_recipe_validates_on_one_gpu_with_rollout_hf_and_the_plan_sizes_its_generate_batch(name, capsys,
+                                                                                                    tmp_path):
+    import pandas as pd
+
+    model = model_dir(tmp_path / "q15b", QWEN_1_5B)
+    pd.DataFrame({"prompt": [[{"role": "user", "content": "q"}]] * 8, "data_source": ["x"] * 8}).to_parquet(
+        tmp_path / "t.parquet")
+    one_gpu = [f"actor_rollout_ref.model.path={model}", f"data.train_files={tmp_path / 't.parquet'}",
+               f"data.val_files={tmp_path / 't.parquet'}", "actor_rollout_ref.rollout.name=hf",
+               "actor_rollout_ref.rollout.tensor_model_parallel_size=1", "trainer.n_gpus_per_node=1"]
+    rc, out, err = run(capsys, "run", name, *one_gpu, "--dry-run", "--gpu-gb", "141", "--skip-gpu-check")
+    assert rc == 0, err
+    # the recipe's sizes: 256 sequences (verl's max_num_seqs) of 8k fp32 scores over 152k tokens do not fit
+    assert re.search(r"rollout hf: one generate batch of 256 sequences .* holds 1250.0 GiB", out)
+    assert ": DOES NOT FIT" in out
+    rc, out, err = run(capsys, "run", name, *one_gpu, "actor_rollout_ref.rollout.max_num_seqs=8",
+                       "data.max_response_length=1024", "--dry-run", "--gpu-gb", "141", "--skip-gpu-check")
+    assert rc == 0, err
+    shape = plan.ModelShape.from_config(QWEN_1_5B)
+    batch = 8 * ((1024 + 1024) * shape.kv_bytes_per_token() + 1024 * 151936 * 4)
+    assert f"holds {plan.gib(batch)} of KV cache and fp32 scores" in out and re.search(r"141.0 GiB: fits", out)

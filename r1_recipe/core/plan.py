@@ -205,8 +205,9 @@ class Memory:
     optimizer: int        # FSDP shard of Adam's two fp32 moments
     gathered: int         # verl's root FSDP unit (embedding, LM head) all-gathered in bf16 for the whole step
     reference_host: int   # the reference model's shard, host memory
-    rollout_weights: int  # vLLM's bf16 weights per GPU (1/TP)
-    kv_cache: int         # what vLLM keeps for the KV cache: gpu_memory_utilization x GPU - its weights
+    rollout_weights: int  # vLLM's bf16 weights per GPU (1/TP); rollout hf: its bf16 copy of the model
+    kv_cache: int         # what vLLM keeps for the KV cache: gpu_memory_utilization x GPU - its weights; rollout hf:
+                          # one generate batch (hf_generate_bytes)
     activation_terms: tuple[tuple[str, int], ...]   # training micro-batch, named (micro_batch_terms)
     inference_activations: int  # log-prob micro-batch (old / ref log-probs)
     gpu: int
@@ -248,12 +249,22 @@ class Memory:
         return resident if idle < 0 else idle
 
 
+def hf_generate_bytes(shape: ModelShape, seqs: int, prompt: int, response: int, logprobs: bool = True) -> int:
+    """What rollout `hf` allocates for one `generate` batch of `seqs` sequences: the bf16 KV cache of prompt +
+    response tokens and, with log-probs (verl's `rollout.calculate_log_probs`, which rollout correction needs), the
+    fp32 scores `generate` keeps for every step (response x vocab x 4 bytes a sequence)."""
+    per_seq = (prompt + response) * shape.kv_bytes_per_token() + (response * shape.vocab * 4 if logprobs else 0)
+    return int(seqs) * per_seq
+
+
 def rl_memory(shape: ModelShape, n_gpus: int, tp: int, gpu_bytes: int, gpu_memory_utilization: float,
               train_tokens_per_gpu: int, logprob_tokens_per_gpu: int, ref_dtype_bytes: int = 2,
               param_offload: bool = False, optimizer_offload: bool = False, rollout: bool = True,
-              kernels: Kernels = Kernels(), entropy: bool = False, offload_policy: bool = False) -> Memory:
+              kernels: Kernels = Kernels(), entropy: bool = False, offload_policy: bool = False,
+              hf_generate: int | None = None) -> Memory:
     """Per-GPU estimate for an FSDP actor sharded over all `n_gpus` (verl's default fsdp_size -1) colocated with vLLM
-    replicas of `tp` GPUs (`rollout=False`: SFT, no vLLM).
+    replicas of `tp` GPUs (`rollout=False`: SFT, no vLLM; `hf_generate`: rollout `hf` instead, its bf16 copy of the
+    model plus `hf_generate_bytes` of one generate batch in place of vLLM's KV-cache share).
 
     verl's `param_offload` / `optimizer_offload` free the GPU between phases (the vLLM rollout) but load the shards
     back for the update (its engine's train mode), so they do not lower the training peak; FSDP2's `offload_policy`
@@ -268,7 +279,8 @@ def rl_memory(shape: ModelShape, n_gpus: int, tp: int, gpu_bytes: int, gpu_memor
         gathered=2 * shape.embedding_params(),
         reference_host=ref_dtype_bytes * p // n_gpus,
         rollout_weights=rollout_weights,
-        kv_cache=max(int(gpu_memory_utilization * gpu_bytes) - rollout_weights, 0) if rollout else 0,
+        kv_cache=(hf_generate if hf_generate is not None else
+                  max(int(gpu_memory_utilization * gpu_bytes) - rollout_weights, 0)) if rollout else 0,
         activation_terms=tuple(micro_batch_terms(shape, train_tokens_per_gpu, True, kernels, entropy)),
         inference_activations=sum(b for _, b in micro_batch_terms(shape, logprob_tokens_per_gpu, False, kernels)),
         gpu=gpu_bytes,

@@ -168,6 +168,10 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
             kernels = plan.Kernels(flash_attn=_flash_attn(sel("actor_rollout_ref.model.override_config")),
                                    packed=bool(actor.use_dynamic_bsz),
                                    compiled=bool(sel(f"{fsdp}.use_torch_compile", True)))
+            hf, seqs = str(rollout.name) == "hf", min(int(rollout.max_num_seqs), s.outputs_per_rollout)
+            hf_batch = plan.hf_generate_bytes(shape, seqs,
+                                              int(d.max_prompt_length), int(d.max_response_length),
+                                              bool(rollout.get("calculate_log_probs", False))) if hf else None
             m = plan.rl_memory(shape, n_gpus, tp, gpu, float(rollout.gpu_memory_utilization),
                                int(actor.ppo_max_token_len_per_gpu),
                                int(sel("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu") or
@@ -176,8 +180,12 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
                                bool(sel(f"{fsdp}.optimizer_offload", False)), kernels=kernels,
                                entropy=bool(actor.entropy_coeff) or bool(actor.get("calculate_entropy", False)),
                                offload_policy=bool(sel(f"{fsdp}.offload_policy", False))
-                               and str(actor.strategy) == "fsdp2")
+                               and str(actor.strategy) == "fsdp2", hf_generate=hf_batch)
             lines += _memory_lines(shape, m, gpu, int(actor.ppo_max_token_len_per_gpu), kernels)
+            if hf:
+                lines.append(f"rollout hf: one generate batch of {seqs} sequences (actor_rollout_ref.rollout."
+                             f"max_num_seqs) holds {plan.gib(hf_batch)} of KV cache and fp32 scores; lower "
+                             "max_num_seqs if it does not fit")
             if tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
                 lines.append(f"note: TP={tp} for a {shape.params() / 1e9:.1f}B model halves the vLLM replicas; "
                              "actor_rollout_ref.rollout.tensor_model_parallel_size=1 fits one GPU")
@@ -210,8 +218,8 @@ def _memory_lines(shape, m, gpu: int, tokens: int, kernels, rollout: bool = True
     out = [f"memory per GPU (estimate, {shape.params() / 1e9:.2f}B params; docs/recipes.md \"Memory plan\"): "
            f"FSDP weights {gib(m.weights)}, grads {gib(m.grads)}, optimizer {gib(m.optimizer)}, gathered bf16 "
            f"embedding/LM head {gib(m.gathered)}, activations {gib(m.activations)}"
-           + (f", vLLM weights {gib(m.rollout_weights)} + KV cache {gib(m.kv_cache)}; reference {gib(m.reference_host)}"
-              " in host memory (CPU-offloaded)" if rollout else ""),
+           + (f", rollout weights {gib(m.rollout_weights)} + KV cache {gib(m.kv_cache)}; reference "
+              f"{gib(m.reference_host)} in host memory (CPU-offloaded)" if rollout else ""),
            f"activations of a {tokens}-token micro-batch ({'flash-attn' if kernels.flash_attn else 'no flash-attn'}"
            f"): {terms}"]
     if m.reserved <= gpu:

@@ -8,8 +8,9 @@ GPU-only. This module provides the same three pieces on plain PyTorch:
 - `HFRolloutServer`: one Ray actor per replica holding a `transformers` model on the device of the trainer worker it
   serves (`Placement`): float32 on the CPU, `rollout.dtype` (bfloat16) on a GPU. Concurrent requests are
   batched: the requests waiting when the model becomes free are grouped by sampling parameters and generated in one
-  left-padded `model.generate` call. Log-probs are "processed" (after temperature / top-k / top-p), as verl's
-  vLLM server returns them by default (`rollout.logprobs_mode: processed_logprobs`).
+  left-padded `model.generate` call of at most `rollout.max_num_seqs` rows. Log-probs are "processed" (after
+  temperature / top-k / top-p), as verl's vLLM server returns them by default (`rollout.logprobs_mode:
+  processed_logprobs`).
 - `HFReplica` (`RolloutReplica`): starts that actor (`launch_servers`).
 - `HFServerAdapter` (`BaseRollout`): lives in the actor/rollout worker; `update_weights` sends the full state dict to
   its replica's server; `resume` / `release` are no-ops (no KV cache is kept between requests).
@@ -158,6 +159,7 @@ class HFRolloutServer:
         pad = tokenizer.pad_token_id if tokenizer is not None else None
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
         self.global_steps = None
+        self.max_batch = max(1, int(self.config.max_num_seqs or 1))
         self._pending: list[dict] = []
         self._worker: asyncio.Task | None = None
         self._model_lock = asyncio.Lock()
@@ -193,8 +195,8 @@ class HFRolloutServer:
             await asyncio.sleep(0.01)  # let the requests sent together arrive before batching
             batch, rest = [], []
             key = _batch_key(self._pending[0])
-            for request in self._pending:
-                (batch if _batch_key(request) == key else rest).append(request)
+            for request in self._pending:  # at most rollout.max_num_seqs at once: a GPU holds their KV and scores
+                (batch if _batch_key(request) == key and len(batch) < self.max_batch else rest).append(request)
             self._pending = rest
             try:
                 async with self._model_lock:
@@ -226,9 +228,9 @@ class HFRolloutServer:
                                   **_generate_kwargs(params))
         new = out.sequences[:, width:]
         logprobs = None
-        if want_logprobs:
-            scores = torch.stack(out.scores, dim=1).float()  # (bs, T, vocab), after the logits processors
-            logprobs = torch.log_softmax(scores, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1).cpu()
+        if want_logprobs:  # out.scores: T x (bs, vocab), after the logits processors; one step at a time, not a copy
+            logprobs = torch.stack([torch.log_softmax(step.float(), dim=-1).gather(-1, new[:, t:t + 1]).squeeze(-1)
+                                    for t, step in enumerate(out.scores)], dim=1).cpu()
         new = new.cpu()
         results = []
         eos = torch.tensor(self.eos_ids, dtype=torch.long)
