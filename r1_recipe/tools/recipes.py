@@ -19,7 +19,16 @@ from importlib import resources
 from pathlib import Path
 
 from r1_recipe.verl import touchpoints
-from r1_recipe.verl.recipe_check import GENERATION, PPO, SFT, RecipeError, cpu_overrides, entry_point, validate
+from r1_recipe.verl.recipe_check import (
+    GENERATION,
+    PPO,
+    SFT,
+    RecipeError,
+    cpu_overrides,
+    dataset_rows,
+    entry_point,
+    validate,
+)
 from r1_recipe.verl.recipe_check import compose as compose_file
 
 RECIPES_PKG = "r1_recipe.recipes"
@@ -47,7 +56,8 @@ def resolve_recipe(name_or_path: str) -> tuple[Path, bool]:
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if not path.is_file():
-            raise RecipeError(f"recipe file {name_or_path!r} does not exist")
+            hint = f" (the shipped recipe {path.stem!r} is named without a path)" if path.stem in shipped else ""
+            raise RecipeError(f"recipe file {name_or_path!r} does not exist{hint}")
         return path.resolve(), False
     raise RecipeError(f"unknown recipe {name_or_path!r}; recipes: {', '.join(shipped)} (or a path to a .yaml file)")
 
@@ -134,7 +144,7 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
     if kind == PPO:
         d, actor, rollout = cfg.data, cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
         s = plan.Schedule(int(d.train_batch_size), int(rollout.n), int(actor.ppo_mini_batch_size),
-                          int(actor.ppo_epochs), _rows(d.train_files), int(cfg.trainer.total_epochs),
+                          int(actor.ppo_epochs), dataset_rows(d.train_files), int(cfg.trainer.total_epochs),
                           sel("trainer.total_training_steps"), sel("algorithm.r1.ref_reset_steps"))
         lines.append(f"rollout (verl step): {s.train_batch_size} prompts x n={s.n} = {s.outputs_per_rollout} outputs; "
                      f"{s.updates_per_rollout} policy updates (paper steps) of {s.outputs_per_update} outputs")
@@ -147,9 +157,10 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
             resets = s.resets()
             every = (f"every {s.ref_reset_updates / s.updates_per_rollout:g} verl steps" if
                      s.ref_reset_updates % s.updates_per_rollout == 0 else "at the first verl step past each multiple")
-            lines.append(f"reference reset: every {s.ref_reset_updates} paper steps = {every}"
-                         + (f"; {len(resets)} in this run (verl steps {', '.join(map(str, resets[:6]))}"
-                            f"{', ...' if len(resets) > 6 else ''})" if resets is not None else ""))
+            in_run = "" if resets is None else "; none in this run" if not resets else (
+                f"; {len(resets)} in this run (verl steps {', '.join(map(str, resets[:6]))}"
+                f"{', ...' if len(resets) > 6 else ''})")
+            lines.append(f"reference reset: every {s.ref_reset_updates} paper steps = {every}{in_run}")
         val = sel("actor_rollout_ref.rollout.val_kwargs.n")
         lines.append(f"validation: n={val} per prompt, responses capped at data.max_response_length="
                      f"{d.max_response_length} (paper: 32768): not paper-comparable; use eval_generate")
@@ -157,8 +168,9 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
         dp, tp = n_gpus // sp if n_gpus % sp == 0 else None, int(rollout.tensor_model_parallel_size)
         mini = s.outputs_per_update
         replicas = n_gpus // tp if n_gpus % tp == 0 else "?"
+        vllm = rollout.name != "hf"  # rollout hf (--cpu, or no vLLM): its own memory terms below, no TP note
         lines.append(f"divisibility: {n_gpus} GPUs, actor dp {dp} (SP {sp}), {replicas}"
-                     f" vLLM replicas (TP {tp}); outputs per update {mini} % dp = "
+                     f" {'vLLM' if vllm else rollout.name} replicas (TP {tp}); outputs per update {mini} % dp = "
                      f"{mini % dp if dp else '?'}; prompts per rollout {s.train_batch_size} % mini-batch "
                      f"{s.ppo_mini_batch_size} = {s.train_batch_size % s.ppo_mini_batch_size} (0 = exact)")
         if shape is not None:
@@ -181,12 +193,12 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
                                entropy=bool(actor.entropy_coeff) or bool(actor.get("calculate_entropy", False)),
                                offload_policy=bool(sel(f"{fsdp}.offload_policy", False))
                                and str(actor.strategy) == "fsdp2", hf_generate=hf_batch)
-            lines += _memory_lines(shape, m, gpu, int(actor.ppo_max_token_len_per_gpu), kernels)
+            lines += _memory_lines(shape, m, gpu, int(actor.ppo_max_token_len_per_gpu), kernels, hf=hf)
             if hf:
                 lines.append(f"rollout hf: one generate batch of {seqs} sequences (actor_rollout_ref.rollout."
-                             f"max_num_seqs) holds {plan.gib(hf_batch)} of KV cache and fp32 scores; lower "
-                             "max_num_seqs if it does not fit")
-            if tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
+                             f"max_num_seqs) holds {plan.gib(hf_batch)} (their bf16 keys/values and fp32 scores); "
+                             "lower max_num_seqs if it does not fit")
+            if vllm and tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
                 lines.append(f"note: TP={tp} for a {shape.params() / 1e9:.1f}B model halves the vLLM replicas; "
                              "actor_rollout_ref.rollout.tensor_model_parallel_size=1 fits one GPU")
     elif kind == SFT and shape is not None:
@@ -211,15 +223,16 @@ def _flash_attn(override_config) -> bool:
     return ((override_config or {}).get("attn_implementation") or "flash_attention_2") == "flash_attention_2"
 
 
-def _memory_lines(shape, m, gpu: int, tokens: int, kernels, rollout: bool = True) -> list[str]:
+def _memory_lines(shape, m, gpu: int, tokens: int, kernels, rollout: bool = True, hf: bool = False) -> list[str]:
     from r1_recipe.core.plan import FRAGMENTATION, gib
 
     terms = ", ".join(f"{name} {gib(b)}" for name, b in m.activation_terms)
     out = [f"memory per GPU (estimate, {shape.params() / 1e9:.2f}B params; docs/recipes.md \"Memory plan\"): "
            f"FSDP weights {gib(m.weights)}, grads {gib(m.grads)}, optimizer {gib(m.optimizer)}, gathered bf16 "
            f"embedding/LM head {gib(m.gathered)}, activations {gib(m.activations)}"
-           + (f", rollout weights {gib(m.rollout_weights)} + KV cache {gib(m.kv_cache)}; reference "
-              f"{gib(m.reference_host)} in host memory (CPU-offloaded)" if rollout else ""),
+           + ((f", rollout hf: bf16 model {gib(m.rollout_weights)} + one generate batch {gib(m.kv_cache)}" if hf else
+               f", vLLM weights {gib(m.rollout_weights)} + KV cache {gib(m.kv_cache)}")
+              + f"; reference {gib(m.reference_host)} in host memory (CPU-offloaded)" if rollout else ""),
            f"activations of a {tokens}-token micro-batch ({'flash-attn' if kernels.flash_attn else 'no flash-attn'}"
            f"): {terms}"]
     if m.reserved <= gpu:
@@ -234,17 +247,6 @@ def _memory_lines(shape, m, gpu: int, tokens: int, kernels, rollout: bool = True
                    f" (rollout {gib(m.rollout_peak)}, log-probs {gib(m.logprob_peak)}, update {gib(m.train_peak)})"
                    if rollout else ""))
     return out
-
-
-def _rows(files) -> int | None:
-    """Rows in the training parquet files (None when one cannot be read, e.g. remote)."""
-    try:
-        import pyarrow.parquet as pq
-
-        files = [files] if isinstance(files, str) else list(files)
-        return sum(pq.ParquetFile(str(Path(str(f)).expanduser())).metadata.num_rows for f in files)
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------------- commands
