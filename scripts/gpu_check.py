@@ -64,7 +64,8 @@ def environment(cpu: bool) -> dict:
         info["gpu"] = "none (CPU rehearsal)"
     doctor = subprocess.run([sys.executable, "-m", "r1_recipe.tools.cli", "doctor"], capture_output=True, text=True,
                             timeout=300, cwd=tempfile.gettempdir())   # the installed package, not this tree
-    info["doctor"] = [line for line in doctor.stdout.splitlines() if line.startswith(("MISSING", "FAIL", "CONFLICT"))] or "ok"
+    info["doctor"] = [line for line in doctor.stdout.splitlines()
+                      if line.startswith(("MISSING", "FAIL", "CONFLICT"))] or "ok"
     return info
 
 
