@@ -1,4 +1,5 @@
-"""Tiny model and data for the CPU runs of verl's trainers (tests/test_cpu_*.py): built locally, no downloads."""
+"""Tiny tokenizer, model and data for the runs of verl's trainers (tests/test_cpu_*.py, scripts/gpu_check.py): built
+locally, no downloads, no pytest (the GPU check imports this on hosts without it)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,41 @@ import random
 
 import pandas as pd
 
+TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
+
+
+def build_tiny_tokenizer(path, chat_template: str | None = None):
+    """A byte-level BPE tokenizer (vocab ~600) trained on synthetic R1-style text and saved to `path`.
+
+    The R1 tags are added as *non-special* tokens, as in real Qwen2.5 tokenizers: verl's managers decode with
+    `skip_special_tokens=True`, which would drop special tags. EOS is `<|im_end|>`, pad `<|endoftext|>`.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = [
+        f"What is {a} + {b}? <think> {a} plus {b} is {a + b}. Let me check: yes. </think> <answer> \\boxed{{{a + b}}} "
+        f"</answer> A conversation between User and Assistant. The user asks a question."
+        for a in range(30)
+        for b in range(0, 30, 3)
+    ]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.add_tokens(TAGS)  # non-special
+    if chat_template is not None:
+        fast.chat_template = chat_template
+    fast.save_pretrained(str(path))
+    return fast
+
 
 def build_tiny_model(path, seed: int = 0):
-    """A random Qwen2 (hidden 128, 2 layers, head_dim 64, ~360k parameters) and the conftest tokenizer, in `path`."""
+    """A random Qwen2 (hidden 128, 2 layers, head_dim 64, ~360k parameters) and the tiny tokenizer, in `path`."""
     import torch
-    from conftest import build_tiny_tokenizer
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     tok = build_tiny_tokenizer(path)

@@ -86,8 +86,10 @@ def test_the_cpu_plan_has_no_vllm_kv_cache_and_says_when_no_reset_falls_in_the_r
     plan = out.split("# plan:\n")[1].split("# command:")[0].splitlines()
     assert plan[3] == "#   reference reset: every 400 paper steps = every 400 verl steps; none in this run"
     assert plan[5].startswith("#   divisibility: 1 GPUs, actor dp 1 (SP 1), 1 hf replicas (TP 1); ")
-    assert plan[6] == ("#   memory per GPU (estimate, 0.49B params): FSDP weights 1.8 GiB, grads 1.8 GiB, optimizer "
-                       "3.7 GiB, activations 11.7 GiB")
+    assert plan[6] == ("#   memory per GPU (estimate, 0.49B params; docs/recipes.md \"Memory plan\"): FSDP weights 1.8 "
+                       "GiB, grads 1.8 GiB, optimizer 3.7 GiB, gathered bf16 embedding/LM head 0.3 GiB, activations "
+                       "16.7 GiB, rollout hf: bf16 model 0.9 GiB + one generate batch 303.5 GiB; reference 0.9 GiB in "
+                       "host memory (CPU-offloaded)")   # the recipe's sizes: the generate batch says to shrink them
     assert "KV cache" not in out and "vLLM" not in "".join(plan)
 
 

@@ -8,6 +8,8 @@ Registers, at import time (verl only imports this module, never calls it):
 - the bound on DAPO's dynamic sampling, `algorithm.filter_groups.max_num_gen_batches` (r1_recipe.verl.dynamic_sampling);
 - OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`);
 - Hydra's search path for the recipes (pkg://verl.trainer.config, pkg://r1_recipe.recipes: r1_recipe.verl.searchpath);
+- rollout `hf` (`actor_rollout_ref.rollout.name=hf`, r1_recipe.verl.cpu.hf_rollout), on every host, when verl's
+  rollout modules are imported;
 - on hosts with no accelerator only: verl platform `cpu` (r1_recipe.verl.cpu.platform).
 
 Before registering, the modules of every verl name we rely on are looked for on disk (`touchpoints.check_at_import`,
@@ -95,14 +97,19 @@ try:
 except Exception:
     logger.warning("r1-recipe: the verl/TRL compatibility fix failed", exc_info=True)
 
+# Rollout `hf` (Hugging Face generate on the CPU or the trainer's GPU; vLLM stays the default), on every host.
+try:
+    from r1_recipe.verl.cpu.hf_rollout import install as _install_hf_rollout
+
+    _install_hf_rollout()
+except Exception:
+    logger.warning("r1-recipe: registering rollout hf failed; see docs/cpu.md", exc_info=True)
+
 # CPU-only hosts (CI, laptops): verl platform `cpu`, so that verl's own trainers run there (docs/cpu.md).
 # No-op where an accelerator is found: GPU/NPU nodes keep verl's built-in platforms.
 try:
     from r1_recipe.verl.cpu.platform import install as _install_cpu_platform
 
-    if _install_cpu_platform():
-        from r1_recipe.verl.cpu.hf_rollout import register as _register_hf_rollout
-
-        _register_hf_rollout()  # actor_rollout_ref.rollout.name=hf
+    _install_cpu_platform()
 except Exception:
     logger.warning("r1-recipe: registering the CPU platform failed; see docs/cpu.md", exc_info=True)

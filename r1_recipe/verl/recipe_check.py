@@ -447,6 +447,12 @@ def _check_algorithm(cfg, report: Report) -> None:
         report.warnings.append("actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum-norm with "
                                "actor_rollout_ref.actor.loss_scale_factor=null divides by each micro-batch's padded "
                                "length, not a constant (Dr. GRPO); set loss_scale_factor=${data.max_response_length}")
+    # verl applies rollout correction only when the rollout returned log-probs; without them it silently does nothing
+    correction = cfg.algorithm.get("rollout_correction", None) or {}
+    if (correction.get("rollout_is") or correction.get("rollout_rs") or correction.get("bypass_mode")) and \
+            not cfg.actor_rollout_ref.rollout.get("calculate_log_probs", False):
+        report.errors.append("algorithm.rollout_correction is on but actor_rollout_ref.rollout.calculate_log_probs="
+                             "false: verl would skip the correction; set it to true (or rollout_is=null)")
 
 
 def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:

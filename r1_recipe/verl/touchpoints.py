@@ -63,7 +63,7 @@ TOUCHPOINTS: tuple[Touchpoint, ...] = (
                "verl platform cpu (CPU-only hosts)", ("trainer.device",)),
     Touchpoint("verl.workers.rollout.replica", ("RolloutReplica", "RolloutReplicaRegistry.register",
                                                 "RolloutReplicaRegistry.get", "TokenOutput"),
-               "rollout hf (CPU rollout)", ("actor_rollout_ref.rollout.name",)),
+               "rollout hf (HF generate, CPU or GPU)", ("actor_rollout_ref.rollout.name",)),
     Touchpoint("verl.workers.rollout.base", ("BaseRollout", "_ROLLOUT_REGISTRY"),
                "rollout hf: verl 0.9.1 has no public way to register a worker-side rollout class",
                ("actor_rollout_ref.rollout.name",), private=True),
