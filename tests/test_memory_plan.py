@@ -135,8 +135,8 @@ def test_every_rl_recipe_validates_on_one_gpu_with_rollout_hf_and_the_plan_sizes
     import pandas as pd
 
     model = model_dir(tmp_path / "q15b", QWEN_1_5B)
-    pd.DataFrame({"prompt": [[{"role": "user", "content": "q"}]] * 512, "data_source": ["x"] * 512}).to_parquet(
-        tmp_path / "t.parquet")
+    pd.DataFrame({"prompt": [[{"role": "user", "content": "q"}]] * 512, "data_source": ["x"] * 512,
+                  "reward_model": [{"style": "rule", "ground_truth": "2"}] * 512}).to_parquet(tmp_path / "t.parquet")
     one_gpu = [f"actor_rollout_ref.model.path={model}", f"data.train_files={tmp_path / 't.parquet'}",
                f"data.val_files={tmp_path / 't.parquet'}", "actor_rollout_ref.rollout.name=hf",
                "actor_rollout_ref.rollout.tensor_model_parallel_size=1", "trainer.n_gpus_per_node=1"]

@@ -68,6 +68,11 @@ TOUCHPOINTS: tuple[Touchpoint, ...] = (
                "rollout hf: verl 0.9.1 has no public way to register a worker-side rollout class",
                ("actor_rollout_ref.rollout.name",), private=True),
     Touchpoint("verl.workers.config", ("HFModelConfig", "RolloutConfig"), "rollout hf"),
+    Touchpoint("verl.utils.device", ("get_device_name",), "rollout hf: whether the rollout uses an accelerator",
+               ("actor_rollout_ref.rollout.name",)),
+    Touchpoint("verl.plugin.platform", ("get_platform",),
+               "rollout hf: the trainer worker's device, Ray resource and visible-devices variable (placement)",
+               ("actor_rollout_ref.rollout.name",)),
     # ---- trainer patches (post-import hooks; private methods: verl has no per-step callback API)
     Touchpoint(TRAINER_MODULE, ("PPOTrainer._compute_metrics",),
                "r1/ training-dynamics metrics: the one method every v1 trainer mode calls once per step",
