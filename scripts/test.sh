@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 root=$PWD
 bash scripts/setup.sh
 .venv/bin/python -m ruff check r1_recipe tests bench
-args=()
+args=() paths=0
 for a in "$@"; do
-  if [[ "$a" != -* && -e "$root/${a%%::*}" ]]; then args+=("$root/$a"); else args+=("$a"); fi
+  if [[ "$a" != -* && -e "$root/${a%%::*}" ]]; then args+=("$root/$a"); paths=1; else args+=("$a"); fi
 done
-[ ${#args[@]} -gt 0 ] || args=("$root/tests")
+[ $paths = 1 ] || args+=("$root/tests")   # pytest reads testpaths only when started in the rootdir
 away=$(mktemp -d)
 trap 'rm -rf "$away"' EXIT
 cd "$away"

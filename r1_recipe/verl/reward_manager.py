@@ -16,6 +16,8 @@ Differences from verl's `naive` manager, and why:
   `truncated` (unless `reward.r1.score_truncated: true`);
 - `extra_info` passed to components also holds `data_source` and `prompt` (the last user message), which the
   language-consistency reward uses;
+- DAPO's overlong reward shaping is read from the keys verl's `dapo` manager reads
+  (`reward.reward_kwargs.overlong_buffer_cfg`, `max_resp_len`: r1_recipe.core.rewards.overlong) and added to `score`;
 - with `reward.r1.reward_model` set (RL for all scenarios, §2.3.4), rows whose `reward_model.style` is "model" are
   also scored by verl's reward model through the reward router (verl's own request code), while rule rows keep the
   rule rewards; verl 0.9.1 only calls a reward manager next to a reward model when
@@ -38,6 +40,7 @@ from r1_recipe.core.bounded import default_workers
 from r1_recipe.core.rewards import tokens
 from r1_recipe.core.rewards.compose import Composer, parse_config, reward_model_errors
 from r1_recipe.core.rewards.format import EOS_STRINGS
+from r1_recipe.core.rewards.overlong import OverlongShaping
 from r1_recipe.core.rewards.tokens import TokenIds
 from r1_recipe.core.rewards.types import RewardOutput, no_verdict
 from r1_recipe.core.templates import last_user_message
@@ -71,6 +74,8 @@ class R1RewardManager(RewardManagerBase):
         self.max_response_length = config_value(config, "actor_rollout_ref.rollout.response_length") or config_value(
             config, "data.max_response_length"
         )
+        self.overlong = OverlongShaping.from_config(config_value(config, "reward.reward_kwargs"),
+                                                    self.max_response_length)
         self.eos_token_id = tokenizer.eos_token_id
 
     def _reward_model_client(self, config, tokenizer, router, rm_tokenizer):
@@ -106,16 +111,17 @@ class R1RewardManager(RewardManagerBase):
         logger.warning("reward model gave no verdict: %s", failed.reason)
         return failed
 
-    def response_of(self, data: DataProto) -> tuple[TokenIds, bool]:
-        """(the last trajectory's response as token ids, truncated?): valid tokens only; decoded (special tokens
-        kept, trailing EOS/pad removed, `<think>` put first when the prompt opened it) in the reward worker."""
+    def response_of(self, data: DataProto) -> tuple[TokenIds, bool, int]:
+        """(the last trajectory's response as token ids, truncated?, length in tokens): valid tokens only; decoded
+        (special tokens kept, trailing EOS/pad removed, `<think>` put first when the prompt opened it) in the reward
+        worker."""
         response_ids = data.batch["responses"][-1]
         mask = data.batch["attention_mask"][-1]
         length = int(mask[-response_ids.shape[-1]:].sum())
         ids = response_ids[:length]
         ended = length > 0 and int(ids[-1]) == self.eos_token_id
         truncated = not ended and self.max_response_length is not None and length >= int(self.max_response_length)
-        return TokenIds.of(self._key, ids, "<think>" if self.prompt_opens_think(data) else ""), truncated
+        return TokenIds.of(self._key, ids, "<think>" if self.prompt_opens_think(data) else ""), truncated, length
 
     def prompt_opens_think(self, data: DataProto) -> bool:
         prompt_ids = data.batch["prompts"][-1]
@@ -126,7 +132,7 @@ class R1RewardManager(RewardManagerBase):
     async def run_single(self, data: DataProto) -> dict:
         # multi-sequence outputs: score the last sequence, as verl's managers do; read in place (no DataProto slice)
         nt = {k: v[-1] for k, v in data.non_tensor_batch.items()}
-        response, truncated = self.response_of(data)
+        response, truncated, length = self.response_of(data)
         extra_info, bad_extra = _mapping(nt.get("extra_info", None), "extra_info")
         reward_model, bad_rm = _mapping(nt.get("reward_model", None), "reward_model")
         extra_info.setdefault("data_source", nt.get("data_source", None))
@@ -134,7 +140,7 @@ class R1RewardManager(RewardManagerBase):
         if bad_extra or bad_rm:  # a data problem: 0 with the reason, and the rest of the batch goes on
             info = self.composer.assemble(RewardOutput(0.0, bad_extra or bad_rm) for _ in self.composer.fns)
             info.update({schema.TRUNCATED: float(truncated), schema.REFLECTION_WORDS: 0.0, schema.LANGUAGE_MIXED: 0.0})
-            return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
+            return self._result(info, length)
         ground_truth = reward_model.get("ground_truth", None)
         model_out = None
         if self.reward_model is not None and reward_model.get("style", None) == "model":
@@ -146,6 +152,14 @@ class R1RewardManager(RewardManagerBase):
         # r1_recipe.verl.dynamics), in one worker call under one deadline
         info = await self.composer.ascore(response, ground_truth, extra_info, truncated=truncated,
                                           model_out=model_out, signals=True)
+        return self._result(info, length)
+
+    def _result(self, info: dict, length: int) -> dict:
+        if self.overlong is not None:  # DAPO's soft overlong punishment, on the composed score
+            penalty = self.overlong.penalty(length)
+            info[schema.SCORE] += penalty
+            if self.overlong.log:
+                info.update(overlong_reward=penalty, overlong=float(penalty < 0))
         return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
 
 
