@@ -285,6 +285,12 @@ class BoundedPool:
         self._dir: str | None = None  # progress files of chunks
         self._chunks = 0
 
+    @property
+    def started(self) -> bool:
+        """Whether a process pool was ever started (False: the first call could not start one, e.g. from a script
+        without a main guard; that error is the caller's, raised by the call)."""
+        return self._pool is not None or self.rebuilds > 0
+
     # ---------------------------------------------------------------- the calls
 
     def run(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, stop_at: float | None = None,
@@ -352,6 +358,7 @@ class BoundedPool:
         job = _Job(fn, args, kwargs, timeout, stop_at)
         job.future.add_done_callback(functools.partial(self._on_settled, job))
         with self._lock:
+            self._closed.clear()  # a call after close() opens the pool again
             self._ensure_monitor()
             self._queue.append(job)
             try:
@@ -567,6 +574,8 @@ class BoundedPool:
 
     def _get(self) -> ProcessPool:
         with self._lock:
+            if self._closed.is_set() and self._pid == os.getpid():
+                raise BoundExceeded("pool_error")  # closed: a late retry or warm-up must not start a new pool
             if self._pool is None or self._pid != os.getpid():
                 if self._pid != os.getpid():  # a forked child: the parent's calls are not ours
                     self._queue, self._inflight, self._monitor, self._dir = collections.deque(), {}, None, None
@@ -583,7 +592,6 @@ class BoundedPool:
 
     def _ensure_monitor(self) -> None:
         if self._monitor is None or not self._monitor.is_alive():
-            self._closed.clear()
             self._monitor = threading.Thread(target=self._watch, daemon=True, name="r1-pool-monitor")
             self._monitor.start()
 
@@ -613,7 +621,7 @@ class BoundedPool:
             self._rebuild(pool)
             try:
                 self._get().schedule(os.getpid)
-            except RuntimeError:
+            except (RuntimeError, BoundExceeded):  # broken again, or closed meanwhile
                 pass
         now, wall = time.monotonic(), time.time()
         with self._lock:

@@ -283,8 +283,8 @@ def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: flo
     solution_str, ground_truth, extra_info, truncated = sample
     solution_str = as_text(solution_str)  # token ids are decoded here, in the worker (core.rewards.tokens)
     hard, late = task_deadline() or math.inf, "timeout"
-    if budget_end is not None and budget_end < hard:
-        hard, late = budget_end, "step_budget"
+    if budget_end is not None and budget_end <= hard + 0.05:  # the pool cut this call's time to the budget's end
+        hard, late = min(budget_end, hard), "step_budget"
     soft = hard - SOFT_MARGIN_S
     alarm = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGALRM, _on_alarm) if alarm else None
@@ -460,7 +460,9 @@ class Composer:
         result = failure = None
         try:
             result = await self.pool.arun(*call, budget_end, timeout=self.cfg.timeout_s, stop_at=stop_at)
-        except Exception as e:  # never an exception into the trainer
+        except Exception as e:  # never an exception into the trainer, once the pool runs
+            if not getattr(self.pool, "started", True):
+                raise  # it could not start here at all (a script without a main guard): the caller's error
             failure = self._no_verdict(e, stop_at)
         finally:
             self._done()
@@ -476,6 +478,8 @@ class Composer:
         try:
             result = self.pool.run(*call, budget_end, timeout=self.cfg.timeout_s, stop_at=stop_at)
         except Exception as e:
+            if not getattr(self.pool, "started", True):
+                raise
             failure = self._no_verdict(e, stop_at)
         finally:
             self._done()
