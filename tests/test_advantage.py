@@ -65,6 +65,9 @@ def test_options_are_read_from_the_algorithm_config_and_unknown_keys_fail():
         GRPOOptions.from_config(OmegaConf.create({"r1": {"epsilonn": 1e-6}}))
     with pytest.raises(ValueError, match=r"algorithm\.r1\.epsilon must be"):
         GRPOOptions.from_config(OmegaConf.create({"r1": {"epsilon": -1}}))
+    # was read as bool("false") = True: the block's one definition (ALGORITHM_R1) checks the type
+    with pytest.raises(ValueError, match=r"^algorithm\.r1\.unbiased_std must be true or false, got 'false'$"):
+        GRPOOptions.from_config(OmegaConf.create({"r1": {"unbiased_std": "false"}}))
 
 
 def test_missing_uid_is_a_clear_error():

@@ -129,10 +129,16 @@ def test_a_rerun_with_other_settings_refuses_the_old_chunks(tmp_path):
 
 def test_client_settings_are_checked():
     assert ClientConfig.from_config({"chunk_prompts": 16}).chunk_prompts == 16
-    with pytest.raises(ValueError, match=r"r1_generation: unknown key\(s\) \['chunk'\]"):
+    with pytest.raises(ValueError, match=r"^unknown key\(s\) r1_generation\.chunk; allowed: chunk_prompts, "):
         ClientConfig.from_config({"chunk": 1})
-    with pytest.raises(ValueError, match="r1_generation.max_connections must be >= 1"):
+    with pytest.raises(ValueError, match=r"^r1_generation\.max_connections must be an integer >= 1, got 0$"):
         ClientConfig.from_config({"max_connections": 0})
+    # were accepted: a bool as a count, a non-positive timeout, a negative retry count
+    for bad, why in (({"chunk_prompts": True}, "chunk_prompts must be an integer >= 1, got True"),
+                     ({"request_timeout_s": 0}, "request_timeout_s must be a positive number, got 0"),
+                     ({"max_retries": -1}, "max_retries must be an integer >= 0, got -1")):
+        with pytest.raises(ValueError, match=f"^r1_generation.{why}$"):
+            ClientConfig.from_config(bad)
 
 
 def test_the_output_carries_the_generation_settings_eval_records(tmp_path):

@@ -56,6 +56,8 @@ from pebble import ProcessExpired, ProcessPool
 from pebble.common.types import RemoteTraceback
 from pebble.pool.base_pool import PoolStatus
 
+from r1_recipe.core.config import Key
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -85,15 +87,17 @@ class _Retry(Exception):
         self.reason = reason
 
 
+# reward.r1.memory_mb (core.rewards.compose.REWARD_R1) and BoundedPool's memory_mb
+MEMORY_MB = Key("memory_mb", DEFAULT_MEMORY_MB, "address-space limit of each worker process: >= 512, or null for no "
+                "limit", kind="int", null=True, low=MIN_MEMORY_MB,
+                must=f"an integer number of MB >= {MIN_MEMORY_MB} (what a worker needs to import its rewards), or null "
+                     "for no limit")
+
+
 def check_memory_mb(value, key: str = "memory_mb") -> int | None:
     """`value` as a worker's address-space limit in MB: None (no limit) or an integer >= MIN_MEMORY_MB; anything
     else (0, a negative number, a limit too small to import the rewards) raises ValueError naming `key`."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MEMORY_MB:
-        raise ValueError(f"{key} must be an integer number of MB >= {MIN_MEMORY_MB} (what a worker needs to import "
-                         f"its rewards), or null for no limit; got {value!r}")
-    return value
+    return MEMORY_MB.check(value, key)
 
 
 def default_workers() -> int:

@@ -35,29 +35,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from r1_recipe.core import provenance
+from r1_recipe.core.config import Block, Key
 
-DEFAULTS = {"chunk_prompts": 64, "max_connections": 256, "request_timeout_s": 7200.0, "max_retries": 3}
+# The `r1_generation` block, defined once (core.config): ClientConfig reads it, docs/recipes.md lists it (tested), the
+# dry-run prints it.
+R1_GENERATION = Block("r1_generation", (
+    Key("chunk_prompts", 64, "prompts per chunk; each finished chunk is on disk (<output_path>.chunks/)", kind="int",
+        low=1),
+    Key("max_connections", 256, "requests in flight (= sockets), all replicas together", kind="int", low=1),
+    Key("request_timeout_s", 7200.0, "seconds for one request (one 32k-token sample at worst)", above=0),
+    Key("max_retries", 3, "retries per request, then the run stops (the same command resumes it)", kind="int",
+        low=0),
+))
 
 
 @dataclass(frozen=True)
 class ClientConfig:
-    chunk_prompts: int = DEFAULTS["chunk_prompts"]
-    max_connections: int = DEFAULTS["max_connections"]
-    request_timeout_s: float = DEFAULTS["request_timeout_s"]
-    max_retries: int = DEFAULTS["max_retries"]
-    retry_wait_s: float = 1.0
+    chunk_prompts: int = R1_GENERATION["chunk_prompts"].default
+    max_connections: int = R1_GENERATION["max_connections"].default
+    request_timeout_s: float = R1_GENERATION["request_timeout_s"].default
+    max_retries: int = R1_GENERATION["max_retries"].default
+    retry_wait_s: float = 1.0  # not a config key: the first retry's wait, doubled each time
 
     @classmethod
     def from_config(cls, node) -> ClientConfig:
-        node = dict(node or {})
-        unknown = set(node) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"r1_generation: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-        c = cls(**{k: type(DEFAULTS[k])(v) for k, v in node.items()})
-        for key in ("chunk_prompts", "max_connections"):
-            if getattr(c, key) < 1:
-                raise ValueError(f"r1_generation.{key} must be >= 1, got {getattr(c, key)}")
-        return c
+        """From the `r1_generation` block; ValueError naming the key for an unknown key or a bad value."""
+        return cls(**R1_GENERATION.parse(node))
 
 
 class GenerationError(RuntimeError):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 
 from r1_recipe.core import plan
+from r1_recipe.core.advantage import ALGORITHM_R1
 from r1_recipe.core.plan import reset_due
 from r1_recipe.verl import touchpoints
 
@@ -40,14 +41,9 @@ TRAINER_HOOKED = ("PPOTrainer._update_actor", "PPOTrainer._load_checkpoint")
 
 def reset_steps(config) -> int | None:
     """`algorithm.r1.ref_reset_steps` (None when unset or null); ValueError naming the key when it is not a positive
-    integer."""
+    integer (the block's one definition: core.advantage.ALGORITHM_R1)."""
     r1 = (config.get("algorithm", None) or {}).get("r1", None) or {}
-    steps = r1.get("ref_reset_steps", None)
-    if steps is None:
-        return None
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"{KEY} must be a positive number of steps (or null), got {steps!r}")
-    return steps
+    return ALGORITHM_R1["ref_reset_steps"].check(r1.get("ref_reset_steps", None), KEY)
 
 
 def updates_per_step(config) -> int:
