@@ -305,6 +305,27 @@ def test_every_pebble_name_the_pool_reads_resolves_and_the_tested_version_is_ins
     assert requirement == f"pebble=={pebble_names.TESTED_VERSION}"  # pinned, not a range
 
 
+def test_every_pebble_name_the_pool_uses_is_in_the_table():
+    """The source walk of tests/_source_walk.py (the one that checks verl's names; its docstring states the rule and
+    its limits) over core/: every pebble class, function and attribute of a pebble object used is listed."""
+    from pathlib import Path
+
+    from _source_walk import host_uses
+
+    from r1_recipe.core import bounded, pebble_names
+
+    owners = {"pool": "pebble:ProcessPool", "task": "pebble.pool.base_pool:Task"}
+    listed = {f"{owners[n.owner]}.{n.path}" if n.owner in owners else f"{n.owner}:{n.path}" for n in pebble_names.NAMES}
+    core = Path(bounded.__file__).parent
+    uses = [u for path in sorted(core.rglob("*.py"))
+            for u in host_uses(path, "r1_recipe.core." + path.stem, ("pebble",))]
+    undeclared = [f"{u.line}: {u.name}" for u in uses
+                  if not any(u.name == d or u.name.startswith(d + ".") for d in listed)]
+    assert undeclared == []
+    assert {"pebble:ProcessPool._context.status", "pebble.pool.base_pool:Task.worker_id",
+            "pebble:ProcessPool.schedule"} <= {u.name for u in uses}
+
+
 def test_bounded_reads_no_private_pebble_attribute_left_out_of_the_table():
     """Every underscored attribute bounded.py reads on an object other than its own (`self`, its jobs and units)
     is one of the listed pebble names."""

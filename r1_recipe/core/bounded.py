@@ -54,7 +54,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 from pebble.common.types import RemoteTraceback
-from pebble.pool.base_pool import PoolStatus
+from pebble.pool.base_pool import PoolStatus, Task
 
 from r1_recipe.core.config import Key
 
@@ -454,7 +454,7 @@ class BoundedPool:
     def _schedule(self, fn: Callable, args: tuple, timeout: float):
         """(pool, pebble's future); a pool already broken at submission is rebuilt first."""
         for _ in range(2):
-            pool = self._get()
+            pool: ProcessPool = self._get()
             try:
                 return pool, pool.schedule(fn, args=args, timeout=timeout)
             except RuntimeError:  # "Unexpected error within the Pool": broken while idle
@@ -619,7 +619,7 @@ class BoundedPool:
         of paying their start-up inside its deadlines); kills a chunk whose running call passed its deadline; fails
         or retries every task whose pool was replaced (`pool_error`), that pebble lost (`worker_died`), or that has
         been in flight longer than its deadline allows even behind a full window; settles calls past `stop_at`."""
-        pool = self._pool
+        pool: ProcessPool | None = self._pool
         # a pebble pool starts on its first task: before that it is not `active` either
         if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
             self._rebuild(pool)
@@ -697,13 +697,14 @@ def _lost(units: list[_Unit]) -> set[_Unit]:
         by_pool.setdefault(id(unit.pool), []).append(unit)
     for group in by_pool.values():
         try:
-            manager = group[0].pool._pool_manager
+            pool: ProcessPool = group[0].pool
+            manager = pool._pool_manager
             tasks = {id(t.future): t for t in list(manager.task_manager.tasks.values())}
             workers = manager.worker_manager.workers
         except (AttributeError, RuntimeError):
             continue
         for unit in group:
-            task = tasks.get(id(unit.task))
+            task: Task | None = tasks.get(id(unit.task))
             if task is not None and task.worker_id and task.worker_id not in workers:
                 found.add(unit)
     return found

@@ -32,6 +32,7 @@ import dataclasses
 import functools
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
@@ -47,6 +48,9 @@ from r1_recipe.core.rewards.types import RewardOutput, no_verdict
 from r1_recipe.core.templates import last_user_message, opens_think
 from r1_recipe.verl import touchpoints
 from r1_recipe.verl.touchpoints import config_value
+
+if TYPE_CHECKING:
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,8 @@ class R1RewardManager(RewardManagerBase):
         if cfg.workers is None and not os.environ.get("R1_RECIPE_WORKERS"):
             cfg = dataclasses.replace(cfg, workers=node_share(config_value(config, "reward.num_workers")))
         self.composer = Composer(cfg, setup=((tokens.setup, (self._key, tokenizer, eos_strings)),))
-        self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
+        self.reward_model: RewardLoopWorker | None = self._reward_model_client(config, tokenizer, reward_router_address,
+                                                                                reward_model_tokenizer)
         self.max_response_length = config_value(config, "actor_rollout_ref.rollout.response_length") or config_value(
             config, "data.max_response_length"
         )
