@@ -59,28 +59,15 @@ def _owner_of_import(module: str, name: str | None, is_module) -> str:
 
 
 def host_attr(owner: str, attr: str) -> bool:
-    """Whether the host object `owner` ("module:Class") has `attr` (a class attribute, a dataclass field, or
-    `self.<attr>` in the source of a host class of its MRO)."""
+    """Whether the host object `owner` ("module:Class") has `attr` (a class attribute, or one its instances get:
+    touchpoints.instance_attribute)."""
+    from r1_recipe.verl.touchpoints import instance_attribute
+
     module, _, path = owner.partition(":")
     obj = importlib.import_module(module)
     for part in path.split(".") if path else ():
         obj = getattr(obj, part)
-    if hasattr(obj, attr):
-        return True
-    if not inspect.isclass(obj):
-        return False
-    top = module.split(".")[0]
-    for cls in obj.__mro__:
-        if not cls.__module__.startswith(top):
-            continue
-        if attr in getattr(cls, "__dataclass_fields__", {}) or attr in getattr(cls, "__annotations__", {}):
-            return True
-        try:
-            if re.search(rf"self\.{re.escape(attr)}\b", inspect.getsource(cls)):
-                return True
-        except (OSError, TypeError):
-            continue
-    return False
+    return hasattr(obj, attr) or (inspect.isclass(obj) and instance_attribute(obj, attr))
 
 
 class _Walker:
