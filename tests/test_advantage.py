@@ -104,8 +104,12 @@ def test_r1_grpo_equals_verl_grpo_through_verl_registry(seed, norm):
     ref_vec, _ = get_adv_estimator_fn("grpo_vectorized")(r, mask, index, norm_adv_by_std_in_grpo=norm)
     cfg = OmegaConf.create({"adv_estimator": "r1_grpo", "norm_adv_by_std_in_grpo": norm})
     ours, _ = get_adv_estimator_fn("r1_grpo")(token_level_rewards=r, response_mask=mask, index=index, config=cfg)
-    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-6)
-    torch.testing.assert_close(ours, ref_vec, rtol=0, atol=1e-6)
+    # float32 sums in another order (index_add_ over all groups vs verl's per-group mean/std): 2.4e-7 apart at most
+    # here (2 ulps at |A| ~ 2). rtol 1e-5 (~80 ulps) keeps a torch or BLAS change of summation order from failing
+    # this, and is still ~1000 times smaller than a real difference (a wrong mean, or the population std for the
+    # unbiased one, moves A by > 1e-2; where epsilon goes is checked exactly above)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours, ref_vec, rtol=1e-5, atol=1e-6)
 
 
 def test_r1_grpo_runs_through_verl_compute_advantage():

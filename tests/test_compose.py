@@ -227,6 +227,9 @@ def test_the_deadline_covers_the_whole_sample_in_its_worker():
     finally:
         p.close()
     latencies = sorted(t for _, t in results)
+    # the promise of the deadline rule (docs/rewards.md): a result within the deadline plus a second after its worker
+    # starts the sample. The in-worker alarm stops the sleep 0.5 s before the deadline, so ~1.5 s of the second is
+    # left for scheduling on a loaded machine; a deadline counted from submission shows in the reasons below instead
     assert latencies[0] < 2.0 + 1.0 and latencies[1] < 2 * 2.0 + 1.0
     for out, _ in results:
         assert (out["t_sleepy_reason"], out["infra_failure"], out["format"]) == ("timeout", 1.0, 1.0)
