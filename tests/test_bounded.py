@@ -240,31 +240,40 @@ def suicide():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _lose_the_running_task(pool, seconds=0.5):
+def _lose_the_running_task(pool, lost: list):
     """What pebble's ack/death race leaves behind (a worker dies between acknowledging a task and the pool noticing):
-    the task is recorded on another worker id than the one that died, so pebble never expires it."""
-    time.sleep(seconds)
-    for task in list(pool._pool._pool_manager.task_manager.tasks.values()):
+    the task is recorded on another worker id than the one that died, so pebble never expires it. Waits until a
+    worker runs the task (a fixed sleep could come first on a loaded machine, and the test would then pass without
+    losing anything); appends the killed pid to `lost`."""
+    def running():
+        return [t for t in list(pool._pool._pool_manager.task_manager.tasks.values()) if t.worker_id]
+
+    if not wait_for(lambda: running(), 10):
+        return
+    time.sleep(0.2)  # inside the 2 s call
+    for task in running():
         real, task.worker_id = task.worker_id, 999_999_999
         os.kill(real, signal.SIGKILL)
+        lost.append(real)
 
 
 def test_a_task_lost_by_the_pool_is_retried_at_once_instead_of_waiting_for_its_deadline():
     p = BoundedPool(workers=2, memory_mb=None)
     try:
         p.run(length, "warm", None, timeout=20)
-        threading.Thread(target=_lose_the_running_task, args=(p,)).start()
+        lost = []
+        threading.Thread(target=_lose_the_running_task, args=(p, lost)).start()
         start = time.monotonic()
         assert p.run(sleepy_length, "abcd", 2.0, timeout=30) == 4  # the retry's real result
-        assert time.monotonic() - start < 10  # not the 30 s deadline
+        assert time.monotonic() - start < 10 and len(lost) == 1  # lost, and retried long before the 30 s deadline
 
         async def lost_async():
-            threading.Thread(target=_lose_the_running_task, args=(p,)).start()
+            threading.Thread(target=_lose_the_running_task, args=(p, lost)).start()
             return await p.arun(sleepy_length, "abc", 2.0, timeout=30)
 
         start = time.monotonic()
         assert asyncio.run(lost_async()) == 3
-        assert time.monotonic() - start < 10
+        assert time.monotonic() - start < 10 and len(lost) == 2
     finally:
         p.close()
 
