@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 root=$PWD
 bash scripts/setup.sh
 .venv/bin/python -m ruff check r1_recipe tests bench
-args=()
+args=() paths=0
 for a in "$@"; do
-  if [[ "$a" != -* && -e "$root/${a%%::*}" ]]; then args+=("$root/$a"); else args+=("$a"); fi
+  if [[ "$a" != -* && -e "$root/${a%%::*}" ]]; then args+=("$root/$a") paths=1; else args+=("$a"); fi
 done
-[ ${#args[@]} -gt 0 ] || args=("$root/tests")
+# no test path among the arguments (only options, e.g. `-m "not slow"` or `--durations=20`): the whole suite
+[ "$paths" = 1 ] || args+=("$root/tests")
 away=$(mktemp -d)
 trap 'rm -rf "$away"' EXIT
 cd "$away"

@@ -160,7 +160,7 @@ def _wait(proc, metrics_file: Path, total: int) -> int:
     """Wait for verl, printing a progress line from its file logger now and then."""
     every, seen = max(1, total // 6), 0
     while proc.poll() is None:
-        time.sleep(2)
+        time.sleep(0.5)
         if metrics_file.exists():
             steps = history(metrics_file)
             for s in steps[seen:]:
