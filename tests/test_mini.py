@@ -193,7 +193,7 @@ def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_pa
     from r1_recipe.tools.mini import model as mini_model
     from r1_recipe.tools.mini import verl_host
     from r1_recipe.tools.recipes import available
-    from r1_recipe.verl.cpu.overrides import PPO
+    from r1_recipe.verl.cpu.overrides import PPO, PPO_SPEED
 
     train = data.problems(3)
     tok = mini_model.build_tokenizer([p + c for p, c in data.sft_samples(train, 20, seed=0)])
@@ -211,12 +211,23 @@ def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_pa
         verl_host.check_prompts(str(tmp_path / "chat.yaml"), tmp_path / "tok", train)
     args = verl_host.overrides(MiniConfig(grpo_steps=60), tmp_path / "m", tmp_path / "t.parquet", tmp_path / "c",
                                max_prompt_len=96, n_problems=100)
-    assert args[:len(PPO)] == PPO
-    keys = {a.split("=")[0] for a in args[len(PPO):]}
-    assert not {k for k in keys if k.startswith("algorithm.") and k != "algorithm.r1.ref_reset_steps"}
-    assert {"actor_rollout_ref.actor.optim.lr=0.0001", "actor_rollout_ref.rollout.n=8", "data.train_batch_size=8",
-            "actor_rollout_ref.actor.ppo_mini_batch_size=8", "trainer.total_training_steps=60",
-            "trainer.total_epochs=6", "trainer.save_freq=60", "data.max_response_length=48"} <= set(args)
+    # the CPU placement and speed overrides (docs/cpu.md), then sizes and places only: no algorithm key but the
+    # reference reset, which a 60-step run never reaches
+    assert args[:len(PPO)] == PPO and PPO[-len(PPO_SPEED):] == PPO_SPEED
+    assert args[len(PPO):] == [
+        f"data.train_files={tmp_path / 't.parquet'}", f"data.val_files={tmp_path / 't.parquet'}",
+        "data.train_batch_size=8", "data.max_prompt_length=96", "data.max_response_length=48", "data.seed=0",
+        f"actor_rollout_ref.model.path={tmp_path / 'm'}", "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+        "actor_rollout_ref.rollout.n=8", "actor_rollout_ref.actor.ppo_mini_batch_size=8",
+        "actor_rollout_ref.actor.optim.lr=0.0001",
+        # 2 x 8 prompts x G=8 x (96 + 48) tokens: the whole rollout batch in one micro-batch
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=18432",
+        "actor_rollout_ref.ref.log_prob_max_token_len_per_gpu=18432",
+        "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=18432",
+        "algorithm.r1.ref_reset_steps=null", "trainer.total_training_steps=60", "trainer.total_epochs=6",
+        "trainer.save_freq=60", "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
+        f"trainer.default_local_dir={tmp_path / 'c'}", "trainer.val_before_train=false", "trainer.test_freq=-1",
+        "trainer.logger=[console,file]", "trainer.experiment_name=mini_seed0"]
 
 
 def test_report_lists_the_r1_metrics_of_the_first_and_last_grpo_step():

@@ -1,4 +1,4 @@
-"""The miniature run's GRPO stage on verl's own trainer (`r1-recipe mini --host verl`).
+"""The miniature run's GRPO stage on verl's own trainer (`r1-recipe mini`, the default host).
 
 `main_ppo` runs `r1_recipe/recipes/zero.yaml` unchanged but for the CPU overrides (`r1_recipe.verl.cpu.overrides.PPO`:
 where things run) and sizes (steps, prompts per step, G, learning rate, lengths: the same values the TRL host uses),

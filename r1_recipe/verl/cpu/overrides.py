@@ -1,7 +1,7 @@
 """Command-line overrides that run a recipe on a CPU-only host with verl's own trainers (docs/cpu.md).
 
-They only change *where* things run (device, FSDP flavour, attention kernel, Ray resources), never the recipe's
-method. Model and batch sizes stay the caller's business.
+They only change *where* things run (device, FSDP flavour, attention kernel, Ray resources) and how fast (`PPO_SPEED`),
+never the recipe's method. Model and batch sizes stay the caller's business.
 """
 
 from __future__ import annotations
@@ -17,6 +17,25 @@ SFT = [
     "data.num_workers=0",
 ]
 
+# Settings that only make a CPU run of main_ppo faster (docs/cpu.md, measured in bench/verl_cpu_step_bench.py):
+# verl's defaults are right for GPUs and cost seconds a step on a CPU.
+PPO_SPEED = [
+    # verl packs a micro-batch into one sequence for flash-attention's variable-length kernel; SDPA then attends over
+    # a dense (tokens x tokens) mask, quadratic in the micro-batch: 45 % of a CPU step went there. Padded rows instead.
+    "actor_rollout_ref.model.use_remove_padding=false",
+    # FSDP computes in float32 (verl's default is bf16 mixed precision): bf16 matmuls are slower on most CPUs, and the
+    # rollout `hf` samples in float32, so the actor's recomputed log-probs then match the rollout's exactly
+    "+actor_rollout_ref.actor.fsdp_config.mixed_precision={param_dtype:fp32}",
+    "+actor_rollout_ref.ref.fsdp_config.mixed_precision={param_dtype:fp32}",
+    "+ray_kwargs.ray_init.include_dashboard=false",        # one process fewer to start: nobody looks at it
+    # verl's replay buffer waits for a step's rollouts in 2 s polls; r1_recipe.verl.cpu.sampler polls every 50 ms
+    "trainer.v1.sampler.custom_sampler.path=pkg://r1_recipe.verl.cpu.sampler",
+    "trainer.v1.sampler.custom_sampler.name=QuickPollReplayBuffer",
+    f"+trainer.v1.sampler.sampler_kwargs.poll_interval={POLL_INTERVAL}",
+    "+trainer.v1.sampler.sampler_kwargs.filter_groups=${algorithm.filter_groups.enable}",
+    "+trainer.v1.sampler.sampler_kwargs.sync_refill_failed_groups=${trainer.v1.sampler.sync_refill_failed_groups}",
+]
+
 # verl.trainer.main_ppo (recipes zero, reasoning_rl, all_scenarios_rl) with rollout `hf`
 # (r1_recipe.verl.cpu.hf_rollout).
 PPO = [
@@ -29,13 +48,6 @@ PPO = [
     "actor_rollout_ref.actor.strategy=fsdp2",
     "actor_rollout_ref.ref.strategy=fsdp2",
     "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
-    # verl packs a micro-batch into one sequence for flash-attention's variable-length kernel; SDPA then attends over
-    # a dense (tokens x tokens) mask, quadratic in the micro-batch: 45 % of a CPU step went there. Padded rows instead.
-    "actor_rollout_ref.model.use_remove_padding=false",
-    # FSDP computes in float32 (verl's default is bf16 mixed precision): bf16 matmuls are slower on most CPUs, and the
-    # rollout `hf` samples in float32, so the actor's recomputed log-probs then match the rollout's exactly
-    "+actor_rollout_ref.actor.fsdp_config.mixed_precision={param_dtype:fp32}",
-    "+actor_rollout_ref.ref.fsdp_config.mixed_precision={param_dtype:fp32}",
     "actor_rollout_ref.rollout.name=hf",
     "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
     "reward.num_workers=1",
@@ -46,13 +58,7 @@ PPO = [
     "actor_rollout_ref.actor.use_torch_compile=false",
     "actor_rollout_ref.actor.fsdp_config.use_torch_compile=false",
     "actor_rollout_ref.ref.fsdp_config.use_torch_compile=false",
-    "+ray_kwargs.ray_init.include_dashboard=false",        # one process fewer to start: nobody looks at it
-    # verl's replay buffer waits for a step's rollouts in 2 s polls; r1_recipe.verl.cpu.sampler polls every 50 ms
-    "trainer.v1.sampler.custom_sampler.path=pkg://r1_recipe.verl.cpu.sampler",
-    "trainer.v1.sampler.custom_sampler.name=QuickPollReplayBuffer",
-    f"+trainer.v1.sampler.sampler_kwargs.poll_interval={POLL_INTERVAL}",
-    "+trainer.v1.sampler.sampler_kwargs.filter_groups=${algorithm.filter_groups.enable}",
-    "+trainer.v1.sampler.sampler_kwargs.sync_refill_failed_groups=${trainer.v1.sampler.sync_refill_failed_groups}",
+    *PPO_SPEED,
 ]
 
 

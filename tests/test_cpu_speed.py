@@ -1,5 +1,6 @@
-"""r1_recipe.verl.cpu.sampler: verl's replay buffer with a 50 ms poll, selected by the CPU overrides through verl's
-`trainer.v1.sampler.custom_sampler` (docs/cpu.md)."""
+"""The CPU speed overrides (`r1_recipe.verl.cpu.overrides.PPO_SPEED`, docs/cpu.md), among them
+r1_recipe.verl.cpu.sampler: verl's replay buffer with a 50 ms poll, selected through verl's
+`trainer.v1.sampler.custom_sampler`. Their effect is measured by bench/verl_cpu_step_bench.py."""
 
 from __future__ import annotations
 
@@ -51,3 +52,14 @@ def test_cpu_overrides_select_it_through_verls_custom_sampler_keys():
                                             "sync_refill_failed_groups": False}
     dapo = compose("zero", [*overrides.PPO, "algorithm.filter_groups.enable=true"])[0]
     assert dapo.trainer.v1.sampler.sampler_kwargs.filter_groups is True
+
+
+def test_speed_overrides_compose_into_padded_fp32_workers_without_a_dashboard():
+    from r1_recipe.tools.recipes import compose
+
+    cfg = compose("zero", list(overrides.PPO))[0]
+    assert cfg.actor_rollout_ref.model.use_remove_padding is False
+    assert dict(cfg.actor_rollout_ref.actor.fsdp_config.mixed_precision) == {"param_dtype": "fp32"}
+    assert dict(cfg.actor_rollout_ref.ref.fsdp_config.mixed_precision) == {"param_dtype": "fp32"}
+    assert cfg.ray_kwargs.ray_init.include_dashboard is False
+    assert overrides.PPO[-len(overrides.PPO_SPEED):] == overrides.PPO_SPEED
