@@ -10,10 +10,9 @@ bash scripts/setup.sh
 .venv/bin/python -m ruff check r1_recipe tests bench
 args=() paths=0
 for a in "$@"; do
-  if [[ "$a" != -* && -e "$root/${a%%::*}" ]]; then args+=("$root/$a") paths=1; else args+=("$a"); fi
+  if [[ "$a" != -* && -e "$root/${a%%::*}" ]]; then args+=("$root/$a"); paths=1; else args+=("$a"); fi
 done
-# no test path among the arguments (only options, e.g. `-m "not slow"` or `--durations=20`): the whole suite
-[ "$paths" = 1 ] || args+=("$root/tests")
+[ $paths = 1 ] || args+=("$root/tests")   # pytest reads testpaths only when started in the rootdir
 away=$(mktemp -d)
 trap 'rm -rf "$away"' EXIT
 cd "$away"

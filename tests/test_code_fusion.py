@@ -24,6 +24,7 @@ CANNED = {
                                              "stderr": ""}},
     "11": {"status": "SandboxError", "message": "pod crashed"},
     "[1, 2]": finished("3"),
+    "[[1, 2], 3]": finished("6"),
 }
 
 
@@ -86,6 +87,27 @@ def test_function_call_through_the_server(server):
                       sandbox_fusion_url=url)
     assert out.score == 1.0
     assert "call:add" in srv.requests[0]["code"]
+
+
+def test_request_code_runs_like_the_local_sandbox(server):
+    """The code sent to the server carries the judge preamble, the entry-point rules and APPS's top-level `return`:
+    run here (a program written by this test, with the system interpreter as the server would) it gives the JSON
+    return value on stdout and the program's prints on stderr."""
+    import subprocess
+    import sys
+
+    srv, url = server
+    call = "```python\nclass Solution:\n    def add(self, a: List[int], b: int) -> int:\n        print('dbg')\n" \
+           "        return sum(a) + b\n```"
+    code_reward(call, {"fn_name": "add", "inputs": ["[1, 2]\n3"], "outputs": ["6"]}, backend="sandbox_fusion",
+                sandbox_fusion_url=url)
+    code_reward("```python\nif int(input()) > 1:\n    print('big')\n    return\nprint('small')\n```",
+                {"inputs": ["[1, 2]"], "outputs": ["3"]}, backend="sandbox_fusion", sandbox_fusion_url=url)
+    stdins = ("[[1, 2], 3]", "5\n")
+    runs = [subprocess.run([sys.executable, "-I", "-S", "-c", req["code"]], input=stdin, capture_output=True,
+                           text=True, timeout=30) for req, stdin in zip(srv.requests, stdins, strict=True)]
+    assert [(r.returncode, r.stdout) for r in runs] == [(0, "6"), (0, "big\n")]
+    assert runs[0].stderr == "dbg\n"
 
 
 def test_unreachable_server_is_a_sandbox_error_not_a_crash():

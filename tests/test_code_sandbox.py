@@ -174,3 +174,56 @@ def test_composer_bound_kills_the_sandbox_with_its_worker():
     finally:
         tight.pool.close()
     assert [(r["code"], r["code_reason"]) for r in rows] == [(0.0, "timeout"), (1.0, "")]
+
+
+def test_call_tests_share_one_child_until_one_kills_it():
+    """One child runs a program's call tests in turn (module state carries over, as on LeetCode and in prime_code);
+    a test that times out or exits takes only itself down: the next test starts in a fresh child."""
+    code = ("import os\ncalls = []\ndef f(x):\n    calls.append(x)\n    if x == 0:\n        while True:\n"
+            "            pass\n    if x == 9:\n        os._exit(0)\n    return len(calls)")
+    gt = {"fn_name": "f", "inputs": [[5], [5], [0], [5], [9], [5]], "outputs": [1, 2, 3, 1, 0, 1]}
+    t = time.monotonic()
+    out = code_reward(fenced(code), gt, **FAST)
+    assert (out.info["passed"], out.info["first_failure"], out.info["failed_test"]) == (4, "timeout", 2)
+    assert time.monotonic() - t < 2.5
+
+
+def test_writes_to_the_report_pipe_fail_the_test_and_nothing_else():
+    """A call program can reach the pipe its results travel on: junk there fails that test (the child is replaced);
+    what it could forge is only a value it could have returned, and the expected outputs never enter the sandbox."""
+    code = ("import os\ndef f(x):\n    if x == 1:\n        for fd in range(3, 64):\n            try:\n"
+            "                os.write(fd, b'garbage that is no frame\\n')\n            except OSError:\n"
+            "                pass\n    return x * 2")
+    out = code_reward(fenced(code), {"fn_name": "f", "inputs": [[0], [1], [2]], "outputs": [0, 2, 4]}, **FAST)
+    assert (out.info["passed"], out.info["failed_test"]) == (2, 1)
+
+
+def test_oversized_return_value_is_an_output_limit():
+    code = "def f(n):\n    return 'x' * n"
+    gt = {"fn_name": "f", "inputs": [[1 << 21], [3]], "outputs": ["x", "xxx"]}
+    out = code_reward(fenced(code), gt, max_output_bytes=1 << 20, **FAST)
+    assert (out.info["passed"], out.info["first_failure"], out.info["failed_test"]) == (1, "output_limit", 0)
+
+
+def test_judge_package_in_a_private_tree_is_bound_from_a_public_copy(monkeypatch):
+    """sortedcontainers installed where the sandbox's throwaway uid cannot read (a venv under /root) is copied once
+    to a world-readable directory, and the sandbox binds that copy read-only."""
+    import tempfile
+
+    from r1_recipe.core.rewards.code import isolation_level, sandbox
+
+    assert isolation_level() == "bwrap"  # probed (and cached) before the temp dir moves
+    tmp = tempfile.mkdtemp(prefix="r1-test-judge-", dir="/tmp")
+    os.chmod(tmp, 0o755)  # like /tmp itself: searchable by the throwaway uid (pytest's tmp_path is not)
+    monkeypatch.setattr("tempfile.tempdir", tmp)
+    monkeypatch.setattr(sandbox, "_world_readable", lambda path: path.startswith(tmp))
+    sandbox.judge_packages.cache_clear()
+    try:
+        path = sandbox.judge_packages()["sortedcontainers"]
+        assert path == os.path.join(tmp, f"r1-judge-packages-{os.getuid()}", "sortedcontainers")
+        assert os.stat(path).st_mode & 0o777 == 0o755
+        out = run("from sortedcontainers import SortedList\nprint(SortedList([3, 1, 2])[0])", outputs=("1",))
+        assert out.score == 1.0
+    finally:
+        sandbox.judge_packages.cache_clear()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -83,9 +83,10 @@ def _prepare(argv: list[str], cwd: Path, home: Path) -> None:
             p = Path(v) if os.path.isabs(v) else cwd / v
             if v.endswith(".parquet") and "output_path" not in key:
                 p.parent.mkdir(parents=True, exist_ok=True)
-                pd.DataFrame({"prompt": [[{"role": "user", "content": "1+1?"}]] * 64, "data_source": ["x"] * 64,
+                n = 512  # one batch of the largest recipe (512 prompts): a smaller set is refused at start-up
+                pd.DataFrame({"prompt": [[{"role": "user", "content": "1+1?"}]] * n, "data_source": ["x"] * n,
                               "messages": [[{"role": "user", "content": "1+1?"},
-                                            {"role": "assistant", "content": "2"}]] * 64}).to_parquet(p)
+                                            {"role": "assistant", "content": "2"}]] * n}).to_parquet(p)
             elif key.lstrip("+").endswith("model.path") and os.path.isabs(v) and "/ckpt/" in v:
                 stage = p.name
                 export = p / "global_step_3" / ("huggingface" if stage in SFT_STAGES else "actor/huggingface")

@@ -124,10 +124,14 @@ def test_code_problems_get_pass_at_k_but_no_majority_vote(tmp_path, composer):
     assert records[1]["acc"] == 0.0
 
 
-def test_a_row_without_responses_counts_as_one_failed_sample_with_its_reason(tmp_path, composer):
+def test_a_row_without_responses_is_reported_as_malformed_and_not_counted(tmp_path, composer):
+    """As `rejection-sample` drops it: a 0 would understate the model (issue 19)."""
     rows = [{"prompt": "Q1", "responses": [answer("4")], "data_source": "toy", "reward_model": {"ground_truth": "4"}},
             {"prompt": "Q2", "responses": [], "data_source": "toy", "reward_model": {"ground_truth": "5"}}]
     (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     report, records = evaluate([tmp_path / "g.jsonl"], composer=composer, progress=False)
-    assert report["metrics"] == {"toy": {"problems": 2, "samples": 2, "pass@1": 0.5, "cons@1": 0.5}}
-    assert records[1]["reasons"] == "reason:malformed_row: ValueError: no responses"
+    assert report["metrics"] == {"toy": {"problems": 1, "samples": 1, "pass@1": 1.0, "cons@1": 1.0}}
+    assert report["skipped"] == {"malformed": 1, "no_ground_truth": 0, "rows": [
+        {"prompt_index": 1, "reason": "malformed_row: ValueError: no responses"}]}
+    assert (records[1]["prompt_index"], records[1]["acc"], records[1]["reasons"]) == (
+        1, None, "malformed_row: ValueError: no responses")

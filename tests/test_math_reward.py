@@ -644,3 +644,42 @@ def test_a_gsm8k_answer_field_is_read_after_its_hashes():
 )
 def test_a_bare_answer_may_hold_latex_words(response, gold):
     assert math_reward(response, gold).score == 1.0
+
+
+# Math-Verify's tests/test_failed_latex_span.py (upstream at 056ad62, after the pinned 0.9.0 release): a formula its
+# parser rejects cannot supply a number from inside it, while answers elsewhere in the text are still found.
+SUM = "\\sum_{k=0}^n\\bigl(k\\bigr)"
+
+
+def last_math(text: str):
+    """What the `last_math` fallback alone extracts (math-verify's loop as we mirror it)."""
+    return extract_answer(text, fallbacks=("last_math",))
+
+
+@pytest.mark.parametrize("text", [f"${SUM}$", f"Final answer is ${SUM}$. I hope."])
+def test_a_formula_that_fails_to_parse_does_not_supply_the_number_inside_it(text):
+    assert last_math(text) == (None, "no_answer")
+    assert math_reward(text, "0").score == 0.0
+
+
+@pytest.mark.parametrize("suffix,expected", [("42", "42"), ("$42$", "42"), ("1/2", "1/2")])
+def test_answers_outside_a_failed_formula_are_still_extracted(suffix, expected):
+    # upstream's text starts "Final answer is $..$": our extraction refuses a malformed answer statement outright
+    assert last_math(f"So we get ${SUM}$. I hope. {suffix}") == (expected, "last_math")
+
+
+def test_a_failed_formula_next_to_a_parsed_one_leaves_the_parsed_one():
+    assert last_math(f"${SUM}$ and $42$") == ("42", "last_math")
+    assert last_math(f"$42$ and ${SUM}$") == ("42", "last_math")
+
+
+def test_only_math_verifys_timeout_disabled_warning_is_filtered(caplog):
+    import logging
+
+    import r1_recipe.core.rewards.math.equivalence  # noqa: F401  (installs the filter)
+
+    with caplog.at_level(logging.WARNING, logger="math_verify"):
+        logging.getLogger("math_verify.parser").warning("Timeout is disabled as parsing_timeout is None")
+        logging.getLogger("math_verify.parser").warning("Timeout during parsing: x")
+        logging.getLogger("math_verify.grader").warning("Timeout during comparison")
+    assert [r.getMessage() for r in caplog.records] == ["Timeout during parsing: x", "Timeout during comparison"]

@@ -176,6 +176,8 @@ def test_unknown_dataset_and_missing_file(tmp_path):
 
 def test_rows_load_in_verl_rl_dataset_with_the_r1_zero_template(tmp_path, tiny_tokenizer):
     """The parquet is what verl's RLHFDataset reads; the R1-Zero template renders the bare question."""
+    import copy
+
     from omegaconf import OmegaConf
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
@@ -183,6 +185,7 @@ def test_rows_load_in_verl_rl_dataset_with_the_r1_zero_template(tmp_path, tiny_t
 
     src = write_jsonl(tmp_path / "gsm.jsonl", [{"question": "What is 6*7?", "answer": "#### 42"}])
     prepare("gsm8k", tmp_path / "out", input_path=str(src), progress=False)
+    tiny_tokenizer = copy.deepcopy(tiny_tokenizer)  # the session fixture stays a tokenizer with no chat template
     tiny_tokenizer.chat_template = load("r1_zero")
     ds = RLHFDataset([str(tmp_path / "out" / "train.parquet")], tiny_tokenizer,
                      OmegaConf.create({"max_prompt_length": 256, "filter_overlong_prompts": False}))

@@ -70,8 +70,10 @@ def test_third_party_entry_point_is_selectable_by_name(tmp_path):
 
 
 def test_entry_point_conflicting_with_a_builtin_names_both(tmp_path):
+    """The clashing name is unusable (its error names both providers once each); the other components still work."""
     _fake_distribution(tmp_path, "evil", "format = evil_pkg:fmt\n", "def fmt(*a, **k):\n    return 1.0\n")
-    proc = _run("from r1_recipe.rewards import get\nget('math')", tmp_path)
-    assert proc.returncode != 0
-    assert ("reward 'format' is registered twice: by r1-recipe (r1_recipe.core.rewards.format:format_reward) "
-            "and by evil (evil_pkg:fmt)") in proc.stderr
+    proc = _run("from r1_recipe.rewards import get\nprint(get('math').__name__)\nget('format')", tmp_path)
+    assert proc.returncode != 0 and proc.stdout == "math_reward\n"
+    assert proc.stderr.splitlines()[-1] == (
+        "r1_recipe.core.rewards.registry.RewardRegistryError: reward 'format' is registered twice: by r1-recipe "
+        "(r1_recipe.core.rewards.format:format_reward) and by evil (evil_pkg:fmt); rename one of them")

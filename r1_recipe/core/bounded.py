@@ -147,6 +147,7 @@ class BoundedPool:
     def _get(self) -> ProcessPool:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
+                check_main_guard()
                 self._pid = os.getpid()
                 self._pool = ProcessPool(
                     max_workers=self.workers,
@@ -362,6 +363,56 @@ class BoundedPool:
             pool, self._pool = self._pool, None
         if pool is not None and self._pid == os.getpid():
             _stop(pool)
+
+
+_GUARD_FIX = ("The reward workers use the 'spawn' start method, which imports the main module again in every worker, "
+              "so that code would run again there and break the pool. Put the code that calls r1-recipe under "
+              "`if __name__ == \"__main__\":` (as for multiprocessing and torch DataLoader workers).")
+
+
+def check_main_guard() -> None:
+    """Refuse to start a pool from code that every spawned worker would run again: the top level of the main script
+    outside `if __name__ == "__main__":` (checked in the parent, from the calling line), or a worker that is still
+    importing the main module (the same mistake, caught in the worker if the parent could not read its script).
+    Without this the workers die at start-up and the caller only sees broken pools and `pool_error`."""
+    import multiprocessing.process
+    import sys
+
+    if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+        raise RuntimeError(f"r1-recipe: a reward worker pool was started while a worker process was importing the "
+                           f"main module. {_GUARD_FIX}")
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    path = getattr(main, "__file__", None)
+    if path is None or name == "__main__" or name.endswith(".__main__"):  # spawn does not re-run these
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None or os.path.abspath(frame.f_code.co_filename) != os.path.abspath(path):
+        return  # not called from the main script's top-level code
+    if not _guarded(path, frame.f_lineno):
+        raise RuntimeError(f"r1-recipe: a reward worker pool is being started from the top level of {path} (line "
+                           f"{frame.f_lineno}), outside `if __name__ == \"__main__\":`. {_GUARD_FIX}")
+
+
+def _guarded(path: str, line: int) -> bool:
+    """Whether `line` of the Python file `path` lies in the body of an `if __name__ == "__main__":` (True when the
+    file cannot be read: then nothing is claimed)."""
+    import ast
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and node.body and node.body[0].lineno <= line <= node.body[-1].end_lineno:
+            names = {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
+            if "__name__" in names and any(isinstance(n, ast.Constant) and n.value == "__main__"
+                                           for n in ast.walk(node.test)):
+                return True
+    return False
 
 
 def _stop(pool: ProcessPool) -> None:

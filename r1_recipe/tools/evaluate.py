@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from r1_recipe.tools.generations import (
     parse_row,
     read_generations,
 )
+from r1_recipe.tools.inputs import read_json
 from r1_recipe.tools.rejection import load_reward_config
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,40 @@ def load_samples(inputs: Sequence[str | os.PathLike], prompt_key: str = "prompt"
     return rows
 
 
+NO_GROUND_TRUTH = "no_ground_truth"
+
+
+def has_gold(ground_truth) -> bool:
+    """Whether a row states an answer: not None, not blank, not an empty list (numpy arrays from parquet included)."""
+    if ground_truth is None or (isinstance(ground_truth, float) and ground_truth != ground_truth):
+        return False
+    if isinstance(ground_truth, str):
+        return bool(ground_truth.strip())
+    if hasattr(ground_truth, "tolist"):
+        ground_truth = ground_truth.tolist()
+    if isinstance(ground_truth, list | tuple):
+        return any(has_gold(g) for g in ground_truth)
+    return True
+
+
+def unscorable(rows: list[dict], inputs) -> dict[int, str]:
+    """Rows that cannot be scored, by index, with the reason: malformed (as `rejection-sample` drops them) or without
+    a ground truth. They are reported and left out of the metrics (a 0 would understate the model). ValueError when
+    no row is left, naming the column that is empty."""
+    out = {i: row["error"] or NO_GROUND_TRUTH for i, row in enumerate(rows)
+           if row["error"] or not has_gold(row["ground_truth"])}
+    if len(out) == len(rows):
+        files = ", ".join(map(str, inputs))
+        if any(r == NO_GROUND_TRUTH for r in out.values()):
+            raise ValueError(f"no row of {files} has a ground truth: `reward_model.ground_truth` (or a top-level "
+                             "`ground_truth`) is missing or empty everywhere, so every score would be 0")
+        raise ValueError(f"every prompt row of {files} is malformed, e.g. row 0: {out[0]}")
+    if out:
+        logger.warning("%d of %d prompt rows not scored (not counted in the metrics): %s", len(out), len(rows),
+                       "; ".join(f"row {i}: {r}" for i, r in list(out.items())[:5]))
+    return out
+
+
 def score_rows(rows: list[dict], composer, progress: bool = True) -> list[list[dict]]:
     """Composer results per row, per response; rows without a ground truth or malformed score 0 with a reason."""
     empty = {k: "" if k == "pred" or k.endswith("_reason") else 0.0 for k in composer.keys}
@@ -114,9 +150,12 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
     for name, values in (("--k", ks), ("--cons-k", cons_k)):
         if values and min(values) < 1:
             raise ValueError(f"{name} values must be >= 1, got {values}")
-    rows = load_samples(inputs, prompt_key, response_key, think_in_prompt)
-    if not rows:
+    all_rows = load_samples(inputs, prompt_key, response_key, think_in_prompt)
+    if not all_rows:
         raise ValueError(f"no prompt rows in {', '.join(map(str, inputs))}")
+    skipped = unscorable(all_rows, inputs)
+    kept = [i for i in range(len(all_rows)) if i not in skipped]
+    rows = [all_rows[i] for i in kept]
     own = composer is None
     composer = composer or Composer(reward or {"components": {"accuracy": 1.0}})
     try:
@@ -136,7 +175,7 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
 
     per_source: dict[str, list[dict]] = {}
     records = []
-    for i, (row, group, cl) in enumerate(zip(rows, scores, clusters, strict=True)):
+    for i, row, group, cl in zip(kept, rows, scores, clusters, strict=True):
         source = benchmark or row["data_source"]
         # majority voting needs comparable final answers: code (its `pred` is the program) reports pass@k only
         votes = [] if _is_code(row) else cons_k
@@ -146,12 +185,21 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
             records.append({"prompt_index": i, "response_index": j, "data_source": source, "acc": s.get("acc"),
                             "pred": s.get("pred"), "cluster": cl[j], "chars": len(row["responses"][j]),
                             "truncated": row["truncated"][j], "reasons": reasons})
+    for i, reason in skipped.items():  # kept in samples.jsonl with their reason, outside every metric
+        row = all_rows[i]
+        records += [{"prompt_index": i, "response_index": j, "data_source": benchmark or row["data_source"],
+                     "acc": None, "pred": None, "cluster": None, "chars": len(r), "truncated": row["truncated"][j],
+                     "reasons": reason} for j, r in enumerate(row["responses"])]
+    records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
     metrics = {source: passk.average(problems) for source, problems in sorted(per_source.items())}
     if len(per_source) > 1:
         metrics[ALL] = passk.average([p for problems in per_source.values() for p in problems])
     report = {
         "inputs": [str(p) for p in inputs],
         "metrics": metrics,
+        "skipped": {"malformed": sum(r != NO_GROUND_TRUTH for r in skipped.values()),
+                    "no_ground_truth": sum(r == NO_GROUND_TRUTH for r in skipped.values()),
+                    "rows": [{"prompt_index": i, "reason": r} for i, r in list(skipped.items())[:20]]},
         "settings": {"reward": {c.name: c.weight for c in composer.cfg.components},
                      "ks": ks, "cons_k": cons_k, "equivalence": equivalence, "think_in_prompt": think_in_prompt},
     }
@@ -219,7 +267,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="generation parquet(s)/jsonl(s); with --compare: eval.json files")
     p.add_argument("--out", help="output directory (eval.json, eval.md, samples.jsonl); with --compare: a .md file")
     p.add_argument("--benchmark", help="report every row under this name instead of its data_source")
-    p.add_argument("--reward-config", help="YAML with a reward.r1 block (default: the accuracy component alone)")
+    p.add_argument("--reward-config", metavar="RECIPE", help="a recipe name (e.g. reasoning_rl) or YAML file with a "
+                   "reward.r1 block (default: the accuracy component alone)")
     p.add_argument("--k", type=_ints, help="pass@k values, comma-separated (default 1, 2, 4, ... n)")
     p.add_argument("--cons-k", type=_ints, help="cons@k values, comma-separated (default: n, all samples)")
     p.add_argument("--no-equivalence", action="store_true", help="cluster answers by canonical key only")
@@ -237,7 +286,7 @@ def main(args) -> int:
             reports = {}
             for path in args.inputs:
                 name = Path(path).parent.name if Path(path).name == "eval.json" else Path(path).stem
-                reports[name if name not in reports else str(path)] = json.loads(Path(path).read_text())
+                reports[name if name not in reports else str(path)] = read_json(path)
             table = compare_table(reports)
             if args.out:
                 Path(args.out).write_text(table)
@@ -253,5 +302,11 @@ def main(args) -> int:
         return 2
     out = write(report, records, args.out)
     print(markdown_table(report), end="")
+    if report["skipped"]["rows"]:
+        first = report["skipped"]["rows"][0]
+        print(f"r1-recipe eval: warning: {report['skipped']['malformed']} malformed row(s) and "
+              f"{report['skipped']['no_ground_truth']} row(s) without a ground truth are not counted (e.g. row "
+              f"{first['prompt_index']}: {first['reason']}; all in eval.json 'skipped' and samples.jsonl)",
+              file=sys.stderr)
     print(f"wrote {out / 'eval.json'}, {out / 'eval.md'}, {out / 'samples.jsonl'}")
     return 0

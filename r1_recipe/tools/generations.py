@@ -9,7 +9,6 @@ read raises `MalformedRow` (its callers score it 0 with the reason, never stop).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from r1_recipe.core.templates import last_user_message
+from r1_recipe.tools.inputs import count_lines, parquet_file, read_jsonl
 
 UNKNOWN_SOURCE = "unknown"  # data_source of a row that has none
 
@@ -39,39 +39,46 @@ def _open(path: Path) -> None:
 
 def count_prompts(paths: Iterable[str | os.PathLike], prompt_key: str = "prompt",
                   response_key: str = "responses") -> list[int]:
-    """Prompt rows per file, read from parquet metadata or by counting jsonl lines; checks the columns."""
-    import pyarrow.parquet as pq
-
+    """Prompt rows per file, read from parquet metadata or by counting jsonl lines; checks the columns (of a jsonl's
+    first record). A line that cannot be read is reported, with its number, when the rows are read."""
     counts = []
     for path in map(Path, paths):
         _open(path)
         if path.suffix == ".parquet":
-            meta = pq.ParquetFile(path)
+            meta = parquet_file(path)
             check_columns(path, meta.schema_arrow.names, prompt_key, response_key)
             counts.append(meta.metadata.num_rows)
         else:
-            with open(path, encoding="utf-8") as f:
-                first = f.readline()
-                n = (1 if first.strip() else 0) + sum(1 for line in f if line.strip())
-            if first.strip():
-                check_columns(path, json.loads(first), prompt_key, response_key)
-            counts.append(n)
+            for _, first in read_jsonl(path):
+                check_columns(path, first, prompt_key, response_key)
+                break
+            counts.append(count_lines(path))
     return counts
+
+
+def _jsonl_chunks(path: Path, batch: int):
+    records = []
+    for _, record in read_jsonl(path):
+        records.append(record)
+        if len(records) == batch:
+            yield pd.DataFrame.from_records(records)
+            records = []
+    if records:
+        yield pd.DataFrame.from_records(records)
 
 
 def iter_generations(paths: Iterable[str | os.PathLike], batch: int, prompt_key: str = "prompt",
                      response_key: str = "responses"):
     """Stream `(first global row index, DataFrame of <= batch prompt rows)`, file after file; memory stays at one
-    batch however large the input. Batches never span two files, so shard boundaries are stable across runs."""
-    import pyarrow.parquet as pq
-
+    batch however large the input. Batches never span two files, so shard boundaries are stable across runs.
+    A jsonl line that is not UTF-8 or not a JSON object raises InputError naming the file and the line."""
     start = 0
     for path in map(Path, paths):
         _open(path)
         if path.suffix == ".parquet":
-            chunks = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=batch))
+            chunks = (b.to_pandas() for b in parquet_file(path).iter_batches(batch_size=batch))
         else:
-            chunks = pd.read_json(path, lines=True, dtype=False, chunksize=batch)
+            chunks = _jsonl_chunks(path, batch)
         for df in chunks:
             check_columns(path, df.columns, prompt_key, response_key)
             yield start, df.reset_index(drop=True)
@@ -152,6 +159,10 @@ class Generations:
 def parse_row(row: Mapping, prompt_key: str = "prompt", response_key: str = "responses",
               think_in_prompt: str = "auto") -> Generations:
     """Parse one prompt row; MalformedRow with the reason when a field cannot be read."""
+    for key in (response_key, prompt_key):
+        value = row.get(key)
+        if value is None or (isinstance(value, float) and value != value):  # absent from this row (NaN in a frame)
+            raise MalformedRow(f"malformed_row: no {key!r}")
     try:
         responses = [open_think(r, think_in_prompt) for r in as_list(row[response_key])]
         n = len(responses)

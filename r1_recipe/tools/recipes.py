@@ -19,7 +19,16 @@ from importlib import resources
 from pathlib import Path
 
 from r1_recipe.verl import touchpoints
-from r1_recipe.verl.recipe_check import GENERATION, PPO, SFT, RecipeError, cpu_overrides, entry_point, validate
+from r1_recipe.verl.recipe_check import (
+    GENERATION,
+    PPO,
+    SFT,
+    RecipeError,
+    cpu_overrides,
+    dataset_rows,
+    entry_point,
+    validate,
+)
 from r1_recipe.verl.recipe_check import compose as compose_file
 
 RECIPES_PKG = "r1_recipe.recipes"
@@ -47,7 +56,8 @@ def resolve_recipe(name_or_path: str) -> tuple[Path, bool]:
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if not path.is_file():
-            raise RecipeError(f"recipe file {name_or_path!r} does not exist")
+            hint = f" (the shipped recipe {path.stem!r} is named without a path)" if path.stem in shipped else ""
+            raise RecipeError(f"recipe file {name_or_path!r} does not exist{hint}")
         return path.resolve(), False
     raise RecipeError(f"unknown recipe {name_or_path!r}; recipes: {', '.join(shipped)} (or a path to a .yaml file)")
 
@@ -134,7 +144,7 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
     if kind == PPO:
         d, actor, rollout = cfg.data, cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
         s = plan.Schedule(int(d.train_batch_size), int(rollout.n), int(actor.ppo_mini_batch_size),
-                          int(actor.ppo_epochs), _rows(d.train_files), int(cfg.trainer.total_epochs),
+                          int(actor.ppo_epochs), dataset_rows(d.train_files), int(cfg.trainer.total_epochs),
                           sel("trainer.total_training_steps"), sel("algorithm.r1.ref_reset_steps"))
         lines.append(f"rollout (verl step): {s.train_batch_size} prompts x n={s.n} = {s.outputs_per_rollout} outputs; "
                      f"{s.updates_per_rollout} policy updates (paper steps) of {s.outputs_per_update} outputs")
@@ -147,9 +157,10 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
             resets = s.resets()
             every = (f"every {s.ref_reset_updates / s.updates_per_rollout:g} verl steps" if
                      s.ref_reset_updates % s.updates_per_rollout == 0 else "at the first verl step past each multiple")
-            lines.append(f"reference reset: every {s.ref_reset_updates} paper steps = {every}"
-                         + (f"; {len(resets)} in this run (verl steps {', '.join(map(str, resets[:6]))}"
-                            f"{', ...' if len(resets) > 6 else ''})" if resets is not None else ""))
+            in_run = "" if resets is None else "; none in this run" if not resets else (
+                f"; {len(resets)} in this run (verl steps {', '.join(map(str, resets[:6]))}"
+                f"{', ...' if len(resets) > 6 else ''})")
+            lines.append(f"reference reset: every {s.ref_reset_updates} paper steps = {every}{in_run}")
         val = sel("actor_rollout_ref.rollout.val_kwargs.n")
         lines.append(f"validation: n={val} per prompt, responses capped at data.max_response_length="
                      f"{d.max_response_length} (paper: 32768): not paper-comparable; use eval_generate")
@@ -157,8 +168,9 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
         dp, tp = n_gpus // sp if n_gpus % sp == 0 else None, int(rollout.tensor_model_parallel_size)
         mini = s.outputs_per_update
         replicas = n_gpus // tp if n_gpus % tp == 0 else "?"
+        vllm = rollout.name != "hf"  # --cpu: verl's HF rollout, no vLLM weights copy, no KV cache
         lines.append(f"divisibility: {n_gpus} GPUs, actor dp {dp} (SP {sp}), {replicas}"
-                     f" vLLM replicas (TP {tp}); outputs per update {mini} % dp = "
+                     f" {'vLLM' if vllm else rollout.name} replicas (TP {tp}); outputs per update {mini} % dp = "
                      f"{mini % dp if dp else '?'}; prompts per rollout {s.train_batch_size} % mini-batch "
                      f"{s.ppo_mini_batch_size} = {s.train_batch_size % s.ppo_mini_batch_size} (0 = exact)")
         if shape is not None:
@@ -169,9 +181,10 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
                                int(sel("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu") or
                                    actor.ppo_max_token_len_per_gpu),
                                ref_bytes, bool(sel("actor_rollout_ref.actor.fsdp_config.param_offload", False)),
-                               bool(sel("actor_rollout_ref.actor.fsdp_config.optimizer_offload", False)))
-            lines += _memory_lines(shape, m, gpu)
-            if tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
+                               bool(sel("actor_rollout_ref.actor.fsdp_config.optimizer_offload", False)),
+                               rollout=vllm)
+            lines += _memory_lines(shape, m, gpu, rollout=vllm)
+            if vllm and tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
                 lines.append(f"note: TP={tp} for a {shape.params() / 1e9:.1f}B model halves the vLLM replicas; "
                              "actor_rollout_ref.rollout.tensor_model_parallel_size=1 fits one GPU")
     elif kind == SFT and shape is not None:
@@ -196,17 +209,6 @@ def _memory_lines(shape, m, gpu: int, rollout: bool = True) -> list[str]:
         f" (rollout {gib(m.rollout_peak)}, log-probs {gib(m.logprob_peak)}, update {gib(m.train_peak)})" if rollout
         else ""))
     return out
-
-
-def _rows(files) -> int | None:
-    """Rows in the training parquet files (None when one cannot be read, e.g. remote)."""
-    try:
-        import pyarrow.parquet as pq
-
-        files = [files] if isinstance(files, str) else list(files)
-        return sum(pq.ParquetFile(str(Path(str(f)).expanduser())).metadata.num_rows for f in files)
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------------- commands

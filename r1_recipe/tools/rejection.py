@@ -40,6 +40,7 @@ from r1_recipe.tools.generations import (
     parse_row,
     per_response,
 )
+from r1_recipe.tools.inputs import parquet_file, read_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     if not inputs:
         raise ValueError("no generations files given")
     per_file = count_prompts(inputs, cfg.prompt_key, cfg.response_key)
+    if not sum(per_file):
+        raise ValueError(f"no prompt rows in {', '.join(inputs)}")
     manifest = {"inputs": _input_fingerprint(inputs), "config": cfg.fingerprint(), "version": 1}
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
@@ -335,7 +338,7 @@ def mix_sft(reasoning: pd.DataFrame | str, non_reasoning: pd.DataFrame | str, ra
         raise ValueError(f"ratio must be positive (reasoning rows per non-reasoning row), got {ratio}")
     sets = {}
     for name, data in (("reasoning", reasoning), ("non_reasoning", non_reasoning)):
-        df = pd.read_parquet(data) if isinstance(data, str | os.PathLike) else data
+        df = read_parquet(data) if isinstance(data, str | os.PathLike) else data
         _check_messages(df, str(data) if isinstance(data, str | os.PathLike) else name)
         sets[name] = df[["messages"]].assign(source=name)
     r, nr = sets["reasoning"], sets["non_reasoning"]
@@ -352,15 +355,20 @@ def mix_sft(reasoning: pd.DataFrame | str, non_reasoning: pd.DataFrame | str, ra
 
 # ---------------------------------------------------------------- CLI
 
-def load_reward_config(path: str | None) -> dict:
-    if path is None:
+def load_reward_config(recipe: str | None) -> dict:
+    """The `reward.r1` block of a recipe, given by name (`reasoning_rl`, see `r1-recipe ls`) or as a YAML file, or
+    a YAML file's top-level `components` block; None: the accuracy component alone."""
+    if recipe is None:
         return dict(ACCURACY_ONLY)
     from omegaconf import OmegaConf
 
+    from r1_recipe.tools.recipes import resolve_recipe
+
+    path, _ = resolve_recipe(recipe)
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     node = cfg.get("reward", {}).get("r1") if isinstance(cfg.get("reward"), dict) else None
     node = node if node is not None else cfg
-    if "components" not in node:
+    if not isinstance(node, dict) or "components" not in node:
         raise ValueError(f"{path}: no `reward.r1.components` (or top-level `components`) block")
     return node
 
@@ -373,7 +381,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", help="verl generation parquet(s) or jsonl(s) with prompt + responses")
     p.add_argument("--out", required=True, help="output directory (resumable: rerun the same command to continue)")
-    p.add_argument("--reward-config", help="YAML with the training reward.r1 block (default: accuracy only)")
+    p.add_argument("--reward-config", metavar="RECIPE", help="a recipe name (e.g. reasoning_rl) or YAML file whose "
+                   "reward.r1 block scores the responses (default: accuracy only)")
     p.add_argument("--k", type=int, default=4, help="at most K responses kept per prompt (default 4)")
     p.add_argument("--selection", choices=("random", "shortest", "first"), default="random")
     p.add_argument("--seed", type=int, default=0)
@@ -406,8 +415,10 @@ def main(args) -> int:
         if args.mix_only:
             if not args.mix:
                 raise ValueError("--mix-only needs --mix NON_REASONING.parquet")
-            reasoning = pd.concat([pd.read_parquet(p) for p in args.inputs], ignore_index=True)
+            reasoning = pd.concat([read_parquet(p) for p in args.inputs], ignore_index=True)
             return _write_mix(reasoning, args, out)
+        if args.mix:
+            parquet_file(args.mix)  # a missing or broken mix set fails now, not after the whole run
         filters = FilterConfig(
             k=args.k, selection=args.selection, seed=args.seed, language=args.language,
             min_language_share=args.min_language_share, max_paragraph_units=args.max_paragraph_units,

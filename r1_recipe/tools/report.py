@@ -20,6 +20,8 @@ import os
 import re
 from pathlib import Path
 
+from r1_recipe.tools.inputs import InputError, read_jsonl
+
 VAL_ACC = re.compile(r"^val-core/(?P<source>.+)/acc/mean@(?P<n>\d+)$")
 FIGURES = {
     "accuracy": ("accuracy", ["r1/reward/acc/mean"]),
@@ -45,24 +47,24 @@ def log_files(run: str | os.PathLike) -> list[Path]:
 
 
 def read_log(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
-    """metric -> [(step, value)] sorted by step; non-numeric values and unreadable lines are skipped (a run killed
-    mid-write leaves a partial last line)."""
+    """metric -> [(step, value)] sorted by step; non-numeric values are skipped, and unreadable lines with a warning
+    naming the line (a run killed mid-write leaves a partial last line). A step that is not an integer raises
+    ValueError naming the file and the line."""
     series: dict[str, dict[int, float]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+    for n, record in read_jsonl(path, lenient=True):
+        if "step" not in record:
+            continue
+        data = record.get("data") if isinstance(record.get("data"), dict) else record
+        step = record["step"]
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise InputError(f"{path}, line {n}: step {step!r} is not an integer")
+        for name, value in data.items():
+            if name == "step" or isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            if not isinstance(record, dict) or "step" not in record:
-                continue
-            data = record.get("data") if isinstance(record.get("data"), dict) else record
-            step = int(record["step"])
-            for name, value in data.items():
-                if name == "step" or isinstance(value, bool) or not isinstance(value, int | float):
-                    continue
-                if math.isfinite(value):
-                    series.setdefault(name, {})[step] = float(value)
+            if math.isfinite(value):
+                series.setdefault(name, {})[step] = float(value)
     return {name: sorted(points.items()) for name, points in series.items()}
 
 

@@ -1,6 +1,6 @@
 """The verl layer: the only code that imports verl. Every verl name it relies on is listed in `touchpoints`.
 
-`pip install r1-recipe` registers, in every process that imports verl (entry point `verl.plugins` ->
+Installing r1-recipe registers, in every process that imports verl (entry point `verl.plugins` ->
 `r1_recipe.verl.plugin`), the names below; `r1-recipe doctor` checks each one after a fresh `import verl`.
 """
 

@@ -11,7 +11,7 @@ on-policy distillation, where a teacher scores the student's own tokens).
 
 Both raise `DistillCheckError` with what differs and how to fix it. From the shell::
 
-    python -m r1_recipe.verl.distill template STUDENT_PATH [--chat-template FILE]
+    python -m r1_recipe.verl.distill template STUDENT_PATH [--chat-template r1_chat|FILE]
     python -m r1_recipe.verl.distill tokenizers TEACHER_PATH STUDENT_PATH
     python -m r1_recipe.verl.distill config RECIPE.yaml     # distill or on-policy recipe: runs what applies
 """
@@ -38,11 +38,86 @@ class DistillCheckError(ValueError):
     """A distillation set-up that would train silently on the wrong target."""
 
 
+class DistillInputError(DistillCheckError):
+    """A model or template that cannot be loaded (missing path, unknown hub id offline, missing template file)."""
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached from here (HF_HUB_OFFLINE, or no connection to its host within 3 s),
+    None when it can. Behind a proxy the hub is assumed reachable (the proxy decides)."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    url = urlparse(constants.ENDPOINT)
+    result: list[str | None] = []
+
+    def probe():  # in a thread: a DNS lookup that hangs cannot be given a timeout
+        try:
+            socket.create_connection((url.hostname, url.port or 443), timeout=3).close()
+            result.append(None)
+        except OSError as e:
+            result.append(f"no connection to {url.hostname}: {e}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(3.5)
+    return result[0] if result else f"no connection to {url.hostname} within 3 s"
+
+
+def load_tokenizer(path: str):
+    """The tokenizer of a local model directory or a hub id, or DistillInputError in one line: a local path that does
+    not exist, a hub id that is not in the local cache while the hub is unreachable (checked first, instead of
+    transformers' minute of retries), a directory without a tokenizer."""
+    from pathlib import Path
+
+    from r1_recipe.verl.recipe_check import has_tokenizer, is_hub_id
+
+    local = Path(path).expanduser()
+    offline = None
+    if not local.exists():
+        if not is_hub_id(path):
+            raise DistillInputError(f"{path!r} is neither an existing directory nor a hub id 'org/name'")
+        offline = hub_unreachable()
+    elif not has_tokenizer(local):
+        raise DistillInputError(f"{path!r} has no tokenizer (tokenizer.json, tokenizer_config.json or "
+                                "tokenizer.model)")
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(local) if local.exists() else path, trust_remote_code=False,
+                                             local_files_only=offline is not None)
+    except (OSError, ValueError) as e:
+        if offline is not None:
+            raise DistillInputError(f"{path!r} is not in the local Hugging Face cache and the hub is unreachable "
+                                    f"({offline}); download it first or pass a local directory") from None
+        raise DistillInputError(f"cannot load a tokenizer from {path!r}: {' '.join(str(e).split())[:300]}") from None
+
+
+def load_chat_template(name_or_path: str) -> str:
+    """A shipped template by name (`r1_chat`, `r1_zero`) or the text of a Jinja file."""
+    from pathlib import Path
+
+    from r1_recipe.core.templates import CHAT_TEMPLATES, load
+
+    if name_or_path in CHAT_TEMPLATES:
+        return load(name_or_path)
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise DistillInputError(f"--chat-template {name_or_path!r}: neither a shipped template "
+                                f"({', '.join(CHAT_TEMPLATES)}) nor an existing file")
+    return path.read_text(encoding="utf-8")
+
+
 def _tokenizer(obj, chat_template: str | None = None):
     if isinstance(obj, str | os.PathLike):
-        from transformers import AutoTokenizer
-
-        obj = AutoTokenizer.from_pretrained(str(obj), trust_remote_code=False)
+        obj = load_tokenizer(str(obj))
     if chat_template is not None:
         obj.chat_template = chat_template
     return obj
@@ -179,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m r1_recipe.verl.distill", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("template", help="student chat template keeps the reasoning in the SFT target")
-    t.add_argument("student")
-    t.add_argument("--chat-template", help="a Jinja file that replaces the tokenizer's template")
+    t.add_argument("student", help="a local model directory or a hub id")
+    t.add_argument("--chat-template", help="a shipped template (r1_chat, r1_zero) or a Jinja file that replaces the "
+                   "tokenizer's template")
     k = sub.add_parser("tokenizers", help="teacher and student share a tokenizer (on-policy distillation)")
     k.add_argument("teacher")
     k.add_argument("student")
@@ -189,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "template":
-            template = open(args.chat_template, encoding="utf-8").read() if args.chat_template else None
+            template = load_chat_template(args.chat_template) if args.chat_template else None
             check_student_template(args.student, template)
             print(f"ok: the chat template of {args.student} keeps the reasoning in the loss-masked target")
         elif args.cmd == "tokenizers":
@@ -202,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ok: {line}")
     except DistillCheckError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, DistillInputError) else 1
     return 0
 
 

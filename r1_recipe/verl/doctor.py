@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 OK, MISSING, WARN = "ok", "MISSING", "warn"  # warn: works, in a weaker form; not a failure
+CONFLICT = "CONFLICT"  # two installed packages register the same name: a failure
 
 
 def probe() -> dict:
@@ -35,12 +36,12 @@ def probe() -> dict:
     report: dict = {"checks": [], "env": {"VERL_USE_EXTERNAL_PLUGINS": setting}}
 
     def check(kind: str, name: str, ok: bool | None, why: str = "") -> None:
-        status = WARN if ok is None else OK if ok else MISSING
-        report["checks"].append({"kind": kind, "name": name, "status": status, "why": why})
+        report["checks"].append(_row(kind, name, ok, why))
 
     eps = [ep for ep in importlib.metadata.entry_points(group="verl.plugins") if ep.name == "r1_recipe"]
     check("entry point", "verl.plugins:r1_recipe", bool(eps),
-          "" if eps else "r1-recipe is not installed in this Python environment (pip install r1-recipe)")
+          "" if eps else "r1-recipe is not installed in this Python environment (`pip install .` in a clone of "
+          "r1-recipe)")
     try:
         import verl  # noqa: F401  (loads the plugins)
     except Exception as e:
@@ -122,14 +123,9 @@ def probe() -> dict:
     except Exception as e:
         check("platform", "cpu", False, f"{type(e).__name__}: {e}")
 
-    from r1_recipe.core import rewards, templates
+    from r1_recipe.core import templates
 
-    for name in rewards.available():
-        try:
-            rewards.get(name)
-            check("reward component", f"{name} [{rewards.provider(name)}]", True)
-        except Exception as e:
-            check("reward component", name, False, f"{type(e).__name__}: {e}")
+    report["checks"] += reward_rows()
     try:
         from r1_recipe.core.rewards.code.sandbox import isolation_level
 
@@ -148,6 +144,28 @@ def probe() -> dict:
     return report
 
 
+def _row(kind: str, name: str, ok: bool | None, why: str = "", status: str | None = None) -> dict:
+    return {"kind": kind, "name": name, "status": status or (WARN if ok is None else OK if ok else MISSING),
+            "why": why}
+
+
+def reward_rows() -> list[dict]:
+    """One row per reward component: registered (with its provider), failing to load, or claimed by two packages."""
+    from r1_recipe.core import rewards
+
+    rows, clashes = [], rewards.conflicts()
+    for name in rewards.available():
+        if name in clashes:
+            rows.append(_row("reward component", name, False, clashes[name], status=CONFLICT))
+            continue
+        try:
+            rewards.get(name)
+            rows.append(_row("reward component", f"{name} [{rewards.provider(name)}]", True))
+        except Exception as e:
+            rows.append(_row("reward component", name, False, f"{type(e).__name__}: {e}"))
+    return rows
+
+
 def run_doctor(python: str | None = None) -> tuple[int, str]:
     """Run the probe in a fresh interpreter; returns (exit code, printable report)."""
     proc = subprocess.run([python or sys.executable, "-m", "r1_recipe.verl.doctor", "--probe"],
@@ -156,12 +174,17 @@ def run_doctor(python: str | None = None) -> tuple[int, str]:
         report = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return 1, f"r1-recipe doctor: the probe process failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+    return render(report)
+
+
+def render(report: dict) -> tuple[int, str]:
+    """(exit code, the table): 1 when a check is MISSING or in CONFLICT."""
     lines = [f"{'status':8} {'kind':20} name", f"{'-' * 8} {'-' * 20} {'-' * 40}"]
     missing = 0
     for c in report["checks"]:
         lines.append(f"{c['status']:8} {c['kind']:20} {c['name']}")
         if c["status"] != OK:
-            missing += c["status"] == MISSING
+            missing += c["status"] in (MISSING, CONFLICT)
             lines.extend(f"{'':29} {line}" for line in c["why"].splitlines())
     lines.append("")
     lines.append("all components registered" if not missing else f"{missing} check(s) failed")

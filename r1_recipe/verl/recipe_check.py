@@ -27,6 +27,11 @@ class RecipeError(ValueError):
     """A recipe that cannot run; the message names the key."""
 
 
+def is_hub_id(path) -> bool:
+    """`org/name` on the Hugging Face hub (not a path: no leading /, ~, . or $)."""
+    return not str(path).startswith(("/", "~", ".", "$")) and bool(_HUB_ID.match(str(path)))
+
+
 # ------------------------------------------------------------------------------------------------------------ compose
 
 def compose(path: Path, overrides: list[str] | None = None):
@@ -79,6 +84,79 @@ STRICT = {
     GENERATION: ("actor_rollout_ref.rollout", "actor_rollout_ref.model"),
     SFT: ("model", "engine", "optim", "checkpoint"),
 }
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values a numeric key takes: an integer or any number, >= `low` (> `low` when `open_low`), <= `high`;
+    null only when `optional`."""
+
+    integer: bool
+    low: float
+    open_low: bool = False
+    high: float | None = None
+    optional: bool = False
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.high is None:
+            text = f"{kind} {'>' if self.open_low else '>='} {self.low:g}"
+        else:
+            text = f"{kind} in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
+        return text + (" or null" if self.optional else "")
+
+    def admits(self, value) -> bool:
+        if value is None:
+            return self.optional
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            return False
+        if self.integer and not float(value).is_integer():
+            return False
+        return (value > self.low if self.open_low else value >= self.low) and (self.high is None or
+                                                                               value <= self.high)
+
+
+COUNT, OPTIONAL_COUNT = Bound(True, 1), Bound(True, 1, optional=True)  # sizes, lengths, counts
+NON_NEGATIVE = Bound(False, 0)  # learning rates, coefficients, temperatures (0: greedy)
+FRACTION = Bound(False, 0, open_low=True, high=1)  # top_p, gpu_memory_utilization
+_RUN = {"trainer.n_gpus_per_node": COUNT, "trainer.nnodes": COUNT, "trainer.total_epochs": COUNT,
+        "trainer.total_training_steps": OPTIONAL_COUNT, "data.train_batch_size": COUNT}
+_ROLLOUT = {"data.max_prompt_length": COUNT, "data.max_response_length": COUNT, "data.gen_batch_size": OPTIONAL_COUNT,
+            "data.val_batch_size": OPTIONAL_COUNT}
+_ROLLOUT.update({f"actor_rollout_ref.rollout.{k}": b for k, b in {
+    "n": COUNT, "temperature": NON_NEGATIVE, "top_p": FRACTION, "val_kwargs.n": COUNT,
+    "val_kwargs.temperature": NON_NEGATIVE, "val_kwargs.top_p": FRACTION, "tensor_model_parallel_size": COUNT,
+    "gpu_memory_utilization": FRACTION, "max_model_len": OPTIONAL_COUNT}.items()})
+_ACTOR = {f"actor_rollout_ref.actor.{k}": b for k, b in {
+    "ppo_mini_batch_size": COUNT, "ppo_epochs": COUNT, "ppo_micro_batch_size_per_gpu": OPTIONAL_COUNT,
+    "ppo_max_token_len_per_gpu": COUNT, "ulysses_sequence_parallel_size": COUNT, "optim.lr": NON_NEGATIVE,
+    "optim.weight_decay": NON_NEGATIVE, "clip_ratio": NON_NEGATIVE, "kl_loss_coef": NON_NEGATIVE}.items()}
+# Checked first: every later check, the plan and verl itself do arithmetic on them. An absent key is skipped.
+BOUNDS = {
+    PPO: {**_RUN, **_ROLLOUT, **_ACTOR},
+    GENERATION: {**_RUN, **_ROLLOUT},
+    SFT: {**_RUN, "data.max_length": COUNT, "data.micro_batch_size_per_gpu": COUNT,
+          "data.max_token_len_per_gpu": COUNT, "engine.ulysses_sequence_parallel_size": COUNT,
+          "optim.lr": NON_NEGATIVE, "optim.weight_decay": NON_NEGATIVE},
+}
+
+
+def out_of_bounds(cfg, bounds: dict[str, Bound]) -> list[str]:
+    """`key=value: expected ...` for every key whose value `bounds` does not admit (a string where a number belongs,
+    a negative size, a zero count, a negative learning rate or temperature)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    absent, errors = object(), []
+    for key, bound in bounds.items():
+        try:
+            value = OmegaConf.select(cfg, key, default=absent)
+        except OmegaConfBaseException as e:  # an interpolation that does not resolve
+            errors.append(f"{key}: {e}".splitlines()[0])
+            continue
+        if value is not absent and not bound.admits(value):
+            errors.append(f"{key}={'null' if value is None else repr(value)}: expected {bound.describe()}")
+    return errors
 
 
 def _missing_keys(cfg, kind: str) -> list[str]:
@@ -146,6 +224,41 @@ def _check_files(cfg, keys: list[str], report: Report) -> None:
                 report.errors.append(f"{key}: file {f!r} does not exist (prepare it with `r1-recipe prepare`)")
 
 
+def dataset_rows(files) -> int | None:
+    """Rows in parquet data files (None when one cannot be read here: remote, not parquet, ...)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(str(Path(f).expanduser())).metadata.num_rows for f in _as_list(files))
+    except Exception:
+        return None
+
+
+def _check_rows(cfg, kind: str, report: Report) -> None:
+    """verl's train dataloader drops the last partial batch: a training set smaller than one batch has no step (verl
+    stops inside the trainer: main_ppo with "Train dataloader is empty!"). An empty validation set stops main_ppo
+    the same way. Unreadable files are left to verl."""
+    from omegaconf import OmegaConf
+
+    files = ", ".join(_as_list(cfg.data.train_files))
+    rows = dataset_rows(cfg.data.train_files)
+    cap = OmegaConf.select(cfg, "data.train_max_samples", default=None)
+    if rows is not None and isinstance(cap, int) and 0 < cap < rows:
+        rows, files = cap, f"data.train_max_samples={cap}"
+    key = "data.gen_batch_size" if OmegaConf.select(cfg, "data.gen_batch_size", default=None) else \
+        "data.train_batch_size"
+    batch = int(OmegaConf.select(cfg, key))
+    if rows is not None and rows < batch:
+        stop = " and main_ppo would stop with 'Train dataloader is empty!'" if kind == PPO else ""
+        report.errors.append(f"{key}={batch} > the {rows} rows of data.train_files ({files}): verl's train "
+                             f"dataloader drops the last partial batch, so it would hold no batch{stop}; set "
+                             f"{key} <= {rows} or use more data")
+    if kind == PPO and dataset_rows(cfg.data.val_files) == 0:
+        val = ", ".join(_as_list(cfg.data.val_files))
+        report.errors.append(f"data.val_files ({val}) has no rows: main_ppo would stop with 'Validation dataloader "
+                             "is empty!'")
+
+
 WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
@@ -180,7 +293,7 @@ def _check_model(cfg, key: str, report: Report) -> int | None:
     path = OmegaConf.select(cfg, key)
     local = Path(str(path)).expanduser()
     if not local.exists():
-        if str(path).startswith(("/", "~", ".", "$")) or not _HUB_ID.match(str(path)):
+        if not is_hub_id(path):
             report.errors.append(f"{key}: model {path!r} is neither an existing directory nor a hub id 'org/name'")
         return None
     export = checkpoint_export(local, rl=True)
@@ -206,9 +319,13 @@ def _check_gpus(n_per_node: int, report: Report, key: str) -> None:
     import torch
 
     visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if visible < n_per_node:
+    if visible == 0:
+        report.errors.append(f"{key}={n_per_node} but this node has 0 visible GPU(s): launch on a GPU node, "
+                             "pass --skip-gpu-check from a head node without GPUs, or add --cpu to run verl's own "
+                             "trainers on this CPU host")
+    elif visible < n_per_node:
         report.errors.append(f"{key}={n_per_node} but this node has {visible} visible GPU(s); "
-                             f"set {key}={max(visible, 1)} (and the size knobs in the recipe's header)")
+                             f"set {key}={visible} (and the size knobs in the recipe's header)")
 
 
 def validate(cfg, kind: str, check_gpus: bool = True) -> Report:
@@ -230,6 +347,9 @@ def validate(cfg, kind: str, check_gpus: bool = True) -> Report:
         report.errors.append(f"{key}: unknown key (not a field of its verl config class)")
     if unknown:
         return report
+    report.errors += out_of_bounds(cfg, BOUNDS[kind])
+    if report.errors:  # the rest computes with these values
+        return report
     if kind == SFT:
         _validate_sft(cfg, report, check_gpus)
     else:
@@ -242,6 +362,8 @@ def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
     from verl.utils.config import omega_conf_to_dataclass
 
     _check_files(cfg, ["data.train_files", "data.val_files"], report)
+    if not report.errors:
+        _check_rows(cfg, SFT, report)
     max_pos = _check_model(cfg, "model.path", report)
     d = cfg.data
     if max_pos is not None and max_pos < int(d.max_length):
@@ -271,7 +393,7 @@ def _validate_sft(cfg, report: Report, check_gpus: bool) -> None:
         _check_gpus(int(cfg.trainer.n_gpus_per_node), report, "trainer.n_gpus_per_node")
 
 
-def _has_tokenizer(path) -> bool:
+def has_tokenizer(path) -> bool:
     local = Path(str(path)).expanduser()
     return any((local / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
 
@@ -283,7 +405,7 @@ def _check_distill(cfg, model_keys: list[str], report: Report) -> None:
 
     from r1_recipe.verl.distill import DistillCheckError, check_distill_config
 
-    if not all(_has_tokenizer(OmegaConf.select(cfg, k)) for k in model_keys):
+    if not all(has_tokenizer(OmegaConf.select(cfg, k)) for k in model_keys):
         return
     try:
         check_distill_config(cfg)
@@ -314,6 +436,8 @@ def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:
     d, rollout, trainer = cfg.data, cfg.actor_rollout_ref.rollout, cfg.trainer
     seq_len = int(d.max_prompt_length) + int(d.max_response_length)
     _check_files(cfg, ["data.train_files"] + (["data.val_files"] if kind == PPO else []), report)
+    if kind == PPO and not report.errors:
+        _check_rows(cfg, kind, report)
     max_pos = _check_model(cfg, "actor_rollout_ref.model.path", report)
     if rollout.max_model_len is not None and int(rollout.max_model_len) < seq_len:
         report.errors.append(f"actor_rollout_ref.rollout.max_model_len={rollout.max_model_len} < "

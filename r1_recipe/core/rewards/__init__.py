@@ -3,7 +3,16 @@ their weighted composition (`compose.Composer`). The public names are re-exporte
 
 from __future__ import annotations
 
-from r1_recipe.core.rewards.registry import ENTRY_POINT_GROUP, RewardRegistryError, available, get, provider, register
+from r1_recipe.core.rewards.registry import (
+    ENTRY_POINT_GROUP,
+    RewardRegistryError,
+    available,
+    conflicts,
+    get,
+    provider,
+    register,
+)
 from r1_recipe.core.rewards.types import RewardOutput
 
-__all__ = ["ENTRY_POINT_GROUP", "RewardOutput", "RewardRegistryError", "available", "get", "provider", "register"]
+__all__ = ["ENTRY_POINT_GROUP", "RewardOutput", "RewardRegistryError", "available", "conflicts", "get", "provider",
+           "register"]

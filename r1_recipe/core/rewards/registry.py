@@ -9,7 +9,9 @@ A third party adds one with three lines in its own pyproject.toml and selects it
     [project.entry-points."r1_recipe.rewards"]
     my_reward = "my_pkg.rewards:my_reward"
 
-One rule everywhere: registering a taken name with a different object raises, naming both providers.
+One rule everywhere: registering a taken name with a different object raises, naming both providers. Two installed
+packages whose entry points take the same name make that name unusable (`get` raises, naming both; `conflicts()`
+lists them for `r1-recipe doctor`); the other components stay usable.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _BUILTINS: dict[str, str] = {
 
 _registry: dict[str, Callable | str] = dict(_BUILTINS)
 _providers: dict[str, str] = {name: f"r1-recipe ({target})" for name, target in _BUILTINS.items()}
+_conflicts: dict[str, str] = {}  # name -> the error naming both providers (entry points that clash)
 _entry_points_loaded = False
 _lock = threading.RLock()
 
@@ -50,13 +53,17 @@ def _same(a: Callable | str, b: Callable | str) -> bool:
     return a is b or _describe(a) == _describe(b)
 
 
-def _add(name: str, obj: Callable | str, provider: str) -> None:
+def _add(name: str, obj: Callable | str, provider: str, strict: bool = True) -> None:
+    """Register `obj` as `name`; a clash raises (`strict`) or is recorded in `_conflicts`."""
     with _lock:
         if name in _registry and not _same(_registry[name], obj):
-            raise RewardRegistryError(
-                f"reward {name!r} is registered twice: by {_providers[name]} and by {provider} ({_describe(obj)}); "
-                f"rename one of them"
-            )
+            target = _describe(obj)
+            message = (f"reward {name!r} is registered twice: by {_providers[name]} and by "
+                       f"{provider if target in provider else f'{provider} ({target})'}; rename one of them")
+            if strict:
+                raise RewardRegistryError(message)
+            _conflicts[name] = message
+            return
         if name not in _registry or isinstance(_registry[name], str):
             _registry[name] = obj
             _providers.setdefault(name, provider)
@@ -81,7 +88,7 @@ def _load_entry_points() -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
             provider = f"{dist.name if dist else 'entry point'} ({ep.value})"
-            _add(ep.name, ep.value, provider)
+            _add(ep.name, ep.value, provider, strict=False)
 
 
 def _resolve(target: str) -> Callable:
@@ -96,6 +103,8 @@ def get(name: str) -> Callable:
     """The component registered as `name`; raises with the list of known names if there is none."""
     _load_entry_points()
     with _lock:
+        if name in _conflicts:
+            raise RewardRegistryError(_conflicts[name])
         if name not in _registry:
             raise RewardRegistryError(f"unknown reward component {name!r}; available: {', '.join(available())}")
         obj = _registry[name]
@@ -110,6 +119,13 @@ def available() -> list[str]:
     _load_entry_points()
     with _lock:
         return sorted(_registry)
+
+
+def conflicts() -> dict[str, str]:
+    """Names that two installed packages register (entry points): name -> the error naming both providers."""
+    _load_entry_points()
+    with _lock:
+        return dict(_conflicts)
 
 
 def option_names(fn: Callable) -> frozenset[str] | None:

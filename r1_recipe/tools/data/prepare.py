@@ -30,24 +30,26 @@ class PrepareError(ValueError):
 
 
 def read_local(path: str | Path) -> list[dict]:
-    """Records of a local .jsonl / .json (list of objects, or {"data": [...]}) / .parquet file."""
-    import pandas as pd
+    """Records of a local .jsonl / .json (list of objects, or {"data": [...]}) / .parquet file; PrepareError names
+    the file and the line of what cannot be read."""
+    from r1_recipe.tools.inputs import InputError, read_json, read_jsonl, read_parquet
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise PrepareError(f"input file {str(path)!r} does not exist")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path).to_dict("records")
-    if path.suffix == ".jsonl":
-        return pd.read_json(path, lines=True, dtype=False).to_dict("records")
-    if path.suffix == ".json":
-        import json
-
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data = data.get("data", data) if isinstance(data, dict) else data
-        if not isinstance(data, list):
-            raise PrepareError(f"{path}: expected a JSON list of records (or {{\"data\": [...]}})")
-        return data
+    try:
+        if path.suffix == ".parquet":
+            return read_parquet(path).to_dict("records")
+        if path.suffix == ".jsonl":
+            return [record for _, record in read_jsonl(path)]
+        if path.suffix == ".json":
+            data = read_json(path)
+            data = data.get("data", data) if isinstance(data, dict) else data
+            if not isinstance(data, list):
+                raise PrepareError(f"{path}: expected a JSON list of records (or {{\"data\": [...]}})")
+            return data
+    except InputError as e:
+        raise PrepareError(str(e)) from None
     raise PrepareError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(LOCAL_SUFFIXES)}")
 
 
@@ -85,7 +87,7 @@ def to_rows(records: Iterable[Mapping], spec: Spec, template: str, split: str, s
         try:
             ex = spec.to_example(rec)
         except MissingColumn as e:
-            raise PrepareError(f"dataset {spec.name!r}{f' ({source})' if source else ''}: {e}; "
+            raise PrepareError(f"dataset {spec.name!r}{f' ({source})' if source else ''}: row {i}: {e}; "
                                "rename the column or use --question-key/--answer-key") from None
         except (ValueError, KeyError, TypeError) as e:
             skipped.append(f"row {i}: {type(e).__name__}: {e}"[:300])
@@ -150,6 +152,9 @@ def prepare(dataset: str, out: str | Path, split: str | None = None, template: s
         records = [_renamed(r, spec, question_key, answer_key) for r in records]
     if limit:
         records = list(records)[:limit]
+    records = list(records)
+    if not records:
+        raise PrepareError(f"dataset {dataset!r} ({source}): the input has no records")
     rows, skipped = to_rows(records, spec, template, split, source, progress)
     if not rows:
         raise PrepareError(f"dataset {dataset!r} ({source}): no usable rows; first problems: {skipped[:3]}")

@@ -30,7 +30,7 @@ from r1_recipe.core.rewards.types import RewardOutput
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["code_reward", "isolation_level", "extract_code", "parse_tests", "ALLOW_ENV"]
+__all__ = ["code_reward", "isolation_level", "extract_code", "parse_tests", "call_test", "ALLOW_ENV"]
 
 # Languages the reward accepts. Adding one (e.g. C++ via the system compiler) means an entry here plus a compile
 # step before the runs; the test loop and the comparison do not change.
@@ -39,7 +39,8 @@ MAX_CODE_CHARS = 100_000
 FAILURE_KINDS = ("wrong_answer", "runtime_error", "timeout", "memory", "output_limit", "sandbox_violation",
                  "compile_error", "sandbox_error")
 _OPTIONS = {"mode", "timeout_s", "total_timeout_s", "memory_mb", "max_output_bytes", "max_tests", "backend",
-            "sandbox_fusion_url", "allow_unsandboxed", "language"}
+            "sandbox_fusion_url", "allow_unsandboxed", "language", "preamble"}
+PREAMBLE_MODES = ("call", "all", "none")  # which programs get the judge preamble (sandbox.PREAMBLE)
 
 
 def parse_tests(ground_truth) -> tuple[list, list, str | None]:
@@ -59,11 +60,24 @@ def parse_tests(ground_truth) -> tuple[list, list, str | None]:
     return inputs, outputs, fn_name
 
 
-def _call_args(value) -> list:
-    """Arguments of one function-call test: a list, or LiveCodeBench's newline-separated JSON values."""
-    if isinstance(value, str):
-        return [json.loads(line) for line in value.split("\n") if line.strip()]
-    return list(value) if isinstance(value, list | tuple) else [value]
+def call_test(args, expected) -> tuple[str, object]:
+    """One function-call test as `(JSON argument list, expected value)`, from either form real data uses.
+
+    - string form (verl, PRIME/Eurus, LiveCodeBench, DeepCoder): the input is newline-separated JSON arguments and
+      the output one JSON value (`"[2,3]\n5"` -> `[[2, 3], 5]`, `"10"` -> `10`); an output that is not JSON stays the
+      string it is.
+    - list form (APPS, TACO): the input is the argument list and the output the value, or a one-element list of it.
+    """
+    if isinstance(args, str):
+        args = [json.loads(line) for line in args.split("\n") if line.strip()]
+        if isinstance(expected, str):
+            try:
+                expected = json.loads(expected)
+            except ValueError:
+                pass
+    elif not isinstance(args, list | tuple):
+        args = [args]
+    return json.dumps(list(args)), expected
 
 
 def _failure_kind(res: RunResult) -> str:
@@ -94,6 +108,8 @@ def _validate(options: dict) -> None:
         raise ValueError(f"code reward option backend must be 'local' or 'sandbox_fusion', got {options['backend']!r}")
     if options.get("backend") == "sandbox_fusion" and not options.get("sandbox_fusion_url"):
         raise ValueError("code reward backend 'sandbox_fusion' needs sandbox_fusion_url")
+    if options.get("preamble", "call") not in PREAMBLE_MODES:
+        raise ValueError(f"code reward option preamble must be one of {PREAMBLE_MODES}, got {options['preamble']!r}")
     if options.get("language", "python") not in CODE_LANGUAGES:
         raise ValueError(f"code reward language must be one of {sorted(CODE_LANGUAGES)}, got {options['language']!r}")
     for key in ("timeout_s", "total_timeout_s"):
@@ -110,7 +126,7 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
                 timeout_s: float = 2.0, total_timeout_s: float = 8.0, memory_mb: int = 512,
                 max_output_bytes: int = 1 << 20, max_tests: int = 100, backend: str = "local",
                 sandbox_fusion_url: str | None = None, allow_unsandboxed: bool = False,
-                language: str = "python") -> RewardOutput:
+                language: str = "python", preamble: str = "call") -> RewardOutput:
     """Score a response by running its last code block against the test cases.
 
     Returns score = passed/total (`mode="pass_rate"`) or 1.0 iff all pass (`"all_pass"`, stops at the first
@@ -127,7 +143,7 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
     try:
         inputs, outputs, fn_name = parse_tests(ground_truth)
         inputs, outputs = inputs[:max_tests], outputs[:max_tests]
-        tests = [(json.dumps(_call_args(i)) if fn_name else str(i), o) for i, o in zip(inputs, outputs, strict=True)]
+        tests = [call_test(i, o) if fn_name else (str(i), o) for i, o in zip(inputs, outputs, strict=True)]
     except (ValueError, TypeError) as e:
         info["error"] = str(e)[:200]
         logger.debug("code reward: bad ground truth (%s)", info["error"])
@@ -140,6 +156,7 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
     limits = Limits(wall_s=float(timeout_s), cpu_s=max(1, int(timeout_s + 0.999)), memory_mb=int(memory_mb),
                     output_bytes=int(max_output_bytes))
     call_mode = f"call:{fn_name}" if fn_name else "stdio"
+    with_preamble = preamble == "all" or (preamble == "call" and fn_name is not None)
     workdir = tempfile.mkdtemp(prefix=f"r1-code-{os.getpid()}-")
     try:
         os.chmod(workdir, 0o755)  # readable by the sandbox's throwaway uid
@@ -151,13 +168,15 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
         if backend == "sandbox_fusion":
             argv = ["-", *(str(x) for x in (memory_mb << 20, limits.cpu_s, limits.file_bytes, limits.open_files,
                                              limits.processes)), "solution.py", call_mode]
-            remote_code = f"_R1_SRC = {code!r}\nimport sys\nsys.argv = {argv!r}\n{sandbox.RUNNER}"
+            pre = sandbox.PREAMBLE if with_preamble else ""
+            remote_code = f"_R1_SRC = {code!r}\n_R1_PRE = {pre!r}\nimport sys\nsys.argv = {argv!r}\n{sandbox.RUNNER}"
         deadline = time.monotonic() + float(total_timeout_s)
         if remote_code is not None:
             results = (RunResult("timeout", "", "total_timeout_s exhausted", None, 0.0) if time.monotonic() >= deadline
                        else run_remote(sandbox_fusion_url, remote_code, stdin, limits) for stdin, _ in tests)
         else:
-            results = sandbox.run_tests(workdir, [stdin for stdin, _ in tests], call_mode, limits, deadline)
+            results = sandbox.run_tests(workdir, [stdin for stdin, _ in tests], call_mode, limits, deadline,
+                                        preamble=with_preamble)
         try:
             for index, ((_, expected), res) in enumerate(zip(tests, results, strict=False)):
                 kind = _judge(res, expected, fn_name is not None)

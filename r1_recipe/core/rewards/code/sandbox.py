@@ -15,12 +15,14 @@ The launch cost (bwrap + rlimits, ~20 ms) is measured by bench/code_sandbox_benc
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 import random
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -33,55 +35,33 @@ logger = logging.getLogger(__name__)
 
 ALLOW_ENV = "R1_RECIPE_ALLOW_UNSANDBOXED"
 
-# The SandboxFusion backend's program wrapper (one request per test; the local backend uses supervisor.py):
-# fixes hard limits the program cannot raise again, then runs the program as __main__.
-# argv: limits..., program path, mode ("stdio" or "call:<fn_name>").
-RUNNER = r"""
-import sys, resource
-_a = sys.argv
-_mem, _cpu, _fsize, _nofile, _nproc = (int(x) for x in _a[1:6])
-for _k, _v in ((resource.RLIMIT_AS, _mem), (resource.RLIMIT_CPU, _cpu), (resource.RLIMIT_FSIZE, _fsize),
-               (resource.RLIMIT_NOFILE, _nofile), (resource.RLIMIT_NPROC, _nproc), (resource.RLIMIT_CORE, 0)):
-    _h = resource.getrlimit(_k)[1]
-    _v = _v if _h == resource.RLIM_INFINITY else min(_v, _h)
-    resource.setrlimit(_k, (_v, _v))
-_path, _mode = _a[6], _a[7]
-sys.argv = [_path]
-sys.setrecursionlimit(100000)
-_src = globals().get("_R1_SRC") or open(_path).read()
-if _mode == "stdio":
-    _g = {"__name__": "__main__", "__builtins__": __builtins__}
-    exec(compile(_src, "solution.py", "exec"), _g)
-else:
-    # Function-call style: args come as one JSON list on stdin; the program's own prints go to stderr; the return
-    # value is written as JSON on fd 1. The parent compares it: the program's objects never reach the comparison.
-    import json, os
-    _fn = _mode.split(":", 1)[1]
-    _args = json.loads(sys.stdin.read())
-    _out = os.fdopen(os.dup(1), "w")
-    sys.stdout = sys.stderr
-    _g = {"__name__": "__main__", "__builtins__": __builtins__}
-    exec(compile(_src, "solution.py", "exec"), _g)
-    _f = _g.get(_fn)
-    if _f is None and "Solution" in _g:
-        _f = getattr(_g["Solution"](), _fn)
-    if _f is None:
-        raise NameError("function %r is not defined" % _fn)
-    _r = _f(*_args)
-    def _plain(v):
-        if isinstance(v, tuple):
-            return [_plain(x) for x in v]
-        if isinstance(v, list):
-            return [_plain(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): _plain(x) for k, x in v.items()}
-        if v is None or type(v) in (bool, int, float, str):
-            return v
-        raise TypeError("return value of type %s is not JSON" % type(v).__name__)
-    _out.write(json.dumps(_plain(_r)))
-    _out.flush()
+# The judge preamble: names LeetCode's Python 3 judge, LiveCodeBench's harness and verl's prime_code make available
+# without an import (order as LiveCodeBench's: star imports, then modules, then builtins again so that math.pow or
+# operator.abs never shadow the builtins). Executed once per sandbox, before the program, into the program's globals.
+PREAMBLE = """\
+from typing import *
+from collections import *
+from functools import *
+from itertools import *
+from heapq import *
+from bisect import *
+from math import *
+from string import *
+from operator import *
+from copy import deepcopy
+try:
+    from sortedcontainers import SortedDict, SortedKeyList, SortedList, SortedSet
+except ImportError:  # a remote judge (SandboxFusion) without it
+    pass
+import bisect, collections, copy, datetime, functools, heapq, itertools, math, operator, random, re, string, sys
+from builtins import *
+inf = float("inf")
 """
 
+# Third-party packages a judge's interpreter offers (LeetCode: sortedcontainers). Pure Python, installed with
+# r1-recipe, made visible read-only inside the sandbox (the sandbox's interpreter is the system Python).
+JUDGE_PACKAGES = ("sortedcontainers",)
+SANDBOX_LIB = "/sandbox-lib"
 
 @dataclass(frozen=True)
 class Limits:
@@ -116,6 +96,56 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
+@functools.lru_cache(maxsize=1)
+def judge_packages() -> dict[str, str]:
+    """{name: package directory} of JUDGE_PACKAGES as installed here (found without importing them), each readable
+    by the sandbox's throwaway uid: a package inside a private tree (a venv under /root) is copied once to a
+    world-readable directory under the temp dir."""
+    found = {}
+    for name in JUDGE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            logger.warning("code sandbox: judge package %r is not installed; programs importing it will fail", name)
+            continue
+        path = os.path.realpath(list(spec.submodule_search_locations)[0])
+        found[name] = path if _world_readable(path) else _public_copy(name, path)
+    return found
+
+
+def _world_readable(path: str) -> bool:
+    """`path` listable by any uid and every directory above it searchable (pip installs files 0644)."""
+    if os.stat(path).st_mode & 0o005 != 0o005:
+        return False
+    while path != "/":
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & 0o001:
+            return False
+    return True
+
+
+def _public_copy(name: str, path: str) -> str:
+    root = os.path.join(tempfile.gettempdir(), f"r1-judge-packages-{os.getuid()}")
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        root = tempfile.mkdtemp(prefix="r1-judge-packages-")  # someone else's: never bind what others can write
+    os.chmod(root, 0o755)  # whatever the umask: the throwaway uid must reach the copy
+    target = os.path.join(root, name)
+    if not os.path.isdir(target):
+        staging = tempfile.mkdtemp(dir=root)
+        shutil.copytree(path, os.path.join(staging, name), ignore=shutil.ignore_patterns("__pycache__"))
+        for d, _, files in os.walk(staging):
+            os.chmod(d, 0o755)
+            for f in files:
+                os.chmod(os.path.join(d, f), 0o644)
+        try:
+            os.rename(os.path.join(staging, name), target)  # atomic: concurrent workers keep the first copy
+        except OSError:
+            pass
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def _bwrap_argv(workdir: str, python: str) -> list[str]:
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
@@ -129,7 +159,19 @@ def _bwrap_argv(workdir: str, python: str) -> list[str]:
         argv += ["--ro-bind", prefix, prefix]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", workdir, "/sandbox",
              "--chdir", "/tmp", "--hostname", "sandbox"]
+    for name, path in judge_packages().items():
+        argv += ["--ro-bind", path, f"{SANDBOX_LIB}/{name}"]
     return argv
+
+
+def _host_lib(workdir: str) -> str:
+    """Without namespaces: a directory of links to the judge packages, inside the run's own directory."""
+    lib = os.path.join(workdir, "lib")
+    os.makedirs(lib, exist_ok=True)
+    for name, path in judge_packages().items():
+        if not os.path.lexists(os.path.join(lib, name)):
+            os.symlink(path, os.path.join(lib, name))
+    return lib
 
 
 def _drop_privileges() -> list[str]:
@@ -168,13 +210,20 @@ def unsandboxed_allowed(option: bool) -> bool:
 
 
 SUPERVISOR = (Path(__file__).with_name("supervisor.py")).read_text()
+# The SandboxFusion backend's program wrapper (one request per test): the supervisor's functions without its main,
+# then `run_remote`: hard limits the program cannot raise again, the preamble, the program as __main__.
+# The request's code sets _R1_SRC (program), _R1_PRE (preamble or "") and sys.argv (limits..., path, mode).
+RUNNER = "_R1_REMOTE = True\n" + SUPERVISOR + "\nrun_remote(_R1_SRC, _R1_PRE)\n"
 
 
 def run_tests(workdir: str, inputs: list[str], mode: str, limits: Limits, deadline: float,
-              level: str | None = None, python: str | None = None) -> Iterator[RunResult]:
-    """Run `workdir/solution.py` on each stdin in `inputs`, in one sandbox; yield one RunResult per test, in order.
+              level: str | None = None, python: str | None = None, preamble: bool = False) -> Iterator[RunResult]:
+    """Run `workdir/solution.py` on each test input, in one sandbox; yield one RunResult per test, in order.
 
-    One sandbox per program (launch ~20 ms) and one forked child per test inside it (see supervisor.py).
+    `mode` "stdio": each input is the program's stdin, one forked child per test. "call:<fn_name>": each input is a
+    JSON argument list; one child calls the function for every test (a new child after a test that kills it), and
+    a result's stdout is the JSON return value. `preamble`: run PREAMBLE into the program's globals first.
+    One sandbox per program (launch ~20 ms); see supervisor.py.
     `workdir` is mounted read-only at /sandbox; each test gets a fresh directory in the sandbox's own tmpfs.
     The whole run is killed at `deadline` (time.monotonic()); tests not reported by then yield "timeout", and
     tests not reported because the program killed its supervisor yield "killed". Never raises on program
@@ -189,14 +238,15 @@ def run_tests(workdir: str, inputs: list[str], mode: str, limits: Limits, deadli
     os.chmod(os.path.join(workdir, "tests.bin"), 0o644)
     args = [str(limits.memory_mb << 20), str(limits.cpu_s), str(limits.file_bytes), str(limits.open_files),
             str(limits.processes), str(limits.wall_s), str(limits.output_bytes), mode]
+    pre = PREAMBLE if preamble else ""
     scratch = None
     if level == "bwrap":
         argv = _drop_privileges() + _bwrap_argv(workdir, python) + [python, "-I", "-S", "-c", SUPERVISOR, *args,
-                                                                     "/sandbox", "/tmp", "1"]
+                                                                     "/sandbox", "/tmp", "1", pre, SANDBOX_LIB]
         cwd = "/"
     else:
         scratch = tempfile.mkdtemp(prefix="r1-run-")
-        argv = [python, "-I", "-S", "-c", SUPERVISOR, *args, workdir, scratch, "0"]
+        argv = [python, "-I", "-S", "-c", SUPERVISOR, *args, workdir, scratch, "0", pre, _host_lib(workdir)]
         cwd = scratch
     cap = len(inputs) * (limits.output_bytes + (1 << 20))  # each report: capped output + capped stderr + header
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

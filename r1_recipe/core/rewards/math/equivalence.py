@@ -25,8 +25,17 @@ from r1_recipe.core.rewards.math.canonical import (
 )
 
 logger = logging.getLogger(__name__)
-# math-verify warns on every call made with its signal timeouts off; here the bounded pool is the time bound.
-logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+def _not_timeout_disabled(record: logging.LogRecord) -> bool:
+    """math-verify warns once per process that its signal timeouts are off (`parsing_timeout=None`,
+    `timeout_seconds=None`): here the bounded pool is the time bound, so that one warning is noise. Every other
+    math-verify message still reaches the user's handlers."""
+    return not str(record.msg).startswith("Timeout is disabled")
+
+
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).addFilter(_not_timeout_disabled)
 
 # math-verify's defaults with its unit stripping off: it drops any trailing letter (`5m` -> 5), which would accept `5`
 # for a gold `5m`; our `normalize` strips only spaced or \text{} units.

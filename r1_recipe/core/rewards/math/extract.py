@@ -129,18 +129,34 @@ def _last_math(text: str) -> list[str]:
             for pattern, priority in regexes
         ]
         _LIBRARY_PATTERNS.extend(sorted(patterns, key=lambda p: p[2]))
+    failed: list[tuple[int, int]] = []  # LaTeX spans its parser rejected, over all priorities
     for priority in sorted({p[2] for p in _LIBRARY_PATTERNS}):
         group = [(pattern, target) for pattern, target, prio in _LIBRARY_PATTERNS if prio == priority]
         matches = [(m, target) for pattern, target in group for m in pattern.finditer(text)]
         matches.sort(key=lambda mt: (mt[0].end(), -mt[0].start()), reverse=True)
         for m, target in matches:
+            is_latex = isinstance(target, LatexExtractionConfig)
+            # upstream's rule (Math-Verify after 0.9.0, tests/test_failed_latex_span.py): a formula that fails to
+            # parse cannot supply a number from inside it (`$\sum_{k=0}^n ...$` is not the answer 0)
+            if not is_latex and failed and _overlaps(_spans(m, ("expr", "integer", "decimal")), failed):
+                continue
             try:
                 parsed, string = extract_match(m, target)
             except Exception:  # a span its parser rejects is not an answer
-                continue
+                parsed, string = None, ""
             if parsed is not None and string and string.strip():
                 return [string.strip()]
+            if is_latex:
+                failed.extend(_spans(m, ("first_latex",)))
     return []
+
+
+def _spans(match: re.Match, prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
+    return [match.span(name) for name, value in match.groupdict().items() if value and name.startswith(prefixes)]
+
+
+def _overlaps(spans: list[tuple[int, int]], others: list[tuple[int, int]]) -> bool:
+    return any(start < hi and end > lo for start, end in spans for lo, hi in others)
 
 
 # A response that echoes its prompt (`<|User|>...<|Assistant|>...`, as some rollout logs store it) is graded on what

@@ -38,7 +38,8 @@ def math_reward(
     multiple: str = "reject",
     **_: object,
 ) -> RewardOutput:
-    """1.0 when the response's final answer is equivalent to `ground_truth`, else 0.0 with a reason.
+    """1.0 when the response's final answer is equivalent to `ground_truth` (to any of them when it is a list of
+    accepted answers: a python list or, from parquet, a numpy array), else 0.0 with a reason.
 
     Options: `fallbacks` (subset of FALLBACKS, tried in order when there is no `<answer>` or `\\boxed{}`),
     `think_policy` ("ignore": an answer only inside the reasoning does not count; "allow": it does),
@@ -51,22 +52,28 @@ def math_reward(
         return RewardOutput(0.0, "bad_response")
     if len(solution_str) > MAX_CHARS:
         return RewardOutput(0.0, "too_long")
-    gold = _gold_text(ground_truth)
-    if not gold:
+    golds = gold_texts(ground_truth)
+    if not golds:
         return RewardOutput(0.0, "unparsable_gold")
     pred, where = extract_answer(solution_str, fallbacks=fallbacks, think_policy=think_policy, multiple=multiple)
-    if where == "multiple_answers":
+    for gold in golds if where == "multiple_answers" else ():
         pred, where = _multi_part(solution_str, gold)
+        if pred is not None:
+            break
     if pred is None:
         return RewardOutput(0.0, where)
     if len(pred) > MAX_ANSWER_CHARS:
         return RewardOutput(0.0, "too_long", pred[:200])
     info = {"key": vote_key(pred), "where": where}
-    ok = is_equivalent(pred, gold)
-    if not ok:
-        letter = _mcq_letter(pred, gold, extra_info)
-        ok = letter is not None and letter == gold.strip().strip("()")
+    ok = any(_matches(pred, gold, extra_info) for gold in golds)
     return RewardOutput(1.0 if ok else 0.0, "" if ok else "wrong", pred, info)
+
+
+def _matches(pred: str, gold: str, extra_info: dict | None) -> bool:
+    if is_equivalent(pred, gold):
+        return True
+    letter = _mcq_letter(pred, gold, extra_info)
+    return letter is not None and letter == gold.strip().strip("()")
 
 
 # Golds written as several parts: boxes or math spans joined by short filler (`\\boxed{1} papers and \\boxed{2} bins`,
@@ -96,14 +103,23 @@ def _multi_part(response: str, gold: str) -> tuple[str | None, str]:
     return None, "multiple_answers"
 
 
-def _gold_text(ground_truth) -> str:
-    """verl datasets carry the gold as a string, a number, or a one-element list / dict {"ground_truth": ...}."""
+def gold_texts(ground_truth) -> list[str]:
+    """The accepted answers, each as the text the response is compared with ([] when there is none). verl datasets
+    carry the gold as a string, a number, a list of accepted answers (a numpy array when read from parquet), or a
+    dict {"ground_truth": ...}."""
     if isinstance(ground_truth, dict):
         ground_truth = ground_truth.get("ground_truth", ground_truth.get("answer"))
     if hasattr(ground_truth, "tolist"):  # numpy arrays and scalars from parquet
         ground_truth = ground_truth.tolist()
-    if isinstance(ground_truth, list | tuple) and len(ground_truth) == 1:
-        ground_truth = ground_truth[0]
+    items = ground_truth if isinstance(ground_truth, list | tuple) else [ground_truth]
+    return [text for text in map(_gold_text, items) if text]
+
+
+def _gold_text(ground_truth) -> str:
+    """One accepted answer as text: a GSM8K solution's `#### N`, a boxed or multi-part gold's parts, a worked
+    solution's final answer; "" for none."""
+    if hasattr(ground_truth, "tolist"):
+        ground_truth = ground_truth.tolist()
     if ground_truth is None or isinstance(ground_truth, list | tuple | dict):
         return ""
     text = str(ground_truth).strip()
