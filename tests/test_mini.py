@@ -88,8 +88,8 @@ def test_grpo_values_come_from_the_zero_recipe():
         "cosine", 0.1, 0.03, 0.1, 1.0)
 
 
-def test_recipe_value_trl_cannot_reproduce_fails_naming_the_key(tmp_path):
-    from r1_recipe.tools.mini.recipe import MiniRecipeError, rl_values
+def test_recipe_value_trl_cannot_reproduce_fails_naming_the_key_on_the_trl_host_only(tmp_path):
+    from r1_recipe.tools.mini.recipe import EvalValues, MiniRecipeError, eval_values, rl_values
     from r1_recipe.tools.recipes import available
 
     text = available()["zero"].read_text().replace("loss_agg_mode: seq-mean-token-mean",
@@ -97,6 +97,9 @@ def test_recipe_value_trl_cannot_reproduce_fails_naming_the_key(tmp_path):
     (tmp_path / "odd.yaml").write_text(text)
     with pytest.raises(MiniRecipeError, match="actor_rollout_ref.actor.loss_agg_mode='seq-mean-token-sum'"):
         rl_values(str(tmp_path / "odd.yaml"))
+    # the verl host runs the recipe as written: it reads only the evaluation's sampling and the reward
+    assert eval_values(str(tmp_path / "odd.yaml")) == EvalValues(
+        eval_temperature=0.6, eval_top_p=0.95, reward={"components": {"accuracy": 1.0, "format": 1.0}, "timeout_s": 10})
 
 
 @pytest.fixture(scope="module")

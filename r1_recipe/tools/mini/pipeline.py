@@ -282,7 +282,9 @@ def run(cfg: MiniConfig) -> dict:
     samples = data.sft_samples(train, cfg.sft_samples, cfg.seed, cfg.hasty, cfg.slip)
     tok = mini_model.build_tokenizer([p + c for p, c in samples])
     model = mini_model.build_model(len(tok), cfg.seed)
-    rl, sft_schedule = recipe.rl_values(cfg.recipe), recipe.sft_values(cfg.sft_recipe)
+    # verl runs the recipe as written: only the evaluation's values are read from it; TRL needs every value mapped
+    rl = recipe.rl_values(cfg.recipe) if cfg.host == "trl" else recipe.eval_values(cfg.recipe)
+    sft_schedule = recipe.sft_values(cfg.sft_recipe)
     # the RL recipe's reward (accuracy + format, weight 1 each, each under a hard time bound); one worker process
     composer = Composer({**rl.reward, "workers": 1})
     print(f"[mini] {len(train)} problems, {len(samples)} cold-start samples, "
