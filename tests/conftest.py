@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _cpu_fixtures import TAGS, build_tiny_tokenizer  # noqa: F401  (tests import them from here)
 
 ROOT = Path(__file__).resolve().parents[1]  # the clone: read for its files (docs, pyproject), never imported from
 
@@ -22,38 +23,6 @@ def pytest_configure(config):
     if ROOT / "r1_recipe" in where.parents:
         raise pytest.UsageError(f"r1_recipe was imported from the source tree ({where}), not from the installed wheel: "
                                 "run the suite with `bash scripts/test.sh` (non-editable, outside the clone)")
-
-TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
-
-
-def build_tiny_tokenizer(path, chat_template: str | None = None):
-    """A byte-level BPE tokenizer (vocab ~600) trained on synthetic R1-style text and saved to `path`.
-
-    The R1 tags are added as *non-special* tokens, as in real Qwen2.5 tokenizers: verl's managers decode with
-    `skip_special_tokens=True`, which would drop special tags. EOS is `<|im_end|>`, pad `<|endoftext|>`.
-    """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    corpus = [
-        f"What is {a} + {b}? <think> {a} plus {b} is {a + b}. Let me check: yes. </think> <answer> \\boxed{{{a + b}}} "
-        f"</answer> A conversation between User and Assistant. The user asks a question."
-        for a in range(30)
-        for b in range(0, 30, 3)
-    ]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    fast.add_tokens(TAGS)  # non-special
-    if chat_template is not None:
-        fast.chat_template = chat_template
-    fast.save_pretrained(str(path))
-    return fast
-
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tmp_path_factory):

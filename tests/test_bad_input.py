@@ -86,8 +86,10 @@ def test_the_cpu_plan_has_no_vllm_kv_cache_and_says_when_no_reset_falls_in_the_r
     plan = out.split("# plan:\n")[1].split("# command:")[0].splitlines()
     assert plan[3] == "#   reference reset: every 400 paper steps = every 400 verl steps; none in this run"
     assert plan[5].startswith("#   divisibility: 1 GPUs, actor dp 1 (SP 1), 1 hf replicas (TP 1); ")
-    assert plan[6] == ("#   memory per GPU (estimate, 0.49B params): FSDP weights 1.8 GiB, grads 1.8 GiB, optimizer "
-                       "3.7 GiB, activations 11.7 GiB")
+    assert plan[6] == ("#   memory per GPU (estimate, 0.49B params; docs/recipes.md \"Memory plan\"): FSDP weights 1.8 "
+                       "GiB, grads 1.8 GiB, optimizer 3.7 GiB, gathered bf16 embedding/LM head 0.3 GiB, activations "
+                       "16.7 GiB, rollout hf: bf16 model 0.9 GiB + one generate batch 303.5 GiB; reference 0.9 GiB in "
+                       "host memory (CPU-offloaded)")   # the recipe's sizes: the generate batch says to shrink them
     assert "KV cache" not in out and "vLLM" not in "".join(plan)
 
 
@@ -205,7 +207,8 @@ def test_reward_config_takes_a_recipe_name_from_any_directory(capsys, tmp_path, 
     monkeypatch.chdir(tmp_path)  # no recipes/ here: the name resolves to the installed package's file
     expected = OmegaConf.to_container(OmegaConf.load(available()["reasoning_rl"]).reward.r1)
     assert load_reward_config("reasoning_rl") == expected == {
-        "components": {"accuracy": 1.0, "format": 1.0, "language": 1.0}, "timeout_s": 10}
+        "components": {"accuracy": 1.0, "format": {"weight": 1.0, "answer_tag": False}, "language": 1.0},
+        "timeout_s": 10}
     (tmp_path / "mine.yaml").write_text("components: {accuracy: 1.0}\n")
     assert load_reward_config("mine.yaml") == {"components": {"accuracy": 1.0}}
     (tmp_path / "gen.jsonl").write_text('{"prompt": "q", "responses": ["a"], "ground_truth": "1"}\n')

@@ -85,6 +85,7 @@ def _prepare(argv: list[str], cwd: Path, home: Path) -> None:
                 p.parent.mkdir(parents=True, exist_ok=True)
                 n = 512  # one batch of the largest recipe (512 prompts): a smaller set is refused at start-up
                 pd.DataFrame({"prompt": [[{"role": "user", "content": "1+1?"}]] * n, "data_source": ["x"] * n,
+                              "reward_model": [{"style": "rule", "ground_truth": "2"}] * n,  # `run` audits golds
                               "messages": [[{"role": "user", "content": "1+1?"},
                                             {"role": "assistant", "content": "2"}]] * n}).to_parquet(p)
             elif key.lstrip("+").endswith("model.path") and os.path.isabs(v) and "/ckpt/" in v:

@@ -135,3 +135,57 @@ def test_a_row_without_responses_is_reported_as_malformed_and_not_counted(tmp_pa
         {"prompt_index": 1, "reason": "malformed_row: ValueError: no responses"}]}
     assert (records[1]["prompt_index"], records[1]["acc"], records[1]["reasons"]) == (
         1, None, "malformed_row: ValueError: no responses")
+
+
+# ---------------------------------------------------------------- numbers people can quote: intervals, settings
+def test_every_metric_gets_its_two_intervals(result):
+    report, _ = result
+    aime = report["intervals"]["aime2024"]
+    assert sorted(aime) == ["cons@4", "pass@1", "pass@2", "pass@4"]
+    # per-problem pass@1 of A and B: 3/4 and 1/4; the problem bootstrap's means are 1/4, 1/2, 3/4
+    assert aime["pass@1"]["ci95"] == [0.25, 0.75]
+    assert aime["pass@4"] == {"ci95": [1.0, 1.0], "ci95_sampling": pytest.approx([0.5, 1.0])}
+    # pass@1 resampled within A (3 of 4 right) and B (1 of 4): the mean stays within [0.25, 0.75]
+    lo, hi = aime["pass@1"]["ci95_sampling"]
+    assert 0.25 <= lo < 0.5 < hi <= 0.75
+    assert report["settings"]["bootstrap"] == {"n_boot": 10000, "n_boot_sampling": 2000, "seed": 0,
+                                               "confidence": 0.95}
+    assert set(report["settings"]["verifier"]) >= {"r1-recipe", "math-verify", "sympy"}
+
+
+def test_eval_md_prints_the_intervals_and_the_settings(result):
+    report, _ = result
+    text = markdown_table(report)
+    assert "| aime2024 | pass@1 | 50.0 | [25.0, 75.0] |" in text
+    assert "Generation settings:" in text and "none recorded" in text  # the test inputs carry none
+
+
+def test_compare_gives_the_paired_difference_on_common_problems(inputs, composer, tmp_path):
+    base, _ = evaluate(inputs, composer=composer, progress=False, cons_k=[4])
+    worse = AIME.copy()
+    worse["responses"] = [[answer("3")] * 4, AIME["responses"][1]]  # problem A: 0 of 4 right (was 3 of 4)
+    worse.to_parquet(tmp_path / "aime.parquet", index=False)
+    other, _ = evaluate([str(tmp_path / "aime.parquet")], composer=composer, progress=False, cons_k=[4])
+    table = compare_table({"base": base, "other": other})
+    # only aime2024 is common; d(pass@1) = [0 - 3/4, 0] on A and B: mean -37.5, resampled means -75, -37.5, 0
+    assert "| aime2024 | pass@1 | 2 | -37.5 | [-75.0, 0.0] |" in table
+    assert "| aime2024 | cons@4 | 2 | -50.0 | [-100.0, 0.0] |" in table
+    assert "| gsm8k |" not in table.split("Paired difference")[1]
+
+
+def test_generation_settings_in_the_input_are_recorded_and_flags_add_to_them(tmp_path, composer, capsys):
+    from r1_recipe.core import provenance
+
+    settings = {"model": {"path": "/m", "config_sha256": "ab"}, "n": 4, "sampling": {"temperature": 0.6}}
+    provenance.write_parquet(AIME, tmp_path / "aime.parquet", settings)
+    out = tmp_path / "out"
+    assert cli(["eval", str(tmp_path / "aime.parquet"), "--out", str(out), "--setting", "dtype=bfloat16",
+                "--setting", "rollout.tensor_model_parallel_size=2", "--bootstrap", "500", "--seed", "3"]) == 0
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["generation"] == {str(tmp_path / "aime.parquet"): {
+        **settings, "dtype": "bfloat16", "rollout.tensor_model_parallel_size": 2}}
+    assert saved["settings"]["bootstrap"]["n_boot"] == 500 and saved["settings"]["bootstrap"]["seed"] == 3
+    assert (f"- {tmp_path / 'aime.parquet'}: model.config_sha256=ab, model.path=/m, n=4, sampling.temperature=0.6, "
+            "dtype=bfloat16, rollout.tensor_model_parallel_size=2") in (out / "eval.md").read_text()
+    assert cli(["eval", str(tmp_path / "aime.parquet"), "--out", str(out), "--setting", "oops"]) == 2
+    assert "--setting expects KEY=VALUE, got 'oops'" in capsys.readouterr().out

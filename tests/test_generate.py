@@ -131,3 +131,41 @@ def test_client_settings_are_checked():
         ClientConfig.from_config({"chunk": 1})
     with pytest.raises(ValueError, match="r1_generation.max_connections must be >= 1"):
         ClientConfig.from_config({"max_connections": 0})
+
+
+def test_the_output_carries_the_generation_settings_eval_records(tmp_path):
+    """eval_generate's settings, as r1_recipe.verl.generate builds them from the recipe, end up in the parquet and
+    in `r1-recipe eval`'s eval.json."""
+    import hashlib
+    import json
+
+    from r1_recipe.core.provenance import read_parquet_settings
+    from r1_recipe.tools.recipes import compose
+    from r1_recipe.verl.generate import generation_settings
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"max_position_embeddings": 40960}')
+    (model / "model.safetensors.index.json").write_text('{"weight_map": {}}')
+    (model / "model-00001-of-00001.safetensors").write_bytes(b"")
+    (model / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    data = prompts(3)
+    data.to_parquet(tmp_path / "in.parquet")
+    cfg, _, _ = compose("eval_generate", [f"actor_rollout_ref.model.path={model}",
+                                          f"data.train_files={tmp_path / 'in.parquet'}",
+                                          f"data.output_path={tmp_path / 'out.parquet'}"])
+    settings = generation_settings(cfg, data, "prompt")
+    sha = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
+    assert settings["model"] == {"path": str(model), "config_sha256": sha(b'{"max_position_embeddings": 40960}'),
+                                 "weights_index_sha256": sha(b'{"weight_map": {}}')}
+    assert settings["n"] == 64 and settings["sampling"]["temperature"] == 0.6 and settings["sampling"]["top_p"] == 0.95
+    assert settings["sampling"]["max_tokens"] == 32768 and settings["max_model_len"] == 34816
+    assert settings["rollout"] == {"name": "vllm", "tensor_model_parallel_size": 2, "replicas": 4, "dtype": "bfloat16"}
+    assert settings["chat_template"] == {"source": "model tokenizer_config.json", "sha256": sha(b"{{ messages }}")}
+    assert settings["prompt_format"] == "bare question"
+    assert {"verl", "r1-recipe"} <= set(settings["versions"])
+    with FakeServer() as s:
+        out = generate(data, "prompt", [s.address], "m", 2, SAMPLING, tmp_path / "out.parquet",
+                       ClientConfig(chunk_prompts=2), log=lambda _: None, settings=settings)
+    assert read_parquet_settings(out) == json.loads(json.dumps(settings))
+    assert pd.read_parquet(out)["responses"].map(len).tolist() == [2, 2, 2]

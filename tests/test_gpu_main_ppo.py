@@ -70,6 +70,8 @@ def test_r1_dynamics_reach_the_file_tracker_and_report_draws_them(run):
         for key in ("r1/truncation_rate", "r1/format_rate", "r1/reward/acc/mean", "r1/reflection/rate",
                     "r1/language_mixing_rate", "r1/groups/zero_variance"):
             assert 0.0 <= data[key] <= 1.0, key
+        # vLLM's bf16 sampler against the FSDP trainer: the gap the recipe's token TIS corrects, logged every step
+        assert data["r1/rollout_gap/k3"] >= 0.0 and "rollout_corr/rollout_is_mean" in data
     assert cli(["report", str(run.log_path), "--out", str(run.tmp_path / "report")]) == 0
     assert (run.tmp_path / "report" / "length.png").exists() and (run.tmp_path / "report" / "reflection.png").exists()
 

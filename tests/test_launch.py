@@ -35,7 +35,8 @@ def parquet(path, rows: int):
 
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"prompt": [[{"role": "user", "content": f"q{i}"}] for i in range(rows)],
-                  "data_source": ["x"] * rows}).to_parquet(path)
+                  "data_source": ["x"] * rows,
+                  "reward_model": [{"style": "rule", "ground_truth": str(i)} for i in range(rows)]}).to_parquet(path)
     return path
 
 
@@ -222,11 +223,18 @@ def test_memory_estimate_of_zero_on_8x80gb_by_hand():
                        train_tokens_per_gpu=18432, logprob_tokens_per_gpu=36864)
     p = 7_615_616_512
     assert (m.weights, m.grads, m.optimizer, m.reference_host) == (4 * p // 8, 4 * p // 8, 8 * p // 8, 2 * p // 8)
+    assert m.gathered == 2 * (2 * 152064 * 3584 + 3584)   # untied embedding + LM head in bf16
     assert m.rollout_weights == p and m.kv_cache == int(0.6 * 80 * plan.GIB) - p
-    # saved layer inputs + one layer's working set + bf16 logits and their gradient
-    assert m.activations == 18432 * 28 * 3584 * 2 + 18432 * 3584 * 34 + 18432 * 152064 * 4
+    # flash-attn: a 7B layer's backward outweighs the bf16 logits at the end of the forward
+    layer = shape.layer_params()
+    assert dict(m.activation_terms) == {
+        "checkpointed layer inputs (layers x tokens x hidden x 2)": 18432 * 28 * 3584 * 2,
+        "one layer recomputed for its backward (tokens x (20 hidden + 12 intermediate + 5 kv_dim))":
+            18432 * (20 * 3584 + 12 * 18944 + 5 * 512),
+        "3 gathered layers' bf16 parameters/gradients": 6 * layer}
+    assert m.inference_activations == 36864 * 152064 * 2   # bf16 logits; the entropy is compiled
     assert m.rollout_peak == 12 * p // 8 + int(0.6 * 80 * plan.GIB)
-    assert m.peak == m.rollout_peak < 80 * plan.GIB
+    assert m.peak == m.rollout_peak < m.reserved < 80 * plan.GIB
 
 
 def test_dry_run_prints_the_plan_in_verl_and_paper_steps(capsys, d):

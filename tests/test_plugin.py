@@ -55,9 +55,9 @@ def test_doctor_reports_every_component_and_what_is_missing():
         assert any(line.startswith("ok") and line.endswith(f" {name}") for line in lines), text
     import torch
 
+    assert "ok       rollout              hf (HF generate on the CPU or the trainer's GPU)" in lines, text  # any host
     if not torch.cuda.is_available():  # CI: verl's trainers run here through platform cpu and rollout hf
         assert "ok       platform             cpu (no accelerator found)" in lines, text
-        assert "ok       rollout              hf (CPU rollout)" in lines, text
     os.environ["VERL_USE_EXTERNAL_PLUGINS"] = "none"
     try:
         code_off, text_off = run_doctor()

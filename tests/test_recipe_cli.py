@@ -37,9 +37,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_ls_lists_every_recipe_with_its_description(capsys):
     rc, out, _ = run(capsys, "ls")
     assert rc == 0
-    lines = {line.split()[0]: line for line in out.splitlines()[:8]}
+    lines = {line.split()[0]: line for line in out.splitlines()[:11]}
     assert sorted(lines) == ["all_scenarios_rl", "cold_start_sft", "distill", "eval_generate", "reasoning_rl",
-                             "rejection_sampling", "sft_all", "zero"]
+                             "rejection_sampling", "sft_all", "zero", "zero_dapo", "zero_drgrpo", "zero_gspo"]
     assert lines["zero"].split(None, 1)[1] == ("R1-Zero: GRPO from a base model with rule rewards and the R1-Zero "
                                                "template (DeepSeek-R1 §2.2)")
 

@@ -16,6 +16,7 @@ from r1_recipe.verl.recipe_check import GENERATION, PPO, SFT, entry_point, valid
 RECIPES = {
     "zero": PPO, "reasoning_rl": PPO, "all_scenarios_rl": PPO, "rejection_sampling": GENERATION,
     "cold_start_sft": SFT, "sft_all": SFT, "distill": SFT, "eval_generate": GENERATION,
+    "zero_dapo": PPO, "zero_drgrpo": PPO, "zero_gspo": PPO,  # the variants: tests/test_variants.py
 }
 
 
@@ -75,8 +76,30 @@ def test_reasoning_rl_adds_language_reward_and_clip_ten(paths):
     cfg, _, _ = compose("reasoning_rl", required(PPO, paths))
     actor = cfg.actor_rollout_ref.actor
     assert (actor.clip_ratio_low, actor.clip_ratio_high) == (10.0, 10.0)
-    assert dict(cfg.reward.r1.components) == {"accuracy": 1.0, "format": 1.0, "language": 1.0}
+    assert dict(cfg.reward.r1.components) == {"accuracy": 1.0, "format": {"weight": 1.0, "answer_tag": False},
+                                              "language": 1.0}
     assert cfg.actor_rollout_ref.model.custom_chat_template == templates.load("r1_chat")
+
+
+@pytest.mark.parametrize("name, answer_tag", [("zero", True), ("reasoning_rl", False), ("all_scenarios_rl", False)])
+def test_format_reward_fits_the_form_the_template_asks_for(name, answer_tag, paths):
+    """R1-Zero's template asks for <answer> tags; the chat form (cold start: reasoning, then a summary) has none."""
+    from r1_recipe.core.rewards.compose import parse_config
+    from r1_recipe.core.rewards.format import format_reward
+
+    cfg, _, _ = compose(name, required(PPO, paths))
+    fmt = next(c for c in parse_config(cfg.reward.r1).components if c.name == "format")
+    chat = "<think> 3 plus 4 is 7. </think> So the answer is \\boxed{7}."
+    tagged = "<think> 3 plus 4 is 7. </think> <answer> \\boxed{7} </answer>"
+    assert format_reward(chat, **fmt.options).score == (0.0 if answer_tag else 1.0)
+    assert format_reward(tagged, **fmt.options).score == (1.0 if answer_tag else 0.0)
+
+
+@pytest.mark.parametrize("name", ["zero", "reasoning_rl", "all_scenarios_rl"])
+def test_every_rl_stage_replaces_the_reference_every_400_policy_updates(name, paths):
+    # stage 2 "retains most of the parameters from the first stage" [Nature]: the 400-step reset carries over
+    cfg, _, _ = compose(name, required(PPO, paths))
+    assert cfg.algorithm.r1.ref_reset_steps == 400
 
 
 def test_stage_two_samples_at_0_7_and_distill_presets(paths):

@@ -118,6 +118,49 @@ def test_bad_reward_config_fails_when_the_manager_is_built(tiny_tokenizer):
         R1RewardManager(config=config(components={"acuracy": 1.0}), tokenizer=tiny_tokenizer, compute_score=None)
 
 
+# ---- DAPO's overlong reward shaping (zero_dapo): the keys and the arithmetic of verl's own `dapo` manager ---------
+OVERLONG = {"max_resp_len": 40, "overlong_buffer_cfg": {"enable": True, "len": 10, "penalty_factor": 1.0, "log": True}}
+
+
+@pytest.mark.parametrize("words, length", [(3, 18), (7, 30), (9, 36), (10, 39)])
+def test_overlong_penalty_equals_verls_dapo_manager(tiny_tokenizer, words, length):
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+
+    cfg = config()
+    cfg.reward.reward_kwargs = OVERLONG
+    kwargs = {"config": cfg, "tokenizer": tiny_tokenizer, "reward_router_address": None,
+              "reward_model_tokenizer": None}
+    r1 = get_reward_manager_cls("r1")(compute_score=None, **kwargs)
+    # verl's manager with the same components (accuracy + format) as its compute_score
+    score = lambda data_source, solution_str, ground_truth, extra_info=None, **_: r1.composer.score(  # noqa: E731
+        solution_str, ground_truth, extra_info)
+    dapo = get_reward_manager_cls("dapo")(compute_score=score, **kwargs)
+    data = trajectory(tiny_tokenizer, "Q:", "<think> " + "3 plus 4 " * words + "</think> <answer> 8 </answer>",
+                      pad_to=40)
+    assert int(data.batch["attention_mask"][0, -40:].sum()) == length  # response tokens, EOS included
+    try:
+        ours, verls = run(r1, data), run(dapo, data)
+    finally:
+        r1.composer.pool.close()
+    penalty = min(-(length - 30) / 10, 0.0)  # eq. 13: 0 up to 40 - 10 tokens, then down to -1 at 40
+    assert ours["reward_extra_info"]["overlong_reward"] == pytest.approx(penalty)
+    assert float(verls["reward_extra_info"]["overlong_reward"]) == pytest.approx(penalty)
+    assert ours["reward_score"] == pytest.approx(float(verls["reward_score"]))
+    assert ours["reward_score"] == pytest.approx(1.0 + penalty)  # format 1, wrong answer
+    assert ours["reward_extra_info"]["score"] == ours["reward_score"]
+    assert ours["reward_extra_info"]["overlong"] == float(penalty < 0)
+
+
+def test_overlong_buffer_longer_than_the_limit_fails_when_the_manager_is_built(tiny_tokenizer):
+    from r1_recipe.verl.reward_manager import R1RewardManager
+
+    cfg = config()
+    cfg.reward.reward_kwargs = {**OVERLONG, "overlong_buffer_cfg": {"enable": True, "len": 50}}
+    with pytest.raises(ValueError, match=r"reward\.reward_kwargs\.overlong_buffer_cfg\.len=50 > "
+                                         r"reward\.reward_kwargs\.max_resp_len=40"):
+        R1RewardManager(config=cfg, tokenizer=tiny_tokenizer, compute_score=None)
+
+
 # ---- RL for all scenarios (§2.3.4): general rows scored by a reward model behind verl's reward router ------------
 @pytest.fixture(scope="module")
 def router():

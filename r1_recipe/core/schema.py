@@ -42,6 +42,11 @@ GROUPS_ZERO_VARIANCE = f"{PREFIX}groups/zero_variance"
 GROUPS_ALL_CORRECT = f"{PREFIX}groups/all_correct"
 GROUPS_ALL_WRONG = f"{PREFIX}groups/all_wrong"
 INFRA_FAILURES = f"{PREFIX}reward/infra_failures"  # responses of the step with infra_failure 1
+# rollout/trainer gap: delta = log pi_trainer(old_log_probs) - log pi_rollout(rollout_log_probs), per response token
+ROLLOUT_GAP_K3 = f"{PREFIX}rollout_gap/k3"                    # mean exp(delta) - delta - 1 (KL(rollout || trainer))
+ROLLOUT_GAP_ABS_MEAN = f"{PREFIX}rollout_gap/abs_mean"        # mean |delta|
+ROLLOUT_GAP_ABS_MAX = f"{PREFIX}rollout_gap/abs_max"          # max |delta|
+ROLLOUT_GAP_TIS_CLIPPED = f"{PREFIX}rollout_gap/tis_clipped"  # share of tokens whose weight exp(delta) TIS truncates
 
 
 def reward_mean(key: str) -> str:

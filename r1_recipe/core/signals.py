@@ -18,6 +18,7 @@ Metric names (all over the step's non-padding responses):
   r1/groups/zero_variance             share of prompt groups (>= 2 responses) whose rewards are all equal: their
                                       GRPO advantage is 0, the compute spent on them teaches nothing
   r1/groups/all_correct, r1/groups/all_wrong   the same groups split by `acc` (too easy / too hard)
+  r1/rollout_gap/{k3,abs_mean,abs_max,tis_clipped}   the rollout/trainer log-prob gap (`rollout_gap_metrics`)
 """
 
 from __future__ import annotations
@@ -144,4 +145,31 @@ def step_metrics(response_lengths: Sequence[int], uids: Sequence, scores: Sequen
             acc = np.asarray(acc)
             out[schema.GROUPS_ALL_CORRECT] = sum(bool((acc[g] >= 1).all()) for g in multi) / len(multi)
             out[schema.GROUPS_ALL_WRONG] = sum(bool((acc[g] <= 0).all()) for g in multi) / len(multi)
+    return out
+
+
+def rollout_gap_metrics(trainer_log_probs, rollout_log_probs, mask, tis_threshold: float | None = None
+                        ) -> dict[str, float]:
+    """The gap between the sampler's and the trainer's log-probs of the same tokens, over the tokens in `mask`.
+
+    trainer_log_probs: log pi_old recomputed by the trainer (verl's `old_log_probs`); rollout_log_probs: what the
+    rollout returned while sampling (`rollout_log_probs`); any equal shapes, e.g. (bs, T) or flat (tokens,).
+    delta = trainer - rollout; the rollout-correction weight of a token is exp(delta) (docs/grpo.md):
+      r1/rollout_gap/k3           mean of exp(delta) - delta - 1: the k3 estimate of KL(rollout || trainer), >= 0
+      r1/rollout_gap/abs_mean     mean |delta|
+      r1/rollout_gap/abs_max      max |delta|
+      r1/rollout_gap/tis_clipped  share of tokens whose weight exceeds `tis_threshold` (truncated by token TIS)
+    Empty mask: {}.
+    """
+    import torch
+
+    keep = torch.as_tensor(mask).bool()
+    if not keep.any():
+        return {}
+    delta = (torch.as_tensor(trainer_log_probs).double() - torch.as_tensor(rollout_log_probs).double())[keep]
+    out = {schema.ROLLOUT_GAP_K3: float((torch.expm1(delta) - delta).mean()),
+           schema.ROLLOUT_GAP_ABS_MEAN: float(delta.abs().mean()),
+           schema.ROLLOUT_GAP_ABS_MAX: float(delta.abs().max())}
+    if tis_threshold is not None:
+        out[schema.ROLLOUT_GAP_TIS_CLIPPED] = float((delta > np.log(float(tis_threshold))).double().mean())
     return out

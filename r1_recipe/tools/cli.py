@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "prepare": "r1_recipe.tools.data.cli:add_parser",
     "rejection-sample": "r1_recipe.tools.rejection:add_parser",
     "eval": "r1_recipe.tools.evaluate:add_parser",
+    "check-data": "r1_recipe.tools.check_data:add_parser",
     "report": "r1_recipe.tools.report:add_parser",
     "mini": "r1_recipe.tools.mini.cli:add_parser",
     "doctor": "r1_recipe.verl.doctor:add_parser",

@@ -12,9 +12,15 @@ equivalence (bounded per problem; past the bound the vote keys alone decide), an
 computes the metrics per `data_source` (or `--benchmark`) and over all problems pooled (`all`). Code problems
 (LiveCodeBench...) get pass@k only: their answers are programs, which a majority vote cannot compare.
 
-Output in OUT: `eval.json` (metrics per benchmark, settings), `eval.md` (a Markdown table) and `samples.jsonl` (one
-line per response: indices, data_source, acc, pred, reasons). `r1-recipe eval --compare A/eval.json B/eval.json`
-prints the runs side by side.
+Every metric gets two 95 % intervals (r1_recipe.tools.intervals): a bootstrap over problems, and the sampling
+variance over each problem's k samples with the problems fixed. The generation settings found in the input (written
+by r1_recipe.verl.generate into the parquet, or given with `--setting KEY=VALUE`) and the verifier's versions are
+recorded (r1_recipe.tools.eval_settings).
+
+Output in OUT: `eval.json` (metrics, intervals and per-problem values per benchmark, settings), `eval.md` (Markdown
+tables and the settings) and `samples.jsonl` (one line per response: indices, data_source, acc, pred, reasons).
+`r1-recipe eval --compare A/eval.json B/eval.json` prints the runs side by side and, for two runs, the paired
+difference B - A on their common problems with its bootstrap interval.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from r1_recipe.tools import passk
+from r1_recipe.tools import eval_settings, intervals, passk
 from r1_recipe.tools.generations import (
     UNKNOWN_SOURCE,
     MalformedRow,
@@ -71,18 +77,19 @@ def load_samples(inputs: Sequence[str | os.PathLike], prompt_key: str = "prompt"
     df = read_generations(inputs, prompt_key, response_key)
     rows = []
     for row in df.to_dict("records"):
+        key = eval_settings.problem_key(row, prompt_key)
         try:
             g = parse_row(row, prompt_key, response_key, think_in_prompt)
             if not g.responses:
                 raise MalformedRow("malformed_row: ValueError: no responses")
             rows.append({"data_source": g.data_source, "ground_truth": g.ground_truth, "extra_info": g.extra_info,
-                         "responses": g.responses, "truncated": g.truncated, "error": ""})
+                         "responses": g.responses, "truncated": g.truncated, "error": "", "key": key})
         except MalformedRow as e:
             n = n_responses(row, response_key)
             source = row.get("data_source")
             rows.append({"data_source": str(source) if isinstance(source, str) and source else UNKNOWN_SOURCE,
                          "ground_truth": None, "extra_info": {}, "responses": [""] * n, "truncated": [False] * n,
-                         "error": str(e)})
+                         "error": str(e), "key": key})
     return rows
 
 
@@ -140,8 +147,13 @@ def score_rows(rows: list[dict], composer, progress: bool = True) -> list[list[d
 def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, benchmark: str | None = None,
              ks: Iterable[int] | None = None, cons_k: Iterable[int] | None = None, equivalence: bool = True,
              think_in_prompt: str = "auto", prompt_key: str = "prompt", response_key: str = "responses",
-             composer=None, progress: bool = True) -> tuple[dict, list[dict]]:
-    """(report, per-response records). report = {"metrics": {benchmark: {pass@1, pass@k..., cons@k...}}, ...}."""
+             composer=None, progress: bool = True, n_boot: int = intervals.N_BOOT,
+             n_boot_sampling: int = intervals.N_BOOT_SAMPLING, seed: int = intervals.SEED,
+             settings: dict | None = None) -> tuple[dict, list[dict]]:
+    """(report, per-response records). report = {"metrics": {benchmark: {pass@1, pass@k..., cons@k...}},
+    "intervals": {benchmark: {metric: {ci95, ci95_sampling}}}, "problems": {benchmark: {problem key: metrics}},
+    "generation": {input: settings}, "settings": {...}}. `settings`: generation settings given by the caller (flags),
+    over those found in the inputs."""
     from r1_recipe.core.bounded import BoundedPool
     from r1_recipe.core.rewards.compose import Composer
 
@@ -174,12 +186,16 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
         clusters = [passk.cluster_answers(k) for k in keys]
 
     per_source: dict[str, list[dict]] = {}
+    samples: dict[str, list[intervals.ProblemSamples]] = {}
+    keys_of: dict[str, list[str]] = {}
     records = []
     for i, row, group, cl in zip(kept, rows, scores, clusters, strict=True):
         source = benchmark or row["data_source"]
         # majority voting needs comparable final answers: code (its `pred` is the program) reports pass@k only
         votes = [] if _is_code(row) else cons_k
         per_source.setdefault(source, []).append(passk.problem_metrics(group, ks, votes, clusters=cl))
+        samples.setdefault(source, []).append(intervals.ProblemSamples.of(group, cl, votes=votes != []))
+        keys_of.setdefault(source, []).append(row["key"])
         for j, s in enumerate(group):
             reasons = ";".join(f"{k}:{v}" for k, v in s.items() if k.endswith("reason") and v)
             records.append({"prompt_index": i, "response_index": j, "data_source": source, "acc": s.get("acc"),
@@ -194,14 +210,23 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
     metrics = {source: passk.average(problems) for source, problems in sorted(per_source.items())}
     if len(per_source) > 1:
         metrics[ALL] = passk.average([p for problems in per_source.values() for p in problems])
+        per_source[ALL] = [p for source in sorted(per_source) for p in per_source[source]]
+        samples[ALL] = [p for source in sorted(samples) for p in samples[source]]
+        keys_of[ALL] = [f"{source}/{k}" for source in sorted(keys_of) for k in keys_of[source]]
+    boot = {"n_boot": n_boot, "n_boot_sampling": n_boot_sampling, "seed": seed, "confidence": intervals.CONFIDENCE}
     report = {
         "inputs": [str(p) for p in inputs],
         "metrics": metrics,
+        "intervals": {source: intervals.intervals(samples[source], per_source[source], metric_columns({0: values}),
+                                                  n_boot, n_boot_sampling, seed) for source, values in metrics.items()},
+        "problems": {source: eval_settings.per_problem(keys_of[source], per_source[source]) for source in metrics},
+        "generation": {str(p): {**eval_settings.read_generation_settings(p), **(settings or {})} for p in inputs},
         "skipped": {"malformed": sum(r != NO_GROUND_TRUTH for r in skipped.values()),
                     "no_ground_truth": sum(r == NO_GROUND_TRUTH for r in skipped.values()),
                     "rows": [{"prompt_index": i, "reason": r} for i, r in list(skipped.items())[:20]]},
         "settings": {"reward": {c.name: c.weight for c in composer.cfg.components},
-                     "ks": ks, "cons_k": cons_k, "equivalence": equivalence, "think_in_prompt": think_in_prompt},
+                     "ks": ks, "cons_k": cons_k, "equivalence": equivalence, "think_in_prompt": think_in_prompt,
+                     "bootstrap": boot, "verifier": eval_settings.verifier_versions()},
     }
     return report, records
 
@@ -227,7 +252,41 @@ def markdown_table(report: dict) -> str:
         lines.append(f"| {source} | {values['problems']} | {values['samples']} | "
                      + " | ".join(_pct(values.get(c)) for c in cols) + " |")
     return "\n".join(lines) + "\n\nMetrics in percent. pass@k: unbiased estimator (Chen et al. 2021); cons@k: " \
-        "majority vote over the first k samples, equivalent answers voting together.\n"
+        "majority vote over the first k samples, equivalent answers voting together.\n" + interval_table(report) \
+        + settings_lines(report)
+
+
+def _ci(ci) -> str:
+    return "–" if ci is None else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def interval_table(report: dict) -> str:
+    """The 95 % intervals of every metric: over problems, and over each problem's samples (problems fixed)."""
+    found = report.get("intervals") or {}
+    if not found:
+        return ""
+    lines = ["", "| benchmark | metric | value | 95 % CI, problems | 95 % CI, sampling |", "|---|---|---:|---:|---:|"]
+    for source, per_metric in found.items():
+        for metric, ci in per_metric.items():
+            lines.append(f"| {source} | {metric} | {_pct(report['metrics'][source].get(metric))} | {_ci(ci['ci95'])} "
+                         f"| {_ci(ci['ci95_sampling'])} |")
+    boot = report.get("settings", {}).get("bootstrap", {})
+    return "\n".join(lines) + (
+        f"\n\nproblems: bootstrap over problems ({boot.get('n_boot')} resamples), the score on other problems like "
+        f"these; sampling: each problem's samples resampled ({boot.get('n_boot_sampling')} times) with the problems "
+        f"fixed, the score of a rerun of this benchmark. Percentile intervals, seed {boot.get('seed')}.\n")
+
+
+def settings_lines(report: dict) -> str:
+    """How the samples were produced (per input) and scored."""
+    out = ["", "Generation settings:"]
+    for path, found in (report.get("generation") or {}).items():
+        text = ", ".join(f"{k}={v}" for k, v in eval_settings.flatten(found).items()) or "none recorded"
+        out.append(f"- {path}: {text}")
+    settings = report.get("settings") or {}
+    verifier = ", ".join(f"{k} {v}" for k, v in (settings.get("verifier") or {}).items())
+    out.append(f"\nScoring: reward {settings.get('reward')}, equivalence {settings.get('equivalence')}; {verifier}")
+    return "\n".join(out) + "\n"
 
 
 def compare_table(reports: dict[str, dict]) -> str:
@@ -239,7 +298,28 @@ def compare_table(reports: dict[str, dict]) -> str:
         per_run = {n: reports[n]["metrics"].get(source, {}) for n in names}
         for metric in metric_columns({n: v for n, v in per_run.items()}):
             lines.append(f"| {source} | {metric} | " + " | ".join(_pct(per_run[n].get(metric)) for n in names) + " |")
-    return "\n".join(lines) + "\n"
+    table = "\n".join(lines) + "\n"
+    if len(names) == 2:
+        table += paired_table(reports[names[0]], reports[names[1]], names)
+    return table
+
+
+def paired_table(a: dict, b: dict, names: list[str], n_boot: int = intervals.N_BOOT,
+                 seed: int = intervals.SEED) -> str:
+    """B - A per (benchmark, metric) on the problems both runs scored (matched by prompt and gold), with a paired
+    bootstrap 95 % interval over those problems."""
+    lines = ["", f"Paired difference {names[1]} - {names[0]} on common problems (percent):", "",
+             "| benchmark | metric | problems | difference | 95 % CI |", "|---|---|---:|---:|---:|"]
+    for source, mine in (a.get("problems") or {}).items():
+        theirs = (b.get("problems") or {}).get(source) or {}
+        common = [k for k in mine if k in theirs]
+        for metric in metric_columns({0: a["metrics"].get(source, {}), 1: b["metrics"].get(source, {})}):
+            pairs = [(mine[k][metric], theirs[k][metric]) for k in common if metric in mine[k] and metric in theirs[k]]
+            if not pairs:
+                continue
+            d = intervals.paired_difference([x for x, _ in pairs], [y for _, y in pairs], n_boot, seed)
+            lines.append(f"| {source} | {metric} | {d['problems']} | {100 * d['diff']:+.1f} | {_ci(d['ci95'])} |")
+    return "\n".join(lines) + "\n" if len(lines) > 5 else ""
 
 
 def write(report: dict, records: list[dict], out: str | os.PathLike) -> Path:
@@ -275,7 +355,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--think-in-prompt", choices=("auto", "yes", "no"), default="auto")
     p.add_argument("--prompt-key", default="prompt")
     p.add_argument("--response-key", default="responses")
-    p.add_argument("--compare", action="store_true", help="INPUTS are eval.json files: print them side by side")
+    p.add_argument("--compare", action="store_true", help="INPUTS are eval.json files: print them side by side "
+                   "(two runs: also their paired difference with a 95 %% interval)")
+    p.add_argument("--bootstrap", type=int, default=intervals.N_BOOT,
+                   help=f"resamples of the problem bootstrap (default {intervals.N_BOOT}; the sampling bootstrap uses "
+                        f"{intervals.N_BOOT_SAMPLING})")
+    p.add_argument("--seed", type=int, default=intervals.SEED, help="seed of the bootstraps (default 0)")
+    p.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="a generation setting to record (model, temperature, top_p, n, max_tokens, "
+                        "tensor_model_parallel_size, dtype, chat_template, ...) when the input does not carry it; "
+                        "repeatable")
     p.set_defaults(func=main)
     return p
 
@@ -296,7 +385,8 @@ def main(args) -> int:
             raise ValueError("--out DIR is required")
         report, records = evaluate(args.inputs, load_reward_config(args.reward_config) if args.reward_config
                                    else None, args.benchmark, args.k, args.cons_k, not args.no_equivalence,
-                                   args.think_in_prompt, args.prompt_key, args.response_key)
+                                   args.think_in_prompt, args.prompt_key, args.response_key, n_boot=args.bootstrap,
+                                   seed=args.seed, settings=eval_settings.parse_flags(args.setting))
     except (ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as e:
         print(f"r1-recipe eval: error: {e}")
         return 2

@@ -18,6 +18,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from r1_recipe.tools.check_data import MAX_BAD_RATE as MAX_BAD_GOLDS
 from r1_recipe.verl import touchpoints
 from r1_recipe.verl.recipe_check import (
     GENERATION,
@@ -168,7 +169,7 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
         dp, tp = n_gpus // sp if n_gpus % sp == 0 else None, int(rollout.tensor_model_parallel_size)
         mini = s.outputs_per_update
         replicas = n_gpus // tp if n_gpus % tp == 0 else "?"
-        vllm = rollout.name != "hf"  # --cpu: verl's HF rollout, no vLLM weights copy, no KV cache
+        vllm = rollout.name != "hf"  # rollout hf (--cpu, or no vLLM): its own memory terms below, no TP note
         lines.append(f"divisibility: {n_gpus} GPUs, actor dp {dp} (SP {sp}), {replicas}"
                      f" {'vLLM' if vllm else rollout.name} replicas (TP {tp}); outputs per update {mini} % dp = "
                      f"{mini % dp if dp else '?'}; prompts per rollout {s.train_batch_size} % mini-batch "
@@ -176,38 +177,76 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
         if shape is not None:
             ref_dtype = str(sel("actor_rollout_ref.ref.fsdp_config.model_dtype", "fp32"))
             ref_bytes = 2 if ref_dtype in ("bf16", "bfloat16") else 4
+            fsdp = "actor_rollout_ref.actor.fsdp_config"
+            kernels = plan.Kernels(flash_attn=_flash_attn(sel("actor_rollout_ref.model.override_config")),
+                                   packed=bool(actor.use_dynamic_bsz),
+                                   compiled=bool(sel(f"{fsdp}.use_torch_compile", True)))
+            hf, seqs = str(rollout.name) == "hf", min(int(rollout.max_num_seqs), s.outputs_per_rollout)
+            hf_batch = plan.hf_generate_bytes(shape, seqs,
+                                              int(d.max_prompt_length), int(d.max_response_length),
+                                              bool(rollout.get("calculate_log_probs", False))) if hf else None
             m = plan.rl_memory(shape, n_gpus, tp, gpu, float(rollout.gpu_memory_utilization),
                                int(actor.ppo_max_token_len_per_gpu),
                                int(sel("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu") or
                                    actor.ppo_max_token_len_per_gpu),
-                               ref_bytes, bool(sel("actor_rollout_ref.actor.fsdp_config.param_offload", False)),
-                               bool(sel("actor_rollout_ref.actor.fsdp_config.optimizer_offload", False)),
-                               rollout=vllm)
-            lines += _memory_lines(shape, m, gpu, rollout=vllm)
+                               ref_bytes, bool(sel(f"{fsdp}.param_offload", False)),
+                               bool(sel(f"{fsdp}.optimizer_offload", False)), kernels=kernels,
+                               entropy=bool(actor.entropy_coeff) or bool(actor.get("calculate_entropy", False)),
+                               offload_policy=bool(sel(f"{fsdp}.offload_policy", False))
+                               and str(actor.strategy) == "fsdp2", hf_generate=hf_batch)
+            lines += _memory_lines(shape, m, gpu, int(actor.ppo_max_token_len_per_gpu), kernels, hf=hf)
+            if hf:
+                lines.append(f"rollout hf: one generate batch of {seqs} sequences (actor_rollout_ref.rollout."
+                             f"max_num_seqs) holds {plan.gib(hf_batch)} (their bf16 keys/values and fp32 scores); "
+                             "lower max_num_seqs if it does not fit")
             if vllm and tp > 1 and m.rollout_weights * tp <= 0.25 * float(rollout.gpu_memory_utilization) * gpu:
                 lines.append(f"note: TP={tp} for a {shape.params() / 1e9:.1f}B model halves the vLLM replicas; "
                              "actor_rollout_ref.rollout.tensor_model_parallel_size=1 fits one GPU")
     elif kind == SFT and shape is not None:
         sp = int(sel("engine.ulysses_sequence_parallel_size", 1) or 1)
-        m = plan.rl_memory(shape, n_gpus, 1, gpu, 0.0, int(cfg.data.max_token_len_per_gpu), 0, 2,
-                           bool(sel("engine.param_offload", False)), bool(sel("engine.optimizer_offload", False)),
-                           rollout=False)
+        kernels = plan.Kernels(flash_attn=_flash_attn(sel("model.override_config")),
+                               packed=bool(cfg.data.use_dynamic_bsz),
+                               compiled=bool(sel("engine.use_torch_compile", True)))
+        offload_policy = bool(sel("engine.offload_policy", False)) and str(sel("engine.strategy", "fsdp")) == "fsdp2"
+        tokens = int(cfg.data.max_token_len_per_gpu)
+        m = plan.rl_memory(shape, n_gpus, 1, gpu, 0.0, tokens, 0, 2, rollout=False, kernels=kernels,
+                           offload_policy=offload_policy)
         lines.append(f"SFT: {cfg.data.train_batch_size} samples per step on {n_gpus} GPUs (SP {sp})")
-        lines += _memory_lines(shape, m, gpu, rollout=False)
+        lines += _memory_lines(shape, m, gpu, tokens, kernels, rollout=False)
+        if (sel("engine.param_offload", False) or sel("engine.optimizer_offload", False)) and not offload_policy:
+            lines.append("note: engine.param_offload / optimizer_offload do not lower this peak (verl loads both back "
+                         "for every update); engine.strategy=fsdp2 engine.offload_policy=true keeps them on the host")
     return ["# plan:"] + [f"#   {line}" for line in lines]
 
 
-def _memory_lines(shape, m, gpu: int, rollout: bool = True) -> list[str]:
-    from r1_recipe.core.plan import gib
+def _flash_attn(override_config) -> bool:
+    """verl asks transformers for flash_attention_2 unless `override_config.attn_implementation` says otherwise."""
+    return ((override_config or {}).get("attn_implementation") or "flash_attention_2") == "flash_attention_2"
 
-    out = [f"memory per GPU (estimate, {shape.params() / 1e9:.2f}B params): FSDP weights {gib(m.weights)}, grads "
-           f"{gib(m.grads)}, optimizer {gib(m.optimizer)}, activations {gib(m.activations)}"
-           + (f", vLLM weights {gib(m.rollout_weights)} + KV cache {gib(m.kv_cache)}; reference {gib(m.reference_host)}"
-              " in host memory (CPU-offloaded)" if rollout else "")]
-    verdict = "fits" if m.peak <= gpu else "DOES NOT FIT"
-    out.append(f"peak {gib(m.peak)} of {gib(gpu)}: {verdict}" + (
-        f" (rollout {gib(m.rollout_peak)}, log-probs {gib(m.logprob_peak)}, update {gib(m.train_peak)})" if rollout
-        else ""))
+
+def _memory_lines(shape, m, gpu: int, tokens: int, kernels, rollout: bool = True, hf: bool = False) -> list[str]:
+    from r1_recipe.core.plan import FRAGMENTATION, gib
+
+    terms = ", ".join(f"{name} {gib(b)}" for name, b in m.activation_terms)
+    out = [f"memory per GPU (estimate, {shape.params() / 1e9:.2f}B params; docs/recipes.md \"Memory plan\"): "
+           f"FSDP weights {gib(m.weights)}, grads {gib(m.grads)}, optimizer {gib(m.optimizer)}, gathered bf16 "
+           f"embedding/LM head {gib(m.gathered)}, activations {gib(m.activations)}"
+           + ((f", rollout hf: bf16 model {gib(m.rollout_weights)} + one generate batch {gib(m.kv_cache)}" if hf else
+               f", vLLM weights {gib(m.rollout_weights)} + KV cache {gib(m.kv_cache)}")
+              + f"; reference {gib(m.reference_host)} in host memory (CPU-offloaded)" if rollout else ""),
+           f"activations of a {tokens}-token micro-batch ({'flash-attn' if kernels.flash_attn else 'no flash-attn'}"
+           f"): {terms}"]
+    if m.reserved <= gpu:
+        verdict = "fits"
+    elif m.peak <= gpu:
+        verdict = ("TIGHT: the allocations fit, the measured fragmentation does not (try "
+                   "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True or a smaller token budget)")
+    else:
+        verdict = "DOES NOT FIT"
+    out.append(f"peak {gib(m.peak)} allocated, ~{gib(m.reserved)} reserved (x{FRAGMENTATION:.2f} measured "
+               f"fragmentation) of {gib(gpu)}: {verdict}" + (
+                   f" (rollout {gib(m.rollout_peak)}, log-probs {gib(m.logprob_peak)}, update {gib(m.train_peak)})"
+                   if rollout else ""))
     return out
 
 
@@ -268,6 +307,11 @@ def _run(args) -> int:
         for e in report.errors:
             print(f"  - {e}", file=sys.stderr)
         return 2
+    if kind == PPO and not args.skip_data_check:
+        error = data_check(cfg, args.max_bad_golds)
+        if error:
+            print(f"r1-recipe run: {path.stem}: 1 error(s):\n  - {error}", file=sys.stderr)
+            return 2
     cmd = build_command(kind, path, shipped, args.overrides, cfg)
     if args.dry_run:
         print(OmegaConf.to_yaml(cfg, resolve=True), end="")
@@ -284,6 +328,36 @@ def _run(args) -> int:
             print(f"r1-recipe run: error: trainer.nnodes>1 needs {', '.join(unset)} set on every node", file=sys.stderr)
             return 2
     return subprocess.call(cmd, env=env)
+
+
+def data_check(cfg, max_bad: float) -> str | None:
+    """The reward audit of a sample of `data.train_files` (r1_recipe.tools.check_data), printed; the error when more
+    than `max_bad` of the checked golds fail. Skipped (with a note) for files it cannot read here (remote, not parquet)
+    and for reward managers other than `r1`."""
+    from omegaconf import OmegaConf
+
+    from r1_recipe.tools import check_data
+
+    if OmegaConf.select(cfg, "reward.reward_manager.name") != "r1":
+        return None
+    files = cfg.data.train_files
+    files = [str(files)] if isinstance(files, str) else [str(f) for f in files]
+    try:
+        rows, total = check_data.read_rows(files, check_data.START_UP_SAMPLE)
+    except Exception as e:  # remote paths, files in a format verl reads but we do not: not checked here
+        print(f"r1-recipe run: note: data.train_files not audited against the reward ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        return None
+    # one worker: a sample of 256 rows is about 500 verifier calls, and every worker costs its start-up
+    report = check_data.check_rows(rows, OmegaConf.to_container(cfg.reward.r1, resolve=True), total, workers=1)
+    for line in report.lines():
+        print(f"r1-recipe run: {line}", file=sys.stderr)
+    if report.bad_rate > max_bad:
+        return (f"data.train_files: {report.bad} of {report.checked} sampled golds fail the reward audit "
+                f"({100 * report.bad_rate:.1f} % > --max-bad-golds {max_bad}; reasons above, `r1-recipe check-data` "
+                "for all rows): the reward would be 0 for them whatever the model writes. Fix the golds or the "
+                "reward routing, or pass --max-bad-golds RATE or --skip-data-check")
+    return None
 
 
 def add_ls_parser(subparsers) -> argparse.ArgumentParser:
@@ -318,5 +392,9 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cpu", action="store_true", help="run on this CPU-only host with verl's own trainers (platform "
                    "cpu, rollout hf; adds r1_recipe.verl.cpu.overrides before yours; sizes stay yours, "
                    "see docs/cpu.md)")
+    p.add_argument("--max-bad-golds", type=float, default=MAX_BAD_GOLDS, metavar="RATE",
+                   help="RL recipes: refuse to launch when more than this share of a sample of data.train_files "
+                        f"fails the reward audit (r1-recipe check-data; default {MAX_BAD_GOLDS})")
+    p.add_argument("--skip-data-check", action="store_true", help="do not audit data.train_files against the reward")
     p.set_defaults(func=_run)
     return p

@@ -367,6 +367,11 @@ def load_reward_config(recipe: str | None) -> dict:
     path, _ = resolve_recipe(recipe)
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     node = cfg.get("reward", {}).get("r1") if isinstance(cfg.get("reward"), dict) else None
+    if node is None and cfg.get("defaults"):  # a recipe that inherits its reward block (zero_dapo: zero's)
+        from r1_recipe.tools.recipes import compose
+
+        node = OmegaConf.select(compose(str(path))[0], "reward.r1")
+        node = None if node is None else OmegaConf.to_container(node, resolve=True)
     node = node if node is not None else cfg
     if not isinstance(node, dict) or "components" not in node:
         raise ValueError(f"{path}: no `reward.r1.components` (or top-level `components`) block")

@@ -111,17 +111,23 @@ def probe() -> dict:
             check("platform", "accelerator found: verl's own platform", True)
         else:
             from verl.plugin.platform import PlatformRegistry
-            from verl.workers.rollout.replica import RolloutReplicaRegistry
 
             cpu = PlatformRegistry.get(PLATFORM_NAME) is not None
             check("platform", "cpu (no accelerator found)", cpu, "" if cpu else why_missing or "not registered")
-            try:
-                hf = RolloutReplicaRegistry.get("hf") is not None
-            except ValueError:
-                hf = False
-            check("rollout", "hf (CPU rollout)", hf, "" if hf else why_missing or "not registered")
     except Exception as e:
         check("platform", "cpu", False, f"{type(e).__name__}: {e}")
+    try:
+        from verl.workers.rollout.base import _ROLLOUT_REGISTRY
+        from verl.workers.rollout.replica import RolloutReplicaRegistry
+
+        try:
+            hf = RolloutReplicaRegistry.get("hf") is not None and ("hf", "async") in _ROLLOUT_REGISTRY
+        except ValueError:
+            hf = False
+        check("rollout", "hf (HF generate on the CPU or the trainer's GPU)", hf,
+              "" if hf else why_missing or "not registered")
+    except Exception as e:
+        check("rollout", "hf", False, f"{type(e).__name__}: {e}")
 
     from r1_recipe.core import templates
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from r1_recipe.core import schema
-from r1_recipe.core.signals import _numeric, fill_infra_failures, step_metrics
+from r1_recipe.core.signals import _numeric, fill_infra_failures, rollout_gap_metrics, step_metrics
 from r1_recipe.verl import touchpoints
 
 logger = logging.getLogger(__name__)
@@ -61,16 +61,61 @@ def batch_metrics(data, padding: Sequence[bool] | None = None, max_response_leng
 
 
 FIELDS = ["uid", "responses", "rm_scores", "extra_fields"]
+GAP_FIELDS = ["old_log_probs", "rollout_log_probs", "response_mask"]
+
+
+def _tokens(x, keep: np.ndarray | None):
+    """A (jagged nested or padded 2-D) per-token tensor as one flat tensor, and the token rows kept by `keep`."""
+    import torch
+
+    if getattr(x, "is_nested", False):
+        values = x.values()
+        rows = torch.repeat_interleave(torch.arange(len(x.offsets()) - 1), x.offsets().diff().cpu())
+    else:
+        values, rows = x.reshape(-1), torch.arange(x.shape[0]).repeat_interleave(x.shape[-1])
+    kept = torch.ones_like(rows, dtype=torch.bool) if keep is None else torch.as_tensor(keep)[rows]
+    return values.cpu(), kept
+
+
+def gap_metrics(data, padding: Sequence[bool] | None = None, tis_threshold: float | None = None) -> dict:
+    """`rollout_gap_metrics` of a TransferQueue batch (`GAP_FIELDS`), padding rows left out."""
+    keep = np.asarray([not p for p in padding], dtype=bool) if padding is not None else None
+    trainer, kept = _tokens(data["old_log_probs"], keep)
+    rollout, _ = _tokens(data["rollout_log_probs"], keep)
+    mask, _ = _tokens(data["response_mask"], keep)
+    return rollout_gap_metrics(trainer, rollout, mask.bool() & kept, tis_threshold)
+
+
+def tis_threshold(config) -> float | None:
+    """The token-level TIS threshold of `algorithm.rollout_correction` (None when token TIS is off)."""
+    correction = config.get("algorithm", {}).get("rollout_correction", None) or {}
+    if correction.get("rollout_is", None) != "token":
+        return None
+    try:
+        return float(correction.get("rollout_is_threshold", 2.0))
+    except (TypeError, ValueError):  # "lower_upper": IcePop, not truncation
+        return None
 
 
 def collect(trainer, batch) -> dict:
-    """The `r1/` metrics of a v1 trainer's step batch (a `KVBatchMeta`), read from TransferQueue."""
+    """The `r1/` metrics of a v1 trainer's step batch (a `KVBatchMeta`), read from TransferQueue; with
+    `rollout.calculate_log_probs` (verl's default) also the rollout/trainer gap."""
     import transfer_queue as tq
 
     data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=FIELDS)
     padding = [bool(tag.get("is_padding", False)) for tag in batch.tags]
     rollout = trainer.config.actor_rollout_ref.rollout
-    return batch_metrics(data, padding, rollout.get("response_length", None))
+    metrics = batch_metrics(data, padding, rollout.get("response_length", None))
+    if rollout.get("calculate_log_probs", False):
+        try:
+            gap = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=GAP_FIELDS)
+            metrics.update(gap_metrics(gap, padding, tis_threshold(trainer.config)))
+        except Exception:  # the other r1/ metrics still count
+            if not getattr(collect, "gap_warned", False):
+                collect.gap_warned = True
+                logger.warning("r1-recipe: the r1/rollout_gap metrics are off for this run (first failure shown)",
+                               exc_info=True)
+    return metrics
 
 
 def wrap_compute_metrics(original):

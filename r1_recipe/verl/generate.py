@@ -12,7 +12,9 @@ sockets, one crash loses everything. This entry point reuses `start_server` and 
   bounded number of retries per request; a request that still fails stops the run with the finished chunks kept;
 - progress: one line per chunk (prompts done, responses/s, ETA).
 
-The output is verl's: the input rows plus a `responses` column of n strings per row, at `data.output_path`.
+The output is verl's: the input rows plus a `responses` column of n strings per row, at `data.output_path`, with the
+generation settings in the parquet metadata (`generation_settings`: model and hashes, sampling, k, lengths, TP size,
+dtype, chat template, prompt format, versions; read back by `r1-recipe eval`, r1_recipe.core.provenance).
 Launch: `r1-recipe run eval_generate ...` (= python -m r1_recipe.verl.generate --config-path pkg://r1_recipe.recipes
 --config-name eval_generate ...).
 """
@@ -28,6 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from r1_recipe.core import provenance
 
 DEFAULTS = {"chunk_prompts": 64, "max_connections": 256, "request_timeout_s": 7200.0, "max_retries": 3}
 
@@ -120,10 +124,11 @@ def chunk_dir(output_path: str | os.PathLike) -> Path:
 
 def generate(dataset, prompt_key: str, addresses: list[str], model: str, n: int, sampling: dict,
              output_path: str | os.PathLike, cfg: ClientConfig = ClientConfig(),
-             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> Path:
+             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+             settings: dict | None = None) -> Path:
     """Generate n responses per row of `dataset` (a DataFrame with chat-message prompts in `prompt_key`) through the
     OpenAI-compatible servers at `addresses` ("host:port"), chunk by chunk, resuming after finished chunks. Writes
-    the rows plus `responses` to `output_path` and returns it."""
+    the rows plus `responses` to `output_path` (with `settings` in its metadata) and returns it."""
     import pandas as pd
 
     prompts = [_as_messages(p) for p in dataset[prompt_key].tolist()]
@@ -177,7 +182,7 @@ def generate(dataset, prompt_key: str, addresses: list[str], model: str, n: int,
     assert len(result) == len(prompts) and all(len(r) == n for r in result["responses"])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    result.to_parquet(tmp)
+    provenance.write_parquet(result, tmp, settings)
     os.replace(tmp, out)
     log(f"generate: wrote {len(result)} rows x {n} responses to {out} (chunks kept in {parts} until you remove them)")
     return out
@@ -189,6 +194,31 @@ def sampling_params(config) -> dict:
     rollout = config.actor_rollout_ref.rollout
     return {"temperature": float(rollout.temperature), "top_p": float(rollout.top_p),
             "max_tokens": int(rollout.response_length)}
+
+
+def generation_settings(config, dataset, prompt_key: str) -> dict:
+    """What `r1-recipe eval` records about how the samples were produced (r1_recipe.core.provenance)."""
+    from r1_recipe.core.templates import last_user_message
+
+    rollout, model = config.actor_rollout_ref.rollout, config.actor_rollout_ref.model
+    n_gpus = int(config.trainer.n_gpus_per_node) * int(config.trainer.nnodes)
+    tp = int(rollout.tensor_model_parallel_size)
+    return {
+        "model": provenance.model_fingerprint(model.path),
+        "n": int(rollout.n),
+        "sampling": {**sampling_params(config), "top_k": int(rollout.get("top_k", -1)), "seed": rollout.get("seed")},
+        "max_prompt_length": int(config.data.max_prompt_length),
+        "max_model_len": rollout.get("max_model_len"),
+        "rollout": {"name": str(rollout.name), "tensor_model_parallel_size": tp, "replicas": n_gpus // tp,
+                    "dtype": str(rollout.get("dtype", "bfloat16"))},
+        # verl 0.9.1's server applies the served model's own template, not model.custom_chat_template
+        "chat_template": provenance.chat_template_fingerprint(model.path),
+        "prompt_format": provenance.prompt_format(last_user_message(_as_messages(p))
+                                                  for p in dataset[prompt_key].tolist()),
+        "data": [str(f) for f in (config.data.train_files if not isinstance(config.data.train_files, str)
+                                  else [config.data.train_files])],
+        "versions": provenance.versions("verl", "vllm", "r1-recipe", "torch", "transformers"),
+    }
 
 
 def read_dataset(config):
@@ -215,7 +245,8 @@ def _main(config) -> None:
     ray.init(runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN", "VLLM_USE_V1": "1"}})
     _, addresses = asyncio.run(start_server(config))
     generate(dataset, config.data.prompt_key, list(addresses), str(config.actor_rollout_ref.model.path), n,
-             sampling_params(config), config.data.output_path, cfg)
+             sampling_params(config), config.data.output_path, cfg,
+             settings=generation_settings(config, dataset, config.data.prompt_key))
 
 
 def main() -> None:

@@ -5,7 +5,11 @@ Registers, at import time (verl only imports this module, never calls it):
 - reward manager `r1` (`reward.reward_manager.name`);
 - a wrapper around verl's `PPOTrainer._compute_metrics` that logs the `r1/` training-dynamics metrics;
 - the periodic reference reset `algorithm.r1.ref_reset_steps` (a worker method and two trainer wrappers);
+- the bound on DAPO's dynamic sampling, `algorithm.filter_groups.max_num_gen_batches` (r1_recipe.verl.dynamic_sampling);
 - OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`);
+- Hydra's search path for the recipes (pkg://verl.trainer.config, pkg://r1_recipe.recipes: r1_recipe.verl.searchpath);
+- rollout `hf` (`actor_rollout_ref.rollout.name=hf`, r1_recipe.verl.cpu.hf_rollout), on every host, when verl's
+  rollout modules are imported;
 - on hosts with no accelerator only: verl platform `cpu` (r1_recipe.verl.cpu.platform).
 
 Before registering, the modules of every verl name we rely on are looked for on disk (`touchpoints.check_at_import`,
@@ -56,15 +60,19 @@ def _register() -> None:
     from verl.experimental.reward_loop.reward_manager import register as register_reward_manager
     from verl.trainer.ppo.core_algos import register_adv_est
 
+    from r1_recipe.verl.dynamic_sampling import install as install_dynamic_sampling
     from r1_recipe.verl.dynamics import install as install_dynamics_hook
     from r1_recipe.verl.ref_reset import install as install_ref_reset
     from r1_recipe.verl.reward_manager import R1RewardManager
+    from r1_recipe.verl.searchpath import install as install_searchpath
 
     register_adv_est("r1_grpo")(r1_grpo)
     register_adv_est("r1_grpo_process")(r1_grpo_process)
     register_reward_manager("r1")(R1RewardManager)
     install_dynamics_hook()  # r1/ training-dynamics metrics in verl's step logs (verl/dynamics.py)
     install_ref_reset()  # algorithm.r1.ref_reset_steps (ref_reset.py)
+    install_dynamic_sampling()  # algorithm.filter_groups.max_num_gen_batches (dynamic_sampling.py)
+    install_searchpath()  # recipes that inherit from recipes (`defaults: [zero, _self_]`), searchpath.py
     if not OmegaConf.has_resolver("r1_template"):
         OmegaConf.register_new_resolver("r1_template", _template)
 
@@ -89,14 +97,19 @@ try:
 except Exception:
     logger.warning("r1-recipe: the verl/TRL compatibility fix failed", exc_info=True)
 
+# Rollout `hf` (Hugging Face generate on the CPU or the trainer's GPU; vLLM stays the default), on every host.
+try:
+    from r1_recipe.verl.cpu.hf_rollout import install as _install_hf_rollout
+
+    _install_hf_rollout()
+except Exception:
+    logger.warning("r1-recipe: registering rollout hf failed; see docs/cpu.md", exc_info=True)
+
 # CPU-only hosts (CI, laptops): verl platform `cpu`, so that verl's own trainers run there (docs/cpu.md).
 # No-op where an accelerator is found: GPU/NPU nodes keep verl's built-in platforms.
 try:
     from r1_recipe.verl.cpu.platform import install as _install_cpu_platform
 
-    if _install_cpu_platform():
-        from r1_recipe.verl.cpu.hf_rollout import register as _register_hf_rollout
-
-        _register_hf_rollout()  # actor_rollout_ref.rollout.name=hf
+    _install_cpu_platform()
 except Exception:
     logger.warning("r1-recipe: registering the CPU platform failed; see docs/cpu.md", exc_info=True)

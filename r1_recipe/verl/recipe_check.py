@@ -414,11 +414,14 @@ def _check_distill(cfg, model_keys: list[str], report: Report) -> None:
 
 
 def _check_algorithm(cfg, report: Report) -> None:
-    """`algorithm.r1.*`: the estimator options and the periodic reference reset."""
+    """`algorithm.r1.*` (the estimator options, the periodic reference reset) and the pieces of the GRPO variants
+    that must fit together: DAPO's dynamic sampling and overlong shaping, Dr. GRPO's constant normaliser."""
+    from omegaconf import OmegaConf
     from verl.trainer.ppo.utils import need_reference_policy
 
     from r1_recipe.core.advantage import GRPOOptions
-    from r1_recipe.verl import ref_reset
+    from r1_recipe.core.rewards.overlong import OverlongShaping
+    from r1_recipe.verl import dynamic_sampling, ref_reset
 
     try:
         GRPOOptions.from_config(cfg.algorithm)
@@ -426,6 +429,30 @@ def _check_algorithm(cfg, report: Report) -> None:
         ref_reset.check_config(cfg, need_reference_policy(cfg), lora)
     except ValueError as e:
         report.errors.append(str(e))
+    errors, warns = dynamic_sampling.check_config(cfg, dataset_rows(cfg.data.train_files))
+    report.errors += errors
+    report.warnings += warns
+    try:
+        shaping = OverlongShaping.from_config(OmegaConf.select(cfg, "reward.reward_kwargs"),
+                                              int(cfg.data.max_response_length))
+    except ValueError as e:
+        report.errors.append(str(e))
+    else:
+        manager = cfg.reward.reward_manager.name
+        if shaping is not None and manager not in ("r1", "dapo"):
+            report.warnings.append(f"reward.reward_kwargs.overlong_buffer_cfg.enable=true: the {manager!r} reward "
+                                   "manager ignores it (r1 and verl's dapo apply it)")
+    actor = cfg.actor_rollout_ref.actor
+    if actor.loss_agg_mode == "seq-mean-token-sum-norm" and actor.get("loss_scale_factor", None) is None:
+        report.warnings.append("actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum-norm with "
+                               "actor_rollout_ref.actor.loss_scale_factor=null divides by each micro-batch's padded "
+                               "length, not a constant (Dr. GRPO); set loss_scale_factor=${data.max_response_length}")
+    # verl applies rollout correction only when the rollout returned log-probs; without them it silently does nothing
+    correction = cfg.algorithm.get("rollout_correction", None) or {}
+    if (correction.get("rollout_is") or correction.get("rollout_rs") or correction.get("bypass_mode")) and \
+            not cfg.actor_rollout_ref.rollout.get("calculate_log_probs", False):
+        report.errors.append("algorithm.rollout_correction is on but actor_rollout_ref.rollout.calculate_log_probs="
+                             "false: verl would skip the correction; set it to true (or rollout_is=null)")
 
 
 def _validate_rollout(cfg, kind: str, report: Report, check_gpus: bool) -> None:

@@ -15,6 +15,8 @@ Differences from verl's `naive` manager, and why:
   `truncated` (unless `reward.r1.score_truncated: true`);
 - `extra_info` passed to components also holds `data_source` and `prompt` (the last user message), which the
   language-consistency reward uses;
+- DAPO's overlong reward shaping is read from the keys verl's `dapo` manager reads
+  (`reward.reward_kwargs.overlong_buffer_cfg`, `max_resp_len`: r1_recipe.core.rewards.overlong) and added to `score`;
 - with `reward.r1.reward_model` set (RL for all scenarios, §2.3.4), rows whose `reward_model.style` is "model" are
   also scored by verl's reward model through the reward router (verl's own request code), while rule rows keep the
   rule rewards; verl 0.9.1 only calls a reward manager next to a reward model when
@@ -33,6 +35,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from r1_recipe.core import schema
 from r1_recipe.core.rewards.compose import Composer, reward_model_errors
 from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
+from r1_recipe.core.rewards.overlong import OverlongShaping
 from r1_recipe.core.rewards.types import RewardOutput
 from r1_recipe.core.templates import last_user_message
 from r1_recipe.verl import touchpoints
@@ -59,6 +62,8 @@ class R1RewardManager(RewardManagerBase):
             config, "data.max_response_length"
         )
         self.eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
+        self.overlong = OverlongShaping.from_config(config_value(config, "reward.reward_kwargs"),
+                                                    self.max_response_length)
         self.eos_token_id = tokenizer.eos_token_id
 
     def _reward_model_client(self, config, tokenizer, router, rm_tokenizer):
@@ -93,15 +98,15 @@ class R1RewardManager(RewardManagerBase):
         logger.warning("reward model scored 0: %s", reason)
         return RewardOutput(0.0, reason)
 
-    def decode_response(self, item) -> tuple[str, bool]:
-        """(response text without trailing EOS, truncated?) for one DataProtoItem."""
+    def decode_response(self, item) -> tuple[str, bool, int]:
+        """(response text without trailing EOS, truncated?, length in tokens) for one DataProtoItem."""
         response_ids = item.batch["responses"]
         length = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
         ids = response_ids[:length].tolist()
         text = strip_eos(self.tokenizer.decode(ids, skip_special_tokens=False), self.eos_strings)
         ended = bool(ids) and ids[-1] == self.eos_token_id
         truncated = not ended and self.max_response_length is not None and length >= int(self.max_response_length)
-        return text, truncated
+        return text, truncated, length
 
     def prompt_opens_think(self, item) -> bool:
         prompt_ids = item.batch["prompts"]
@@ -112,7 +117,7 @@ class R1RewardManager(RewardManagerBase):
     async def run_single(self, data: DataProto) -> dict:
         item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's managers do
         nt = item.non_tensor_batch
-        text, truncated = self.decode_response(item)
+        text, truncated, length = self.decode_response(item)
         if self.prompt_opens_think(item):
             text = "<think>" + text
         extra_info, bad_extra = _mapping(nt.get("extra_info", None), "extra_info")
@@ -122,7 +127,7 @@ class R1RewardManager(RewardManagerBase):
         if bad_extra or bad_rm:  # a data problem: 0 with the reason, and the rest of the batch goes on
             info = self.composer.assemble(RewardOutput(0.0, bad_extra or bad_rm) for _ in self.composer.fns)
             info.update({schema.TRUNCATED: float(truncated), schema.REFLECTION_WORDS: 0.0, schema.LANGUAGE_MIXED: 0.0})
-            return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
+            return self._result(info, length)
         ground_truth = reward_model.get("ground_truth", None)
         model_out = None
         if self.reward_model is not None and reward_model.get("style", None) == "model":
@@ -134,6 +139,14 @@ class R1RewardManager(RewardManagerBase):
         # r1_recipe.verl.dynamics), in one worker call under one deadline
         info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out,
                                           signals=True)
+        return self._result(info, length)
+
+    def _result(self, info: dict, length: int) -> dict:
+        if self.overlong is not None:  # DAPO's soft overlong punishment, on the composed score
+            penalty = self.overlong.penalty(length)
+            info[schema.SCORE] += penalty
+            if self.overlong.log:
+                info.update(overlong_reward=penalty, overlong=float(penalty < 0))
         return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
 
 
