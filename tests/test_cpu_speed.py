@@ -63,3 +63,17 @@ def test_speed_overrides_compose_into_padded_fp32_workers_without_a_dashboard():
     assert dict(cfg.actor_rollout_ref.ref.fsdp_config.mixed_precision) == {"param_dtype": "fp32"}
     assert cfg.ray_kwargs.ray_init.include_dashboard is False
     assert overrides.PPO[-len(overrides.PPO_SPEED):] == overrides.PPO_SPEED
+
+
+def test_a_recipe_that_filters_groups_keeps_verls_replay_buffer_under_cpu():
+    from r1_recipe.tools.recipes import compose
+    from r1_recipe.verl.recipe_check import PPO, cpu_overrides
+
+    dapo, zero = compose("zero_dapo")[0], compose("zero")[0]
+    assert overrides.needs_verls_replay_buffer(dapo) and not overrides.needs_verls_replay_buffer(zero)
+    # DAPO's group filtering lives in verl's replay buffer: `--cpu` leaves the quick-poll sampler out for it
+    assert cpu_overrides(PPO, ["data.train_batch_size=4"], dapo) == [
+        o for o in overrides.PPO if "trainer.v1.sampler." not in o] + ["data.train_batch_size=4"]
+    assert cpu_overrides(PPO, ["data.train_batch_size=4"], zero) == [*overrides.PPO, "data.train_batch_size=4"]
+    assert cpu_overrides(PPO, [], compose("zero", ["trainer.v1.trainer_mode=separate_async"])[0]) == [
+        o for o in overrides.PPO if "trainer.v1.sampler." not in o]

@@ -62,6 +62,19 @@ PPO = [
 ]
 
 
+def needs_verls_replay_buffer(config) -> bool:
+    """Whether a composed main_ppo config asks for what only verl's own replay buffer does (DAPO group filtering, refill
+    of failed groups, an asynchronous trainer): then the quick-poll sampler of `PPO_SPEED` is left out."""
+    from omegaconf import OmegaConf
+
+    def get(key, default=None):
+        return OmegaConf.select(config, key, default=default)
+
+    return bool(get("algorithm.filter_groups.enable", False) or get("trainer.v1.sampler.sync_refill_failed_groups",
+                                                                    False)
+                or get("trainer.v1.trainer_mode", "sync") != "sync")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m r1_recipe.verl.cpu.overrides sft|ppo`: the overrides, shell-quoted on one line, for `$(...)`."""
     import shlex
