@@ -14,22 +14,40 @@ def _buffer(mode: str = "sync", **sampler_kwargs):
 
     # the keyword arguments verl 0.9.1's PPOTrainer._build_replay_buffer passes a custom sampler
     return QuickPollReplayBuffer(trainer_mode=mode, trainer_config={}, max_off_policy_threshold=8,
-                                 max_off_policy_strategy="drop", sampler_kwargs=sampler_kwargs, refill_fn=None)
+                                 max_off_policy_strategy="drop", sampler_kwargs=sampler_kwargs,
+                                 refill_fn=lambda n: n)
+
+
+def _args(buf) -> tuple:
+    return (buf.poll_interval, buf.filter_groups_metric, buf.sync_refill_failed_groups, buf.train_batch_size,
+            buf.gen_batch_size, buf.max_inflight_gen_batches)
 
 
 def test_poll_interval_comes_from_sampler_kwargs_and_defaults_to_50_ms():
     from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
-    assert _buffer(poll_interval=0.2, filter_groups=False, sync_refill_failed_groups=False).poll_interval == 0.2
-    buf = _buffer()
-    assert buf.poll_interval == overrides.POLL_INTERVAL == 0.05
-    assert isinstance(buf, ReplayBuffer) and buf.filter_groups_metric is None and buf.sync_refill_failed_groups is False
+    assert isinstance(_buffer(), ReplayBuffer)
+    assert _args(_buffer()) == (overrides.POLL_INTERVAL, None, False, None, None, 1) == (0.05, None, False, None,
+                                                                                          None, 1)
+    assert _buffer(poll_interval=0.2).poll_interval == 0.2
+
+
+def test_it_gets_the_arguments_verl_gives_its_own_sync_buffer():
+    off = {"enable": False, "metric": "reward", "max_inflight_gen_batches": 1}
+    # plain GRPO: one dataloader fetch of train_batch_size (or gen_batch_size) prompts
+    assert _args(_buffer(filter_groups=off, sync_refill_failed_groups=False, train_batch_size=8,
+                         gen_batch_size=None)) == (0.05, None, False, 8, 8, 1)
+    assert _args(_buffer(filter_groups=off, train_batch_size=8, gen_batch_size=16))[4] == 16
+    # DAPO (zero_dapo): group filtering on its metric, prompts fetched one at a time, the in-flight bound
+    dapo = {"enable": True, "metric": "acc", "max_inflight_gen_batches": 3}
+    assert _args(_buffer(filter_groups=dapo, train_batch_size=8, gen_batch_size=None)) == (0.05, "acc", False, 8, 1, 3)
+    assert _args(_buffer(filter_groups=off, sync_refill_failed_groups=True, train_batch_size=8)) == (
+        0.05, None, True, 8, 1, 1)
 
 
 @pytest.mark.parametrize(("mode", "kwargs", "message"), [
-    ("sync", {"filter_groups": True}, "algorithm.filter_groups.enable=true needs verl's own replay buffer"),
-    ("sync", {"sync_refill_failed_groups": True},
-     "trainer.v1.sampler.sync_refill_failed_groups=true needs verl's own replay buffer"),
+    ("sync", {"filter_groups": {"enable": True, "metric": None}},
+     "algorithm.filter_groups.metric must be set when group filtering is enabled"),
     ("sync", {"poll_interval": 0}, "trainer.v1.sampler.sampler_kwargs.poll_interval must be > 0, got 0.0"),
     ("separate_async", {}, "trainer.v1.trainer_mode=separate_async: r1-recipe's QuickPollReplayBuffer"),
 ])
@@ -39,19 +57,22 @@ def test_what_the_sampler_cannot_do_fails_at_start_up_naming_the_key(mode, kwarg
 
 
 def test_cpu_overrides_select_it_through_verls_custom_sampler_keys():
+    from omegaconf import OmegaConf
     from verl.utils.import_utils import load_extern_object
 
     from r1_recipe.tools.recipes import compose
     from r1_recipe.verl.cpu.sampler import QuickPollReplayBuffer
 
-    cfg = compose("zero", list(overrides.PPO))[0]
+    cfg = compose("zero", [*overrides.PPO, "data.train_batch_size=8"])[0]
     sampler = cfg.trainer.v1.sampler
     assert load_extern_object(sampler.custom_sampler.path, sampler.custom_sampler.name) is QuickPollReplayBuffer
-    # the interpolations carry the two settings verl does not hand a custom sampler
-    assert dict(sampler.sampler_kwargs) == {"poll_interval": 0.05, "filter_groups": False,
-                                            "sync_refill_failed_groups": False}
-    dapo = compose("zero", [*overrides.PPO, "algorithm.filter_groups.enable=true"])[0]
-    assert dapo.trainer.v1.sampler.sampler_kwargs.filter_groups is True
+    # the interpolations carry what verl does not hand a custom sampler
+    kwargs = OmegaConf.to_container(sampler.sampler_kwargs, resolve=True)
+    assert {k: v for k, v in kwargs.items() if k != "filter_groups"} == {
+        "poll_interval": 0.05, "sync_refill_failed_groups": False, "train_batch_size": 8, "gen_batch_size": None}
+    assert (kwargs["filter_groups"]["enable"], kwargs["filter_groups"]["metric"]) == (False, "reward")
+    dapo = compose("zero_dapo", list(overrides.PPO))[0].trainer.v1.sampler.sampler_kwargs
+    assert (dapo.filter_groups.enable, dapo.filter_groups.metric) == (True, "acc")
 
 
 def test_speed_overrides_compose_into_padded_fp32_workers_without_a_dashboard():
@@ -65,15 +86,12 @@ def test_speed_overrides_compose_into_padded_fp32_workers_without_a_dashboard():
     assert overrides.PPO[-len(overrides.PPO_SPEED):] == overrides.PPO_SPEED
 
 
-def test_a_recipe_that_filters_groups_keeps_verls_replay_buffer_under_cpu():
+def test_an_asynchronous_trainer_keeps_verls_replay_buffer_under_cpu():
     from r1_recipe.tools.recipes import compose
     from r1_recipe.verl.recipe_check import PPO, cpu_overrides
 
-    dapo, zero = compose("zero_dapo")[0], compose("zero")[0]
-    assert overrides.needs_verls_replay_buffer(dapo) and not overrides.needs_verls_replay_buffer(zero)
-    # DAPO's group filtering lives in verl's replay buffer: `--cpu` leaves the quick-poll sampler out for it
-    assert cpu_overrides(PPO, ["data.train_batch_size=4"], dapo) == [
-        o for o in overrides.PPO if "trainer.v1.sampler." not in o] + ["data.train_batch_size=4"]
-    assert cpu_overrides(PPO, ["data.train_batch_size=4"], zero) == [*overrides.PPO, "data.train_batch_size=4"]
-    assert cpu_overrides(PPO, [], compose("zero", ["trainer.v1.trainer_mode=separate_async"])[0]) == [
-        o for o in overrides.PPO if "trainer.v1.sampler." not in o]
+    zero, dapo = compose("zero")[0], compose("zero_dapo")[0]
+    asynchronous = compose("zero", ["trainer.v1.trainer_mode=separate_async"])[0]
+    assert [overrides.needs_verls_replay_buffer(c) for c in (zero, dapo, asynchronous)] == [False, False, True]
+    assert cpu_overrides(PPO, ["data.train_batch_size=4"], dapo) == [*overrides.PPO, "data.train_batch_size=4"]
+    assert cpu_overrides(PPO, [], asynchronous) == [o for o in overrides.PPO if "trainer.v1.sampler." not in o]

@@ -598,7 +598,7 @@ def _override_key(override: str) -> str:
 def cpu_overrides(kind: str, overrides: list[str], config=None) -> list[str]:
     """The overrides that run this kind of recipe on a CPU-only host (r1_recipe.verl.cpu.overrides) before the user's;
     a key the user sets wins. Given the composed `config`, the quick-poll sampler is left out where the run needs
-    verl's own replay buffer (DAPO group filtering: `algorithm.filter_groups.enable`)."""
+    verl's own replay buffer (an asynchronous `trainer.v1.trainer_mode`)."""
     from r1_recipe.verl.cpu import overrides as cpu
 
     if kind not in (SFT, PPO):

@@ -32,8 +32,11 @@ PPO_SPEED = [
     "trainer.v1.sampler.custom_sampler.path=pkg://r1_recipe.verl.cpu.sampler",
     "trainer.v1.sampler.custom_sampler.name=QuickPollReplayBuffer",
     f"+trainer.v1.sampler.sampler_kwargs.poll_interval={POLL_INTERVAL}",
-    "+trainer.v1.sampler.sampler_kwargs.filter_groups=${algorithm.filter_groups.enable}",
+    # what verl gives its own buffer but not a custom one (DAPO group filtering, refills, batch sizes), from the config
+    "+trainer.v1.sampler.sampler_kwargs.filter_groups=${algorithm.filter_groups}",
     "+trainer.v1.sampler.sampler_kwargs.sync_refill_failed_groups=${trainer.v1.sampler.sync_refill_failed_groups}",
+    "+trainer.v1.sampler.sampler_kwargs.train_batch_size=${data.train_batch_size}",
+    "+trainer.v1.sampler.sampler_kwargs.gen_batch_size=${data.gen_batch_size}",
 ]
 
 # verl.trainer.main_ppo (recipes zero, reasoning_rl, all_scenarios_rl) with rollout `hf`
@@ -63,16 +66,11 @@ PPO = [
 
 
 def needs_verls_replay_buffer(config) -> bool:
-    """Whether a composed main_ppo config asks for what only verl's own replay buffer does (DAPO group filtering, refill
-    of failed groups, an asynchronous trainer): then the quick-poll sampler of `PPO_SPEED` is left out."""
+    """Whether a composed main_ppo config runs an asynchronous trainer, whose replay buffer is another verl class: then
+    the quick-poll sampler of `PPO_SPEED` (a subclass of the sync buffer) is left out."""
     from omegaconf import OmegaConf
 
-    def get(key, default=None):
-        return OmegaConf.select(config, key, default=default)
-
-    return bool(get("algorithm.filter_groups.enable", False) or get("trainer.v1.sampler.sync_refill_failed_groups",
-                                                                    False)
-                or get("trainer.v1.trainer_mode", "sync") != "sync")
+    return OmegaConf.select(config, "trainer.v1.trainer_mode", default="sync") != "sync"
 
 
 def main(argv: list[str] | None = None) -> int:
