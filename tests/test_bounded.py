@@ -51,10 +51,10 @@ def test_map_keeps_order_and_maps_failures_to_the_default(pool):
     got = list(pool.map(length, items, timeout=10))
     assert got == [1, 3, 1, 6]
     mixed = [(length, "ab", None), (sleepy, "x", None), (explode, "x", None), (length, "abc", None)]
-    out = list(pool.map(_dispatch, mixed, timeout=1.5, default=lambda reason, item: reason))
+    out = list(pool.map(_dispatch, mixed, timeout=1.5, default=lambda error, item: error))
     assert out[0] == 2 and out[3] == 3
-    assert out[1] == "timeout"
-    assert out[2] == "error: RuntimeError: component bug"
+    assert isinstance(out[1], BoundExceeded) and out[1].reason == "timeout"  # no verdict: typed, not a string
+    assert type(out[2]) is RuntimeError and str(out[2]) == "component bug"  # the task's own error, as itself
 
 
 def _dispatch(fn, *args):
@@ -136,25 +136,31 @@ def test_a_sample_whose_worker_dies_twice_fails_as_worker_died():
         p.close()
 
 
-def test_deadline_counts_from_submission_not_from_pickup():
+def test_the_deadline_is_run_time_waiting_for_a_worker_is_not_charged():
+    """One worker, two 1.5 s calls under a 2 s deadline submitted together: the second waits for the worker and still
+    gets its whole 2 s (a burst larger than the workers is not failed for queueing); `stop_at` bounds a call from
+    outside, waiting included."""
     p = BoundedPool(workers=1, memory_mb=None)
     try:
         p.run(length, "warm", None, timeout=20)
 
-        async def two():
+        async def two(stop_at=None):
             start = time.monotonic()
 
             async def one():
                 try:
-                    await p.arun(sleepy, "x", None, seconds=1.5, timeout=2.0)
+                    await p.arun(sleepy, "x", None, seconds=1.5, timeout=2.0, stop_at=stop_at)
                     return "ok", time.monotonic() - start
                 except BoundExceeded as e:
                     return e.reason, time.monotonic() - start
             return await asyncio.gather(one(), one())
 
         (first, t1), (second, t2) = asyncio.run(two())
-        assert first == "ok" and second == "timeout"  # queued 1.5 s behind the first: 0.5 s left, not 2 s
-        assert t2 < 2.0 + 1.0
+        assert (first, second) == ("ok", "ok")
+        assert 3.0 <= t2 < 3.0 + 2.0
+        (first, t1), (second, t2) = asyncio.run(two(time.monotonic() + 2.5))
+        assert (first, second) == ("ok", "timeout")  # queued 1.5 s, then 1 s left of the outer bound
+        assert t2 < 2.5 + 1.0
     finally:
         p.close()
 
@@ -258,3 +264,60 @@ def test_a_task_lost_by_the_pool_is_retried_at_once_instead_of_waiting_for_its_d
         assert time.monotonic() - start < 10
     finally:
         p.close()
+
+
+# ---- calls handed to a worker in chunks keep their own deadlines ---------------------------------------------------
+def c_hang(n):
+    """n back, or (n < 0) hours of a loop in C (in constant memory) that no Python signal interrupts."""
+    return sum(range(10**14)) if n < 0 else n
+
+
+def test_a_call_stuck_in_c_inside_a_chunk_alone_times_out_at_its_own_deadline():
+    """One worker, so the 41 calls run in chunks: the stuck one is killed 1.5 s after it started (not after the
+    chunk's total), the calls of its chunk that ran before and after it are run again, and every other gets its
+    value."""
+    p = BoundedPool(workers=1, memory_mb=1024)
+    try:
+        p.run(c_hang, 1, timeout=60)
+        start = time.monotonic()
+        got, stuck_at = [], None
+        for value in p.map(c_hang, [(i,) for i in range(20)] + [(-1,)] + [(i,) for i in range(20)], timeout=1.5,
+                           default=lambda error, item: error):
+            got.append(value)
+            if len(got) == 21:
+                stuck_at = time.monotonic() - start
+    finally:
+        p.close()
+    assert got[:20] == list(range(20)) and got[21:] == list(range(20))
+    assert isinstance(got[20], BoundExceeded) and got[20].reason == "timeout"
+    assert 1.5 <= stuck_at < 1.5 + 1.0  # the 20 calls before it take milliseconds
+
+
+# ---- the pebble names the pool relies on ---------------------------------------------------------------------------
+def test_every_pebble_name_the_pool_reads_resolves_and_the_tested_version_is_installed():
+    import importlib.metadata
+
+    from r1_recipe.core import pebble_names
+
+    assert pebble_names.missing() == []
+    assert importlib.metadata.version("pebble") == pebble_names.TESTED_VERSION
+    requirement = next(r for r in importlib.metadata.requires("r1-recipe") if r.startswith("pebble"))
+    assert requirement == f"pebble=={pebble_names.TESTED_VERSION}"  # pinned, not a range
+
+
+def test_bounded_reads_no_private_pebble_attribute_left_out_of_the_table():
+    """Every underscored attribute bounded.py reads on an object other than its own (`self`, its jobs and units)
+    is one of the listed pebble names."""
+    import ast
+    import inspect
+
+    from r1_recipe.core import bounded, pebble_names
+
+    listed = {part for name in pebble_names.NAMES for part in name.path.split(".") if part.startswith("_")}
+    ours = {"_pool", "_lock", "_queue", "_inflight", "_closed", "_wake", "_monitor", "_dir", "_chunks", "_pid",
+            "_deadline", "_getframe"}  # the pool's own, and sys._getframe (check_main_guard)
+    tree = ast.parse(inspect.getsource(bounded))
+    read = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+            and not node.attr.startswith("__") and not (isinstance(node.value, ast.Name) and node.value.id == "self")}
+    assert read - ours <= listed, read - ours - listed
+    assert listed <= read  # and the table lists nothing bounded.py no longer reads

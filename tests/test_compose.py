@@ -41,6 +41,19 @@ def test_bad_config_fails_naming_the_key(cfg, message):
         parse_config(cfg)
 
 
+@pytest.mark.parametrize("value", [0, -1, 128, 511, 4096.0, "4096", True])
+def test_a_memory_limit_a_worker_cannot_import_its_rewards_under_fails_at_parse_time(value):
+    with pytest.raises(ValueError, match=r"^reward\.r1\.memory_mb must be an integer number of MB >= 512 \(what a "
+                                         r"worker needs to import its rewards\), or null for no limit; got "):
+        parse_config({"memory_mb": value})
+
+
+def test_memory_limit_null_is_the_explicit_no_limit():
+    assert parse_config({"memory_mb": None}).memory_mb is None
+    assert parse_config({"memory_mb": 512}).memory_mb == 512
+    assert parse_config({}).memory_mb == 4096
+
+
 def test_defaults_are_the_paper_rule_reward():
     cfg = parse_config(None)
     assert [(c.name, c.weight) for c in cfg.components] == [("accuracy", 1.0), ("format", 1.0)]
@@ -181,9 +194,10 @@ def test_truncated_samples_never_reach_the_pool():
     assert [o["t_length_reason"] for o in out] == ["truncated", "truncated"]
 
 
-def test_deadline_counts_from_submission_and_covers_the_whole_sample():
-    """Two samples on one worker, each 3 s of sleep under a 2 s deadline: the second is not given 2 s from when the
-    worker frees up; both end within deadline + 1 s of submission, as infra failures."""
+def test_the_deadline_covers_the_whole_sample_in_its_worker():
+    """Two samples on one worker, each 3 s of sleep under a 2 s deadline: each is stopped 2 s after its worker
+    starts it (the second waits for the worker first), as an infra failure, and the fast component's verdict is
+    kept (the in-worker alarm stopped only the slow one)."""
     import asyncio
     import time
 
@@ -203,11 +217,10 @@ def test_deadline_counts_from_submission_and_covers_the_whole_sample():
         results = asyncio.run(both())
     finally:
         p.close()
-    for out, latency in results:
-        assert latency < 2.0 + 1.0
-        assert out["t_sleepy_reason"] == "timeout" and out["infra_failure"] == 1.0
-    # the first sample's format verdict was kept: the in-worker alarm stopped only the slow component
-    assert sorted(o["format"] for o, _ in results)[-1] == 1.0
+    latencies = sorted(t for _, t in results)
+    assert latencies[0] < 2.0 + 1.0 and latencies[1] < 2 * 2.0 + 1.0
+    for out, _ in results:
+        assert (out["t_sleepy_reason"], out["infra_failure"], out["format"]) == ("timeout", 1.0, 1.0)
 
 
 def test_step_budget_scores_the_rest_as_failed_with_the_reason():

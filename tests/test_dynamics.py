@@ -15,7 +15,7 @@ from tensordict import NonTensorData, NonTensorStack, TensorDict
 
 from r1_recipe.core import signals
 from r1_recipe.core.signals import reflection_count, sample_signals, step_metrics
-from r1_recipe.verl import dynamics
+from r1_recipe.verl import dynamics, infra_policy
 from r1_recipe.verl.dynamics import batch_metrics, wrap_compute_metrics
 
 
@@ -196,10 +196,11 @@ def test_the_advantage_wrapper_rewrites_only_failed_rows_in_transfer_queue(monke
             seen.append(batch)
             return batch
 
-    Trainer._compute_advantage = dynamics.wrap_compute_advantage(Trainer._compute_advantage)
-    assert dynamics.wrap_compute_advantage(Trainer._compute_advantage) is Trainer._compute_advantage
-    batch = fake_batch()
-    assert Trainer()._compute_advantage(batch, {}) is batch and seen == [batch]
+    Trainer._compute_advantage = infra_policy.wrap_compute_advantage(Trainer._compute_advantage)
+    assert infra_policy.wrap_compute_advantage(Trainer._compute_advantage) is Trainer._compute_advantage
+    batch, metrics = fake_batch(), {}
+    assert Trainer()._compute_advantage(batch, metrics) is batch and seen == [batch]
+    assert metrics == {"r1/reward/infra_neutralised": 1.0}  # the per-step count of responses it neutralised
     rows = put["fields"]["rm_scores"].unbind()
     sums = [float(r.sum()) for r in rows]
     group = [i for i in range(8) if UIDS[i] == UIDS[1]]
@@ -207,3 +208,36 @@ def test_the_advantage_wrapper_rewrites_only_failed_rows_in_transfer_queue(monke
     assert sums[1] == pytest.approx(sum(expected) / len(expected))
     assert sums[:1] + sums[2:8] == pytest.approx(SCORES[:1] + SCORES[2:])
     assert [len(r) for r in rows] == LENGTHS + [1, 1]
+
+
+def test_a_policy_that_cannot_be_applied_stops_the_step(monkeypatch):
+    """Fails closed: no-verdict responses must never train as wrong answers because the policy broke."""
+    def broken(*_, **__):
+        raise RuntimeError("transfer queue gone")
+
+    monkeypatch.setitem(sys.modules, "transfer_queue", types.SimpleNamespace(kv_batch_get=broken))
+    called = []
+
+    class Trainer:
+        def _compute_advantage(self, batch, metrics):
+            called.append(batch)
+
+    Trainer._compute_advantage = infra_policy.wrap_compute_advantage(Trainer._compute_advantage)
+    with pytest.raises(RuntimeError, match="the infra-failure policy could not be applied") as e:
+        Trainer()._compute_advantage(fake_batch(), {})
+    assert str(e.value.__cause__) == "transfer queue gone" and called == []
+
+
+@pytest.mark.parametrize("key, value", [("reward.reward_manager.name", "r1"),
+                                        ("reward.custom_reward_function.path", "pkg://r1_recipe.rewards")])
+def test_a_run_scored_by_our_rewards_stops_at_start_up_without_the_hooked_method(monkeypatch, key, value):
+    from omegaconf import OmegaConf
+
+    from r1_recipe.verl import touchpoints
+
+    renamed = touchpoints.Touchpoint(touchpoints.TRAINER_MODULE, ("PPOTrainer._compute_advantage_v2",), "policy",
+                                     touchpoints.INFRA_POLICY_KEYS, private=True)
+    monkeypatch.setattr(touchpoints, "TOUCHPOINTS", (renamed,))
+    with pytest.raises(ValueError, match=rf"^{key} needs verl's .*PPOTrainer._compute_advantage_v2 \(policy\)"):
+        touchpoints.require_for_config(OmegaConf.from_dotlist([f"{key}={value}"]))
+    touchpoints.require_for_config(OmegaConf.from_dotlist(["reward.reward_manager.name=naive"]))  # not ours: fine

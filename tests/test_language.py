@@ -95,7 +95,8 @@ def test_degenerate_inputs_score_without_raising():
     assert language_reward("<think> words </think>", None, {"prompt": "$1$"}).score == 0.0
     bad = language_reward("<think> words </think>", None, None, target="klingon")
     assert bad.score == 0.0 and bad.reason.startswith("bad_target")
-    assert language_reward("x" * 300_000, None, None, target="en").reason == "too_long"
+    assert language_reward("x" * (1 << 20) + "x", None, None, target="en").reason == "too_long"
+    assert language_reward("<think>" + "we add them " * 80_000 + "</think>", None, None, target="en").score == 1.0
 
 
 def test_registered_as_language_and_summed_with_accuracy_as_the_paper_does():

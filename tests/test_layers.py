@@ -125,7 +125,7 @@ def test_a_config_that_needs_a_missing_touchpoint_fails_at_start_up_naming_the_k
 
 
 def test_a_hooked_module_without_the_method_is_left_unpatched_with_a_warning(caplog):
-    from r1_recipe.verl import dynamics, ref_reset
+    from r1_recipe.verl import dynamics, infra_policy, ref_reset
 
     class PPOTrainer:  # verl renamed _compute_metrics / _update_actor
         pass
@@ -134,6 +134,7 @@ def test_a_hooked_module_without_the_method_is_left_unpatched_with_a_warning(cap
     module.PPOTrainer = PPOTrainer
     with caplog.at_level(logging.WARNING, logger="r1_recipe"):
         dynamics.patch_trainer_module(module)
+        infra_policy.patch_trainer_module(module)
         ref_reset.patch_trainer_module(module)
     assert vars(PPOTrainer).keys().isdisjoint({"_compute_metrics", "_compute_advantage", "_update_actor",
                                                "__r1_ref_reset__"})

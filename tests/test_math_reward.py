@@ -148,7 +148,8 @@ def test_canonical_answer_keeps_different_answers_apart_and_order_where_it_matte
         ("\\boxed{42}", np.array(["42"]), 1.0, ""),  # parquet list column
         ("\\boxed{0.5}", np.float64(0.5), 1.0, ""),
         ("\\boxed{42}", "\\boxed{42}", 1.0, ""),  # a gold solution with its own box
-        ("x" * 300_000, "42", 0.0, "too_long"),
+        ("x" * (1 << 20) + "x", "42", 0.0, "too_long"),  # past MAX_RESPONSE_CHARS (1 Mi characters)
+        ("<think>" + "So we add them. " * 62_000 + "</think> \\boxed{42}", "42", 1.0, ""),  # ~1 M characters
         ("\\boxed{" + "9" * 2000 + "}", "9", 0.0, "too_long"),
     ],
 )
@@ -197,7 +198,7 @@ def test_verify_batch_turns_a_verdict_past_the_bound_into_a_timeout_zero():
     # `sleepy` stands in for a sympy call that never returns: its worker is killed at the bound, the batch goes on
     start = time.monotonic()
     out = verify_batch([("a", "1"), ("b", "2")], timeout_s=1.0, workers=2, progress=False, scorer=sleepy, seconds=60)
-    assert [(o.score, o.reason) for o in out] == [(0.0, "timeout"), (0.0, "timeout")]
+    assert [(o.score, o.reason, o.infra) for o in out] == [(0.0, "timeout", True), (0.0, "timeout", True)]
     assert time.monotonic() - start < 30
 
 

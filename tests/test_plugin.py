@@ -51,7 +51,8 @@ def test_doctor_reports_every_component_and_what_is_missing():
 
     code, text = run_doctor()
     lines = text.splitlines()
-    for name in ("r1_grpo", "r1_grpo_process", "r1", "r1_template", "r1_zero", "r1/ training-dynamics metrics"):
+    for name in ("r1_grpo", "r1_grpo_process", "r1", "r1_template", "r1_zero", "r1/ training-dynamics metrics",
+                 "infra-failure policy", "all 10 pebble names the reward pool relies on are present"):
         assert any(line.startswith("ok") and line.endswith(f" {name}") for line in lines), text
     import torch
 
@@ -67,6 +68,7 @@ def test_doctor_reports_every_component_and_what_is_missing():
     assert "MISSING  advantage estimator  r1_grpo\n" in text_off
     assert "verl plugin loading excludes r1_recipe: VERL_USE_EXTERNAL_PLUGINS=none" in text_off
     assert "MISSING  trainer hook         r1/ training-dynamics metrics\n" in text_off
+    assert "MISSING  trainer hook         infra-failure policy\n" in text_off
 
 
 def test_recipe_style_config_composes_and_passes_verl_validate_config():

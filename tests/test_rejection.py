@@ -137,9 +137,9 @@ def test_report_counts_each_filter_and_the_kept_per_prompt_histogram(result):
     out, report = result
     assert report == json.loads((out / "report.json").read_text())
     assert (report["prompts_in"], report["responses_in"], report["kept"]) == (6, 20, 6)
-    assert report["dropped"] == {"malformed": 0, "truncated": 2, "length": 1, "structure": 1, "repetition": 1,
-                                 "mixed_language": 2, "long_paragraph": 1, "code_block": 1, "incorrect": 3,
-                                 "near_duplicate": 1, "over_k": 1}
+    assert report["dropped"] == {"malformed": 0, "no_verdict": 0, "truncated": 2, "length": 1, "structure": 1,
+                                 "repetition": 1, "mixed_language": 2, "long_paragraph": 1, "code_block": 1,
+                                 "incorrect": 3, "near_duplicate": 1, "over_k": 1}
     assert report["drop_reasons"]["judge_rejected"] == 1 and report["drop_reasons"]["no_verifier"] == 1
     assert report["kept_per_prompt"] == {"0": 1, "1": 4, "2": 1}
     assert report["length_chars"]["kept"]["count"] == 6
@@ -152,11 +152,11 @@ def test_resume_after_an_interrupted_run_gives_the_same_output(generations, comp
     calls = []
     real = rejection.process_shard
 
-    def dies_on_second_shard(*args, **kwargs):
-        calls.append(args[1])
+    def dies_on_second_shard(shard, *args, **kwargs):
+        calls.append(shard.start)
         if len(calls) == 2:
             raise KeyboardInterrupt("killed")
-        return real(*args, **kwargs)
+        return real(shard, *args, **kwargs)
 
     monkeypatch.setattr(rejection, "process_shard", dies_on_second_shard)
     with pytest.raises(KeyboardInterrupt):

@@ -111,6 +111,40 @@ def test_missing_extra_info_is_not_malformed(manager, tiny_tokenizer):
     assert run(manager, data)["reward_score"] == 2.0
 
 
+def test_a_correct_65536_token_response_gets_its_verdict_within_the_deadline(manager, tiny_tokenizer, monkeypatch):
+    """R1-Zero's second stage samples up to 65,536 tokens: a correct response of exactly that length, EOS included,
+    scores 1 in accuracy and format (it was 0, `too_long`, past 200,000 characters), well within the deadline."""
+    import time
+
+    from verl import DataProto
+
+    monkeypatch.setattr(manager, "max_response_length", 65_536)  # rollout.response_length of R1-Zero's stage 2
+    tok = tiny_tokenizer
+    head, tail = tok.encode("<think>"), tok.encode(" </think> <answer> \\boxed{7} </answer>")
+    # ~4.6 characters a token with this tokenizer, as with real ones on English reasoning
+    step = tok.encode(" Let me check: yes. A conversation between User and Assistant. The user asks a question.")
+    body = (step * (65_536 // len(step) + 1))[: 65_536 - len(head) - len(tail) - 1]
+    response = head + body + tail + [tok.eos_token_id]
+    assert len(response) == 65_536
+    prompt = tok.encode("Q:")
+    ids = torch.tensor([prompt + response])
+    data = DataProto.from_dict(
+        tensors={"prompts": torch.tensor([prompt]), "responses": torch.tensor([response]), "input_ids": ids,
+                 "attention_mask": torch.ones_like(ids), "position_ids": torch.arange(ids.shape[1]).unsqueeze(0)},
+        non_tensors={"data_source": np.array(["toy"], dtype=object),
+                     "reward_model": np.array([{"style": "rule", "ground_truth": "7"}], dtype=object),
+                     "extra_info": np.array([{"index": 0}], dtype=object),
+                     "raw_prompt": np.array([[{"role": "user", "content": QUESTION}]], dtype=object)})
+    run(manager, trajectory(tok, "Q:", "<think> warm </think> <answer> 7 </answer>"))  # the workers are up
+    start = time.monotonic()
+    out = run(manager, data)
+    elapsed = time.monotonic() - start
+    info = out["reward_extra_info"]
+    assert (info["accuracy"], info["format"], info["response_truncated"], info["infra_failure"]) == (1.0, 1.0, 0.0, 0.0)
+    assert len(tok.decode(response)) > 290_000  # characters, decoded in the reward worker
+    assert elapsed < manager.composer.cfg.timeout_s
+
+
 def test_bad_reward_config_fails_when_the_manager_is_built(tiny_tokenizer):
     from r1_recipe.verl.reward_manager import R1RewardManager
 
@@ -237,12 +271,44 @@ def test_reasoning_row_keeps_the_rule_reward_and_skips_the_reward_model(rm_manag
     assert out["reward_extra_info"]["reward_model_reason"] == "rule-scored row"
 
 
-def test_a_failing_reward_model_gives_zero_with_the_reason(rm_manager, tiny_tokenizer):
+def test_a_failing_reward_model_is_no_verdict_with_the_reason(rm_manager, tiny_tokenizer):
     out = run(rm_manager, trajectory(tiny_tokenizer, "Q:", "<think> FAIL </think> <answer> x </answer>",
                                      ground_truth=None, style="model"))
     info = out["reward_extra_info"]
     assert out["reward_score"] == 1.0 and info["reward_model"] == 0.0
     assert info["reward_model_reason"].startswith("error: ClientResponseError: 400")
+    assert info["infra_failure"] == 1.0  # the reward model's failure, not the response's: the flag, typed
+
+
+def test_a_reward_model_outage_is_no_verdict_and_gets_advantage_zero(rm_manager, tiny_tokenizer):
+    """The router is unreachable (connection refused; verl retries with back-off): past reward_model.timeout_s the
+    row is an infra failure, and the policy gives it its group's mean, so its GRPO advantage is 0 while the group's
+    scored rows keep theirs."""
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+
+    from r1_recipe.core.advantage import outcome_advantage
+    from r1_recipe.core.signals import fill_infra_failures
+
+    down = get_reward_manager_cls("r1")(config=rm_config(weight=2.0, timeout_s=1.0), tokenizer=tiny_tokenizer,
+                                        compute_score=None, reward_router_address="127.0.0.1:1",
+                                        reward_model_tokenizer=rm_manager.reward_model.reward_model_tokenizer)
+    general = "<think> be kind </think> <answer> hello </answer>"
+    outage = run(down, trajectory(tiny_tokenizer, "Q:", general, ground_truth=None, style="model"))
+    info = outage["reward_extra_info"]
+    assert (info["reward_model"], info["reward_model_reason"], info["infra_failure"]) == (0.0, "timeout (1 s)", 1.0)
+    assert (info["format"], outage["reward_score"]) == (1.0, 1.0)  # the rule components still gave their verdicts
+    served = [run(rm_manager, trajectory(tiny_tokenizer, "Q:", text, ground_truth=None, style="model"))
+              for text in (general, "<think> no </think> hello")]
+    outs = [outage, *served]
+    scores = fill_infra_failures([o["reward_score"] for o in outs], ["g"] * 3,
+                                 [bool(o["reward_extra_info"]["infra_failure"]) for o in outs])
+    assert scores.tolist() == [(2.5 + 1.5) / 2, 2.5, 1.5]
+    rewards = torch.zeros(3, 2)
+    rewards[:, -1] = torch.tensor(scores)
+    adv, _ = outcome_advantage(token_level_rewards=rewards, response_mask=torch.ones(3, 2),
+                               index=np.array(["g"] * 3, dtype=object))
+    assert adv[0].abs().max() < 1e-6 and adv[2, -1] < 0 < adv[1, -1]
+    down.composer.pool.close()
 
 
 @pytest.mark.parametrize("enable, router_up, r1_rm", [(True, True, None), (False, False, {"weight": 1.0}),

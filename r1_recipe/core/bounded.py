@@ -4,22 +4,29 @@
 returns would stall a whole training step. Here every bounded call runs in a worker process of a `pebble.ProcessPool`.
 
 What the pool guarantees, and how:
-- **Deadlines from submission.** A `run`/`arun` call's `timeout` counts from when it is submitted, queueing
-  included (pebble's own timeout starts when a worker picks the task up; `map`, for batch tools, keeps that). Past it
-  the caller gets `BoundExceeded("timeout")` and the task is cancelled, which makes pebble kill its worker if it had
-  started.
+- **One deadline rule.** A call (`run`, `arun`, each item of `map`) may run `timeout` seconds in a worker, counted from
+  when a worker starts it; then its worker is killed (SIGTERM with the default action: C code that ignores Python's
+  signal handlers dies too) and the caller gets `BoundExceeded("timeout")` within about 0.2 s. Waiting for a free
+  worker is not charged: the pool hands pebble at most `window` (2 per worker) calls, the rest wait in its own FIFO
+  queue, so a burst of 8,192 samples is not failed for queueing. `stop_at` (a `time.monotonic()` instant) bounds a
+  call from outside as well, queueing included (the reward's step budget). The caller's memory is bounded: a call's
+  failure is stored once (never re-raised in a loop), and at most `window` payloads sit in pebble.
 - **Self-healing.** pebble marks a pool broken for good when a worker dies while no task runs (an OOM kill between
   steps): every later call would fail. A monitor thread rebuilds such a pool within `MONITOR_S` and starts its
   workers, so the next step finds them warm; a pool found broken at submission is rebuilt on the spot; and a call
   that failed because its worker died or its pool broke is retried once, within its deadline; only then it fails
-  (`worker_died`, `pool_error`). A waiting call checks every `MONITOR_S` that its task is not lost: pebble drops a
-  task whose worker dies between acknowledging it and the pool noticing the death (the future would wait for its
-  deadline), and leaves tasks queued on a pool that was replaced; both count as `worker_died` / `pool_error`.
+  (`worker_died`, `pool_error`). The monitor also checks every `MONITOR_S` that no call is lost: pebble drops a task
+  whose worker dies between acknowledging it and the pool noticing the death, and leaves tasks queued on a pool that
+  was replaced; both count as `worker_died` / `pool_error`. One scan per `MONITOR_S` for all calls, not one per call.
 - **Nothing outlives the owner.** Workers are started with `spawn` (no forkserver that could be orphaned) and each runs
   a watchdog thread on a pidfd of the process that created the pool: when that process is gone (SIGKILL from Ray),
   the worker kills itself at once. Sandboxes started by a worker die with it (bubblewrap `--die-with-parent`, or a
   parent-death signal in the supervisor).
 - **Worker count** from the cores this process may run on (`os.sched_getaffinity`), `R1_RECIPE_WORKERS`, or `workers`.
+
+Every failure the pool reports is a `BoundExceeded`: no verdict, for a reason that is not the task's input (the
+typed "infra" failure of `r1_recipe.core.rewards.types.RewardOutput`); a task's own exception is raised as itself.
+pebble's private state read here is listed in `r1_recipe.core.pebble_names` (checked by `r1-recipe doctor`).
 """
 
 from __future__ import annotations
@@ -27,13 +34,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import importlib
 import logging
+import math
 import multiprocessing
 import os
 import resource
 import select
+import shutil
 import signal
+import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,22 +53,28 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
+from pebble.common.types import RemoteTraceback
 from pebble.pool.base_pool import PoolStatus
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
-MONITOR_S = 0.5  # how often an idle pool is checked for a broken state
-# Why a call failed without a verdict; the response is not to blame (see `r1_recipe.core.rewards.compose`).
-INFRA_REASONS = ("timeout", "worker_died", "pool_error", "step_budget")
+MONITOR_S = 0.5  # how often the pool is checked for a broken state, lost calls and stalled ones
+DEFAULT_MEMORY_MB = 4096
+# The smallest address-space limit (RLIMIT_AS) a worker may get: a worker that has imported sympy, math-verify and
+# the built-in rewards maps ~270 MB (VmSize, Python 3.11, x86-64), and the math cases of bench/data and the code
+# sandbox score the same at 384 MB as without a limit; 512 leaves room for a verdict's own work. Below it every sample
+# would fail with MemoryError, charged to the response, so a smaller value is refused when the config is parsed.
+MIN_MEMORY_MB = 512
 
 
 class BoundExceeded(Exception):
-    """A bounded call ran past its deadline, or its worker died / its pool broke twice."""
+    """No verdict, for a reason that is not the call's input: it ran past its deadline ("timeout"), or its worker
+    died / its pool broke twice ("worker_died", "pool_error")."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
-        self.reason = reason  # one of INFRA_REASONS
+        self.reason = reason
 
 
 class _Retry(Exception):
@@ -65,6 +83,17 @@ class _Retry(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def check_memory_mb(value, key: str = "memory_mb") -> int | None:
+    """`value` as a worker's address-space limit in MB: None (no limit) or an integer >= MIN_MEMORY_MB; anything
+    else (0, a negative number, a limit too small to import the rewards) raises ValueError naming `key`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MEMORY_MB:
+        raise ValueError(f"{key} must be an integer number of MB >= {MIN_MEMORY_MB} (what a worker needs to import "
+                         f"its rewards), or null for no limit; got {value!r}")
+    return value
 
 
 def default_workers() -> int:
@@ -95,8 +124,14 @@ def _watch_owner(owner: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int) -> None:
+def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int, setup: tuple = ()) -> None:
     threading.Thread(target=_watch_owner, args=(owner,), daemon=True, name="r1-owner-watchdog").start()
+    # pebble stops a worker (a task past its time, a cancelled one) with SIGTERM, whose handler it sets to a Python
+    # function: a worker stuck in C code (a factorial of 10^100) runs no Python handler, so pebble waits 3 s and then
+    # SIGKILLs it, with its manager thread blocked meanwhile (every other timeout and the replacement worker wait).
+    # The default action ends the worker at once. Safe: pebble terminates a worker only while it holds the channel
+    # lock (so the worker is not holding it) or when the pool stops.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -110,12 +145,79 @@ def _init_worker(memory_mb: int | None, preload: tuple[str, ...], owner: int) ->
                 getattr(obj, fn)()
         except Exception:  # the task itself will report the error
             logger.debug("preload %s failed", target, exc_info=True)
+    for fn, args in setup:  # state the tasks need, sent once per worker (e.g. the tokenizer that decodes responses)
+        try:
+            fn(*args)
+        except Exception:
+            logger.warning("worker setup %s failed", getattr(fn, "__qualname__", fn), exc_info=True)
+
+
+_deadline: float | None = None  # in a worker: time.time() at which the running call is killed
+_PROGRESS = struct.Struct("<qd")  # a chunk's progress record: (index of the call running, time.time() it started)
+
+
+def _task(fn: Callable, run_s: float, args: tuple, kwargs: dict) -> Any:
+    """Runs in a worker: `fn(*args, **kwargs)`, with `task_deadline()` telling it when it will be killed."""
+    global _deadline
+    _deadline = time.time() + run_s
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _deadline = None
+
+
+def _chunk(path: str, items: list[tuple]) -> list[tuple[bool, Any]]:
+    """Runs in a worker: several calls `(run_s, end, fn, args, kwargs)` one after the other, each with its own
+    deadline (`run_s` from its start, and never past `end`, a time.time()); before each, its index and start time
+    are written over `path`, so the pool can kill the worker when that call runs past its deadline, and knows which
+    calls of the chunk had run. Returns `(True, value)` or `(False, exception)` per call."""
+    global _deadline
+    out: list[tuple[bool, Any]] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for i, (run_s, end, fn, args, kwargs) in enumerate(items):
+            start = time.time()
+            os.pwrite(fd, _PROGRESS.pack(i, start), 0)
+            _deadline = min(start + run_s, end)
+            try:
+                if _deadline <= start:
+                    raise BoundExceeded("timeout")  # the step budget ended while it waited in the chunk
+                out.append((True, fn(*args, **kwargs)))
+            except Exception as e:
+                out.append((False, e))
+            finally:
+                _deadline = None
+    finally:
+        os.close(fd)
+    return out
+
+
+def _progress(path: str) -> tuple[int, float]:
+    """(index, start time) of the call a chunk runs, or (-1, 0.0) before its first."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return -1, 0.0
+    try:
+        data = os.pread(fd, _PROGRESS.size, 0)
+    finally:
+        os.close(fd)
+    return _PROGRESS.unpack(data) if len(data) == _PROGRESS.size else (-1, 0.0)
+
+
+def task_deadline() -> float | None:
+    """In a pool worker, the `time.time()` at which the running call will be killed (for a soft stop shortly
+    before it, e.g. an interval timer); None outside a bounded call."""
+    return _deadline
 
 
 def _classify(error: BaseException) -> BaseException:
-    """pebble's failure -> ours: a timeout, a retryable infrastructure failure, or the task's own exception."""
+    """pebble's failure -> ours: a timeout, a retryable infrastructure failure, or the task's own exception (which
+    pebble rebuilds with its remote traceback as the cause: a task's own TimeoutError is not a timeout of ours)."""
+    if isinstance(error.__cause__, RemoteTraceback):
+        return error
     if isinstance(error, concurrent.futures.TimeoutError | TimeoutError):
-        return BoundExceeded("timeout")
+        return BoundExceeded("timeout")  # pebble's: the task ran past its time and its worker was killed
     if isinstance(error, ProcessExpired):
         return _Retry("worker_died")
     if isinstance(error, BrokenProcessPool | concurrent.futures.CancelledError):
@@ -123,56 +225,433 @@ def _classify(error: BaseException) -> BaseException:
     return error
 
 
+class _Job:
+    """One call: queued in the pool, then in flight in pebble (in a `_Unit`), then settled (`future`)."""
+
+    __slots__ = ("fn", "args", "kwargs", "timeout", "stop_at", "future", "tries", "ran", "solo", "unit")
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, timeout: float, stop_at: float | None):
+        self.fn, self.args, self.kwargs, self.timeout, self.stop_at = fn, args, kwargs, timeout, stop_at
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        self.tries = 0      # retries after a dead worker or a broken pool (at most one)
+        self.ran = 0.0      # seconds it already ran in a worker before (a retry gets what is left)
+        self.solo = False   # run alone, never in a chunk (its chunk was killed while it ran)
+        self.unit: _Unit | None = None
+
+
+class _Unit:
+    """One pebble task: a single call, or a chunk of calls run one after the other (`path`: its progress file)."""
+
+    __slots__ = ("jobs", "run_s", "ends", "path", "pool", "task", "since")
+
+    def __init__(self, jobs: list[_Job], run_s: list[float], ends: list[float], path: str | None):
+        self.jobs, self.run_s, self.ends, self.path = jobs, run_s, ends, path
+        self.pool: ProcessPool | None = None
+        self.task = None  # pebble's future while in flight
+        self.since = 0.0  # time.monotonic() when handed to pebble
+
+
 class BoundedPool:
     """A process pool whose calls each have a hard wall-clock deadline, and which heals itself.
 
     Args:
         workers: number of worker processes (default: `default_workers()`).
-        memory_mb: address-space limit of each worker (None: no limit); an allocation past it raises MemoryError
-            in the task (or kills the worker: `worker_died`).
+        memory_mb: address-space limit of each worker (None: no limit; else at least MIN_MEMORY_MB); an allocation
+            past it raises MemoryError in the task (or kills the worker: `worker_died`).
         preload: modules (or "module:function" warm-ups) every worker runs when it starts and restarts.
+        setup: `(function, args)` pairs every worker calls when it starts, after the preloads (picklable: they are
+            sent to each worker once, e.g. a tokenizer).
+        chunk: at most this many queued calls are handed to a worker as one pebble task when many wait (each keeps its
+            own deadline, see `_chunk`): the per-task cost of pebble's pipes and threads is paid once per chunk.
     """
 
-    def __init__(self, workers: int | None = None, memory_mb: int | None = 4096, preload: tuple[str, ...] = ()):
+    def __init__(self, workers: int | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
+                 preload: tuple[str, ...] = (), setup: tuple[tuple[Callable, tuple], ...] = (), chunk: int = 16):
         self.workers = workers or default_workers()
-        self.memory_mb = memory_mb
+        self.memory_mb = check_memory_mb(memory_mb)
         self.preload = tuple(preload)
+        self.setup = tuple(setup)
+        self.chunk = max(1, int(chunk))
+        self.window = 2 * self.workers  # pebble tasks handed over at once: one running and one ready per worker
         self.rebuilds = 0  # how often a broken pool was replaced (for tests and logs)
         self._pool: ProcessPool | None = None
         self._pid = os.getpid()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # pebble's threads call back into the pool (a finished task frees a slot)
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._inflight: dict[_Unit, None] = {}  # an ordered set
         self._closed = threading.Event()
+        self._wake = threading.Event()  # the monitor's sleep, cut short when a chunk deadline comes sooner
         self._monitor: threading.Thread | None = None
+        self._dir: str | None = None  # progress files of chunks
+        self._chunks = 0
+
+    @property
+    def started(self) -> bool:
+        """Whether a process pool was ever started (False: the first call could not start one, e.g. from a script
+        without a main guard; that error is the caller's, raised by the call)."""
+        return self._pool is not None or self.rebuilds > 0
+
+    # ---------------------------------------------------------------- the calls
+
+    def run(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, stop_at: float | None = None,
+            **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)` with `timeout` seconds of run time in a worker; raises `BoundExceeded` (timeout,
+        worker_died, pool_error) or the task's own exception. `fn` must be picklable (module level)."""
+        return self._result(self._submit(fn, args, kwargs, timeout, stop_at))
+
+    async def arun(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, stop_at: float | None = None,
+                   **kwargs: Any) -> Any:
+        """Async form of `run` for reward managers that live on an event loop (cancelling it cancels the call)."""
+        job = self._submit(fn, args, kwargs, timeout, stop_at)
+        try:
+            return await asyncio.wrap_future(job.future)
+        finally:
+            job.future.cancel()  # no-op once settled
+
+    def map(self, fn: Callable, items: Iterable[tuple], timeout: float = DEFAULT_TIMEOUT_S,
+            default: Callable[[BaseException, tuple], Any] | None = None, progress: bool | str = False,
+            total: int | None = None, ahead: int | None = None) -> Iterator[Any]:
+        """Apply `fn(*item)` to every item in parallel, yielding results in input order.
+
+        For batch tools (rejection sampling, evaluation): the deadline rule of `run`; a bounded window of items is
+        submitted ahead of the consumer, so memory stays flat on large inputs. A call that fails yields
+        `default(error, item)`: `error` is a `BoundExceeded` (no verdict: timeout, worker_died, pool_error) or the
+        task's own exception; with no default the error propagates. `progress`: False, True, or a description string
+        for a tqdm bar. `ahead`: how many items are submitted ahead of the one yielded (default: enough to give
+        every worker chunks; more keeps the workers busy while the consumer does slow work of its own).
+        """
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            if total is None and hasattr(items, "__len__"):
+                total = len(items)
+            bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="it")
+        pending: collections.deque = collections.deque()
+        ahead = ahead or 2 * self.window * self.chunk  # enough queued calls to fill every worker with chunks
+
+        def finish(item, job):
+            try:
+                value = self._result(job)
+            except Exception as e:
+                if default is None:
+                    raise
+                value = default(e, item)
+            if bar is not None:
+                bar.update(1)
+            return value
+
+        try:
+            for item in items:
+                pending.append((item, self._submit(fn, item, {}, timeout, None)))
+                if len(pending) >= ahead:
+                    yield finish(*pending.popleft())
+            while pending:
+                yield finish(*pending.popleft())
+        finally:
+            for _, job in pending:
+                job.future.cancel()
+            if bar is not None:
+                bar.close()
+
+    def _submit(self, fn: Callable, args: tuple, kwargs: dict, timeout: float, stop_at: float | None) -> _Job:
+        job = _Job(fn, args, kwargs, timeout, stop_at)
+        job.future.add_done_callback(functools.partial(self._on_settled, job))
+        with self._lock:
+            self._closed.clear()  # a call after close() opens the pool again
+            self._ensure_monitor()
+            self._queue.append(job)
+            try:
+                self._pump()
+            except BaseException:  # e.g. check_main_guard: the pool cannot start from here
+                if job in self._queue:
+                    self._queue.remove(job)
+                raise
+        return job
+
+    def _result(self, job: _Job) -> Any:
+        """Wait for a call (sync callers). `concurrent.futures.wait` returns at the end of a slice without raising,
+        so a task's own timeout error (a TimeoutError, the class of a slice's timeout since 3.11) is read once, when
+        the call is settled. (Waiting with `result(timeout=)` and catching TimeoutError spun on a timed-out task,
+        re-raising its stored error until an outer deadline: 3x the deadline, and ~2 GB of traceback.)"""
+        try:
+            while not job.future.done():
+                concurrent.futures.wait((job.future,), timeout=1.0)
+                with self._lock:
+                    self._ensure_monitor()
+        except BaseException:
+            job.future.cancel()
+            raise
+        return job.future.result()
+
+    # ---------------------------------------------------------------- the queue and pebble
+
+    def _pump(self) -> None:
+        """Hand queued calls to pebble while it holds fewer than `window` tasks (under the lock): one call, or when
+        many wait, a chunk of up to `chunk` (a share of the queue per task slot, so that the workers stay balanced)."""
+        while self._queue and len(self._inflight) < self.window:
+            job = self._queue.popleft()
+            if job.future.done():
+                continue
+            jobs = [job]
+            if not job.solo and self.chunk > 1:
+                size = min(self.chunk, -(-(len(self._queue) + 1) // self.window))
+                while len(jobs) < size and self._queue and not self._queue[0].solo:
+                    nxt = self._queue.popleft()
+                    if not nxt.future.done():
+                        jobs.append(nxt)
+            self._dispatch(jobs)
+
+    def _dispatch(self, jobs: list[_Job]) -> None:
+        now, wall = time.monotonic(), time.time()
+        live, run_s, ends = [], [], []
+        for job in jobs:
+            left = job.timeout - job.ran  # a retry keeps what is left of its deadline
+            end = math.inf
+            if job.stop_at is not None:
+                left, end = min(left, job.stop_at - now), wall + (job.stop_at - now)
+            if left <= 0:
+                self._settle(job, error=BoundExceeded("timeout"))
+                continue
+            live.append(job)
+            run_s.append(left)
+            ends.append(end)
+        if not live:
+            return
+        if len(live) == 1:
+            unit = _Unit(live, run_s, ends, None)
+            fn, args, timeout = _task, (live[0].fn, run_s[0], live[0].args, live[0].kwargs), run_s[0]
+        else:
+            unit = _Unit(live, run_s, ends, self._progress_path())
+            items = [(r, e, j.fn, j.args, j.kwargs) for j, r, e in zip(live, run_s, ends, strict=True)]
+            # the monitor kills a chunk whose running call passes its deadline; pebble's bound is a backstop
+            fn, args, timeout = _chunk, (unit.path, items), sum(run_s) + 2 * MONITOR_S + 1.0
+        try:
+            pool, task = self._schedule(fn, args, timeout)
+        except BoundExceeded as e:
+            for job in live:
+                self._settle(job, error=e)
+            return
+        unit.pool, unit.task, unit.since = pool, task, now
+        for job in live:
+            job.unit = unit
+        self._inflight[unit] = None
+        task.add_done_callback(functools.partial(self._on_done, unit))
+        if unit.path is not None and min(run_s) < MONITOR_S:
+            self._wake.set()  # the monitor watches chunk deadlines: this one may come before its next scan
+
+    def _progress_path(self) -> str:
+        if self._dir is None:
+            shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+            self._dir = tempfile.mkdtemp(prefix=f"r1-pool-{os.getpid()}-", dir=shm)
+        self._chunks += 1
+        return os.path.join(self._dir, str(self._chunks))
+
+    def _schedule(self, fn: Callable, args: tuple, timeout: float):
+        """(pool, pebble's future); a pool already broken at submission is rebuilt first."""
+        for _ in range(2):
+            pool = self._get()
+            try:
+                return pool, pool.schedule(fn, args=args, timeout=timeout)
+            except RuntimeError:  # "Unexpected error within the Pool": broken while idle
+                self._rebuild(pool)
+        raise BoundExceeded("pool_error")
+
+    def _on_done(self, unit: _Unit, task) -> None:
+        """pebble finished, failed or cancelled `task` (called from pebble's threads, or the canceller's)."""
+        with self._lock:
+            self._inflight.pop(unit, None)
+            if unit.task is task:  # else the monitor or a caller already took it back
+                unit.task = None
+                error = task.exception() if not task.cancelled() else BrokenProcessPool("task cancelled by pebble")
+                if error is not None:
+                    self._unit_failed(unit, _classify(error))
+                elif unit.path is None:
+                    self._settle(unit.jobs[0], value=task.result())
+                else:
+                    for job, (ok, value) in zip(unit.jobs, task.result(), strict=True):
+                        self._settle(job, value=value) if ok else self._settle(job, error=value)
+                self._forget(unit)
+            self._pump()
+
+    def _unit_failed(self, unit: _Unit, error: BaseException, hung: bool = False) -> None:
+        """A task failed as a whole (under the lock). A single call is retried or settled (`_failed`). In a chunk,
+        the progress file tells which call ran: it alone is charged (a timeout when it ran out its deadline, or
+        `hung`: killed by the monitor for it; a retry when its worker died); the calls that had finished before it
+        (their results died with the worker) and those after it go back to the queue, in order. A chunk that failed
+        for another reason (a result that cannot be pickled) or before its first call is run again call by call."""
+        if isinstance(error, _Retry) and error.reason == "pool_error" and unit.pool is not None:
+            self._rebuild(unit.pool)
+        if unit.path is None:
+            job = unit.jobs[0]
+            job.ran += time.monotonic() - unit.since  # at most its run time (one task ahead of it at most)
+            self._failed(job, error)
+            return
+        index, start = _progress(unit.path)
+        ran = max(0.0, time.time() - start) if index >= 0 else 0.0
+        infra = isinstance(error, _Retry | BoundExceeded)
+        back: list[_Job] = []
+        for i, job in enumerate(unit.jobs):
+            if job.future.done():
+                continue
+            job.unit = None
+            if index < 0 or not infra:
+                job.solo = True
+                self._failed(job, error, back) if isinstance(error, _Retry) else back.append(job)
+            elif i != index:
+                back.append(job)
+            else:
+                job.solo, job.ran = True, job.ran + ran
+                if isinstance(error, _Retry):
+                    self._failed(job, error, back)
+                elif hung or ran >= unit.run_s[i] - 0.05:
+                    self._settle(job, error=BoundExceeded("timeout"))
+                else:
+                    back.append(job)  # stopped before its own deadline (the chunk's backstop): the rest of its time
+        self._queue.extendleft(reversed(back))
+
+    def _failed(self, job: _Job, error: BaseException, requeue: list | None = None) -> None:
+        """Settle a call with `error`, or try it once more when its worker died or its pool broke (under the lock);
+        a retry goes to the front of the queue (or onto `requeue`)."""
+        if isinstance(error, _Retry):
+            if job.tries == 0 and not job.future.done():
+                job.tries = 1
+                if requeue is not None:
+                    requeue.append(job)
+                else:
+                    self._queue.appendleft(job)
+                return
+            error = BoundExceeded(error.reason)
+        self._settle(job, error=error)
+
+    @staticmethod
+    def _settle(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
+        try:
+            if error is None:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(error)
+        except concurrent.futures.InvalidStateError:  # cancelled by its caller meanwhile
+            pass
+
+    @staticmethod
+    def _forget(unit: _Unit) -> None:
+        if unit.path is not None:
+            try:
+                os.unlink(unit.path)
+            except OSError:
+                pass
+
+    def _on_settled(self, job: _Job, future) -> None:
+        """A call cancelled by its caller leaves the queue; a single call in flight is cancelled in pebble (which
+        stops its worker if it had started); a chunk runs on (its other calls are not to lose their results)."""
+        if not future.cancelled():
+            return
+        with self._lock:
+            try:
+                self._queue.remove(job)
+            except ValueError:
+                pass
+            unit = job.unit
+            task = unit.task if unit is not None and unit.path is None else None
+            if task is not None:
+                unit.task = None
+        if task is not None:
+            task.cancel()  # `_on_done` frees the slot
+            self._forget(unit)
+
+    def _abandon(self, unit: _Unit, error: BaseException, hung: bool = False) -> None:
+        """Take `unit` back from pebble (cancelling its task kills its worker) and fail, retry or requeue its calls
+        (under the lock)."""
+        task, unit.task = unit.task, None
+        self._inflight.pop(unit, None)
+        if task is not None:
+            task.cancel()
+        self._unit_failed(unit, error, hung)
+        self._forget(unit)
+
+    # ---------------------------------------------------------------- the pool's health
 
     def _get(self) -> ProcessPool:
         with self._lock:
+            if self._closed.is_set() and self._pid == os.getpid():
+                raise BoundExceeded("pool_error")  # closed: a late retry or warm-up must not start a new pool
             if self._pool is None or self._pid != os.getpid():
+                if self._pid != os.getpid():  # a forked child: the parent's calls are not ours
+                    self._queue, self._inflight, self._monitor, self._dir = collections.deque(), {}, None, None
                 check_main_guard()
                 self._pid = os.getpid()
                 self._pool = ProcessPool(
                     max_workers=self.workers,
                     initializer=_init_worker,
-                    initargs=(self.memory_mb, self.preload, self._pid),
+                    initargs=(self.memory_mb, self.preload, self._pid, self.setup),
                     context=multiprocessing.get_context("spawn"),
                 )
-                if self._monitor is None or not self._monitor.is_alive():
-                    self._closed.clear()
-                    self._monitor = threading.Thread(target=self._watch, daemon=True, name="r1-pool-monitor")
-                    self._monitor.start()
+                self._ensure_monitor()
             return self._pool
 
+    def _ensure_monitor(self) -> None:
+        if self._monitor is None or not self._monitor.is_alive():
+            self._monitor = threading.Thread(target=self._watch, daemon=True, name="r1-pool-monitor")
+            self._monitor.start()
+
     def _watch(self) -> None:
-        """Rebuild a pool that broke while idle right away, and start its workers, so that the next step finds
-        them warm (their start-up, imports included, takes seconds) instead of paying for it inside its deadlines."""
-        while not self._closed.wait(MONITOR_S):
-            pool = self._pool
-            # a pebble pool starts on its first task: before that it is not `active` either
-            if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
-                self._rebuild(pool)
-                try:
-                    self._get().schedule(os.getpid)
-                except RuntimeError:
-                    pass
+        wait = MONITOR_S
+        while not self._closed.is_set():
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
+            try:
+                wait = min(MONITOR_S, max(0.01, self._check() - time.time()))
+            except Exception:  # the monitor must outlive any surprise in pebble's state
+                logger.debug("reward pool monitor check failed", exc_info=True)
+                wait = MONITOR_S
+
+    def _check(self) -> float:
+        """One scan; returns the time.time() of the next chunk deadline it knows of (inf when none).
+
+        Rebuilds a pool that broke while idle (and starts its workers, so that the next step finds them warm instead
+        of paying their start-up inside its deadlines); kills a chunk whose running call passed its deadline; fails
+        or retries every task whose pool was replaced (`pool_error`), that pebble lost (`worker_died`), or that has
+        been in flight longer than its deadline allows even behind a full window; settles calls past `stop_at`."""
+        pool = self._pool
+        # a pebble pool starts on its first task: before that it is not `active` either
+        if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
+            self._rebuild(pool)
+            try:
+                self._get().schedule(os.getpid)
+            except (RuntimeError, BoundExceeded):  # broken again, or closed meanwhile
+                pass
+        now, wall = time.monotonic(), time.time()
+        with self._lock:
+            units = list(self._inflight)
+            late = [j for j in self._queue if j.stop_at is not None and now >= j.stop_at]
+        lost = _lost(units)
+        running = {u: _progress(u.path) for u in units if u.path is not None}
+        rounds = self.window // self.workers + 1  # a task waits behind at most one other per worker, then runs
+        upcoming = math.inf
+        with self._lock:
+            for job in late:
+                self._settle(job, error=BoundExceeded("timeout"))
+            for unit in units:
+                if unit.task is None:
+                    continue
+                index, start = running.get(unit, (-1, 0.0))
+                due = min(start + unit.run_s[index], unit.ends[index]) + 0.1 if index >= 0 else math.inf
+                if unit.pool is not self._pool:
+                    self._abandon(unit, _Retry("pool_error"))
+                elif unit in lost:
+                    self._abandon(unit, _Retry("worker_died"))
+                elif wall >= due:
+                    self._abandon(unit, BoundExceeded("timeout"), hung=True)
+                elif now > unit.since + rounds * sum(unit.run_s) + 1.0 or any(
+                        j.stop_at is not None and now >= j.stop_at for j in unit.jobs if not j.future.done()):
+                    self._abandon(unit, BoundExceeded("timeout"))
+                else:
+                    upcoming = min(upcoming, due)
+            self._pump()
+        return upcoming
 
     def _rebuild(self, broken: ProcessPool) -> None:
         """Replace `broken` (once, however many callers saw it fail); its workers are stopped in the background."""
@@ -184,185 +663,46 @@ class BoundedPool:
         logger.warning("reward worker pool broken (a worker died); rebuilt it (rebuild %d)", self.rebuilds)
         threading.Thread(target=_stop, args=(broken,), daemon=True).start()
 
-    def _schedule(self, fn: Callable, args: tuple, kwargs: dict, timeout: float):
-        """(pool, future); a pool already broken at submission is rebuilt first."""
-        for _ in range(2):
-            pool = self._get()
-            try:
-                return pool, pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
-            except RuntimeError:  # "Unexpected error within the Pool": broken while idle
-                self._rebuild(pool)
-        raise BoundExceeded("pool_error")
-
-    def submit(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any):
-        """Schedule `fn(*args, **kwargs)` once (no deadline, no retry); returns pebble's future."""
-        return self._schedule(fn, args, kwargs, timeout)[1]
-
-    def run(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
-        """Run `fn` within `timeout` seconds from now; raises `BoundExceeded` (timeout, worker_died, pool_error)
-        or the task's own exception. `fn` must be picklable (module level)."""
-        reason = "pool_error"
-        for pool, future, left in self._attempts(fn, args, kwargs, timeout):
-            try:
-                return self._wait(pool, future, left)
-            except BaseException as e:
-                reason = self._retry_or_raise(pool, future, e)
-        raise BoundExceeded(reason)
-
-    async def arun(self, fn: Callable, *args: Any, timeout: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
-        """Async form of `run` for reward managers that live on an event loop."""
-        reason = "pool_error"
-        for pool, future, left in self._attempts(fn, args, kwargs, timeout):
-            try:
-                end, waiting = time.monotonic() + left, asyncio.wrap_future(future)
-                while True:
-                    try:
-                        return await asyncio.wait_for(asyncio.shield(waiting), min(MONITOR_S, left))
-                    except asyncio.TimeoutError:
-                        left = end - time.monotonic()
-                        if left <= 0:
-                            raise
-                        self._check_not_lost(pool, future)
-            except asyncio.CancelledError:
-                future.cancel()
-                raise
-            except BaseException as e:
-                reason = self._retry_or_raise(pool, future, e)
-        raise BoundExceeded(reason)
-
-    def _wait(self, pool: ProcessPool, future, left: float) -> Any:
-        """`future.result(timeout=left)`, checking every `MONITOR_S` that the task is not lost."""
-        end = time.monotonic() + left
-        while True:
-            try:
-                return future.result(timeout=max(0.0, min(MONITOR_S, left)))
-            except concurrent.futures.TimeoutError:
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise
-                self._check_not_lost(pool, future)
-
-    def _check_not_lost(self, pool: ProcessPool, future) -> None:
-        """Raise what a lost task counts as: its pool was replaced (`pool_error`), or pebble marked it running on a
-        worker that is gone and will never report it (`worker_died`). Reads pebble's task and worker tables
-        (private; pebble has no public way to see them): if they change shape, nothing is detected here and the
-        deadline still ends the wait."""
-        if future.done():
-            return
-        if self._pool is not pool:
-            future.cancel()
-            raise BrokenProcessPool("the pool was replaced while the task waited")
-        try:
-            manager = pool._pool_manager
-            task = next((t for t in list(manager.task_manager.tasks.values()) if t.future is future), None)
-            lost = task is not None and task.worker_id and task.worker_id not in manager.worker_manager.workers
-        except (AttributeError, RuntimeError):
-            return
-        if lost:
-            future.cancel()
-            raise ProcessExpired("the worker running the task died unnoticed", pid=task.worker_id)
-
-    def _attempts(self, fn: Callable, args: tuple, kwargs: dict, timeout: float):
-        """The two tries of `run`/`arun`: `(pool, future, seconds left)` submitted within `timeout` from now; once
-        the deadline has passed, `BoundExceeded("timeout")`."""
-        deadline = time.monotonic() + timeout
-        for _ in range(2):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BoundExceeded("timeout")
-            yield (*self._schedule(fn, args, kwargs, left), left)
-
-    def _retry_or_raise(self, pool: ProcessPool, future, error: BaseException) -> str:
-        """The reason to try once more (worker died, pool broke); any other failure is raised as ours."""
-        error = self._failed(pool, future, error)
-        if not isinstance(error, _Retry):
-            raise error
-        return error.reason
-
-    def _failed(self, pool: ProcessPool, future, error: BaseException) -> BaseException:
-        if isinstance(error, asyncio.TimeoutError | concurrent.futures.TimeoutError | TimeoutError):
-            future.cancel()  # pebble kills the worker if the task had started
-            return BoundExceeded("timeout")
-        error = _classify(error)
-        if isinstance(error, _Retry) and error.reason == "pool_error":
-            self._rebuild(pool)
-        return error
-
-    def map(
-        self,
-        fn: Callable,
-        items: Iterable[tuple],
-        timeout: float = DEFAULT_TIMEOUT_S,
-        default: Callable[[str, tuple], Any] | None = None,
-        progress: bool | str = False,
-        total: int | None = None,
-    ) -> Iterator[Any]:
-        """Apply `fn(*item)` to every item in parallel, yielding results in input order.
-
-        For batch tools (rejection sampling, evaluation): each item has `timeout` seconds of run time from when a
-        worker picks it up (a bounded window of items is in flight, so memory stays flat on large inputs); worker
-        deaths and broken pools are retried once as in `run`. A call that fails
-        yields `default(reason, item)` (reason "timeout", "worker_died", "pool_error" or "error: ..."); with no
-        default the error propagates. `progress`: False, True, or a description string for a tqdm bar.
-        """
-        window = self.workers * 2  # in flight: each item queues behind at most one other per worker
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            if total is None and hasattr(items, "__len__"):
-                total = len(items)
-            bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="it")
-        pending: collections.deque = collections.deque()
-
-        def start(item, tries):
-            # pebble's bound (from pickup) is the item's; ours, from submission, only guards against a stalled pool:
-            # an item waits behind at most `window / workers` others per worker
-            pool, future = self._schedule(fn, item, {}, timeout)
-            return item, time.monotonic() + timeout * (window // self.workers + 1) + 1.0, tries, pool, future
-
-        def finish(item, deadline, tries, pool, future):
-            while True:
-                try:
-                    try:
-                        value = self._wait(pool, future, deadline - time.monotonic())
-                    except BaseException as e:
-                        error = self._failed(pool, future, e)
-                        if isinstance(error, _Retry):
-                            if tries == 0:
-                                item, deadline, tries, pool, future = start(item, 1)
-                                continue
-                            error = BoundExceeded(error.reason)
-                        raise error from None
-                except Exception as e:
-                    if default is None:
-                        raise
-                    reason = e.reason if isinstance(e, BoundExceeded) else f"error: {type(e).__name__}: {e}"[:300]
-                    value = default(reason, item)
-                break
-            if bar is not None:
-                bar.update(1)
-            return value
-
-        try:
-            for item in items:
-                pending.append(start(item, 0))
-                if len(pending) >= window:
-                    yield finish(*pending.popleft())
-            while pending:
-                yield finish(*pending.popleft())
-        finally:
-            for *_, future in pending:
-                future.cancel()
-            if bar is not None:
-                bar.close()
-
     def close(self) -> None:
         self._closed.set()
+        self._wake.set()
         with self._lock:
             pool, self._pool = self._pool, None
+            jobs = [*self._queue, *(j for u in self._inflight for j in u.jobs)]
+            for unit in self._inflight:
+                unit.task = None
+            self._queue.clear()
+            self._inflight.clear()
+            for job in jobs:
+                self._settle(job, error=BoundExceeded("pool_error"))
+            folder, self._dir = self._dir, None
         if pool is not None and self._pid == os.getpid():
             _stop(pool)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _lost(units: list[_Unit]) -> set[_Unit]:
+    """The tasks pebble marked running on a worker that is gone, which it will never report: a worker that dies
+    between acknowledging a task and the pool noticing. Reads pebble's task and worker tables (private; pebble has no
+    public way to see them: see r1_recipe.core.pebble_names); if they change shape, nothing is detected here and the
+    deadline still ends the wait."""
+    found = set()
+    by_pool: dict[int, list[_Unit]] = {}
+    for unit in units:
+        by_pool.setdefault(id(unit.pool), []).append(unit)
+    for group in by_pool.values():
+        try:
+            manager = group[0].pool._pool_manager
+            tasks = {id(t.future): t for t in list(manager.task_manager.tasks.values())}
+            workers = manager.worker_manager.workers
+        except (AttributeError, RuntimeError):
+            continue
+        for unit in group:
+            task = tasks.get(id(unit.task))
+            if task is not None and task.worker_id and task.worker_id not in workers:
+                found.add(unit)
+    return found
 
 
 _GUARD_FIX = ("The reward workers use the 'spawn' start method, which imports the main module again in every worker, "
@@ -418,12 +758,3 @@ def _guarded(path: str, line: int) -> bool:
 def _stop(pool: ProcessPool) -> None:
     pool.stop()
     pool.join()
-
-
-def result_of(future) -> Any:
-    """The result of a future from `submit`; pebble's failures as `BoundExceeded`."""
-    try:
-        return future.result()
-    except BaseException as e:
-        error = _classify(e)
-        raise (BoundExceeded(error.reason) if isinstance(error, _Retry) else error) from e

@@ -17,7 +17,8 @@ TRUNCATED = "response_truncated"
 REFLECTION_WORDS = "reflection_words"
 LANGUAGE_MIXED = "language_mixed"
 SIGNAL_KEYS = (TRUNCATED, REFLECTION_WORDS, LANGUAGE_MIXED)
-# 1 when a component had no verdict for a reason not the response's (timeout, worker_died, pool_error, step_budget)
+# 1 when a component had no verdict for a reason not the response's (RewardOutput.infra: timeout, worker_died,
+# pool_error, step_budget, a reward model that failed)
 INFRA_FAILURE = "infra_failure"
 
 
@@ -42,6 +43,7 @@ GROUPS_ZERO_VARIANCE = f"{PREFIX}groups/zero_variance"
 GROUPS_ALL_CORRECT = f"{PREFIX}groups/all_correct"
 GROUPS_ALL_WRONG = f"{PREFIX}groups/all_wrong"
 INFRA_FAILURES = f"{PREFIX}reward/infra_failures"  # responses of the step with infra_failure 1
+INFRA_NEUTRALISED = f"{PREFIX}reward/infra_neutralised"  # ... given their group's mean by the infra-failure policy
 # rollout/trainer gap: delta = log pi_trainer(old_log_probs) - log pi_rollout(rollout_log_probs), per response token
 ROLLOUT_GAP_K3 = f"{PREFIX}rollout_gap/k3"                    # mean exp(delta) - delta - 1 (KL(rollout || trainer))
 ROLLOUT_GAP_ABS_MEAN = f"{PREFIX}rollout_gap/abs_mean"        # mean |delta|

@@ -12,7 +12,9 @@ Metric names (all over the step's non-padding responses):
   r1/format_rate                      share with format reward 1 (when a `format` component is configured)
   r1/reward/<key>/mean                each numeric reward key: score, acc, every component
   r1/reward/infra_failures            responses with no verdict for reasons not theirs (timeout, worker_died,
-                                      pool_error, step_budget): given their group's mean reward, advantage 0
+                                      pool_error, step_budget, reward model failed): given their group's mean reward,
+                                      advantage 0
+  r1/reward/infra_neutralised         how many of them the infra-failure policy rewrote (r1_recipe.verl.infra_policy)
   r1/reflection/rate, r1/reflection/mean   share with at least one reflective word; mean count per response
   r1/language_mixing_rate             share whose reasoning is under 95% in the prompt's language
   r1/groups/zero_variance             share of prompt groups (>= 2 responses) whose rewards are all equal: their
@@ -31,13 +33,14 @@ import numpy as np
 
 from r1_recipe.core import schema
 from r1_recipe.core.rewards.language import language_mixed
+from r1_recipe.core.rewards.types import MAX_RESPONSE_CHARS
 
 logger = logging.getLogger(__name__)
 
 # The reflective words whose frequency DeepSeek-R1 (Nature version, Fig. 9) tracks over RL training.
 REFLECTION_WORDS = ("wait", "mistake", "however", "but", "retry", "error", "verify", "wrong", "evaluate", "check")
 _REFLECTION = re.compile(r"\b(?:" + "|".join(REFLECTION_WORDS) + r")\b", re.IGNORECASE)
-_MAX_CHARS = 400_000
+_MAX_CHARS = MAX_RESPONSE_CHARS
 
 
 def reflection_count(text: str) -> int:

@@ -33,6 +33,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from r1_recipe.core.schema import INFRA_FAILURE
 from r1_recipe.tools import eval_settings, intervals, passk
 from r1_recipe.tools.generations import (
     UNKNOWN_SOURCE,
@@ -58,8 +59,8 @@ def _cluster(keys: list[str]) -> list[int]:
     return passk.cluster_answers(keys, is_equivalent)
 
 
-def _key_clusters(reason: str, item: tuple) -> list[int]:
-    logger.warning("answer clustering %s for one problem: canonical keys alone decide its cons@k", reason)
+def _key_clusters(error: BaseException, item: tuple) -> list[int]:
+    logger.warning("answer clustering failed for one problem (%r): canonical keys alone decide its cons@k", error)
     return passk.cluster_answers(item[0])
 
 
@@ -188,6 +189,7 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
     per_source: dict[str, list[dict]] = {}
     samples: dict[str, list[intervals.ProblemSamples]] = {}
     keys_of: dict[str, list[str]] = {}
+    no_verdict: dict[str, int] = {}  # responses the reward gave no verdict on (infra_failure): counted as wrong
     records = []
     for i, row, group, cl in zip(kept, rows, scores, clusters, strict=True):
         source = benchmark or row["data_source"]
@@ -198,14 +200,16 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
         keys_of.setdefault(source, []).append(row["key"])
         for j, s in enumerate(group):
             reasons = ";".join(f"{k}:{v}" for k, v in s.items() if k.endswith("reason") and v)
+            infra = bool(s.get(INFRA_FAILURE))
+            no_verdict[source] = no_verdict.get(source, 0) + infra
             records.append({"prompt_index": i, "response_index": j, "data_source": source, "acc": s.get("acc"),
                             "pred": s.get("pred"), "cluster": cl[j], "chars": len(row["responses"][j]),
-                            "truncated": row["truncated"][j], "reasons": reasons})
+                            "truncated": row["truncated"][j], "no_verdict": infra, "reasons": reasons})
     for i, reason in skipped.items():  # kept in samples.jsonl with their reason, outside every metric
         row = all_rows[i]
         records += [{"prompt_index": i, "response_index": j, "data_source": benchmark or row["data_source"],
                      "acc": None, "pred": None, "cluster": None, "chars": len(r), "truncated": row["truncated"][j],
-                     "reasons": reason} for j, r in enumerate(row["responses"])]
+                     "no_verdict": False, "reasons": reason} for j, r in enumerate(row["responses"])]
     records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
     metrics = {source: passk.average(problems) for source, problems in sorted(per_source.items())}
     if len(per_source) > 1:
@@ -213,10 +217,14 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
         per_source[ALL] = [p for source in sorted(per_source) for p in per_source[source]]
         samples[ALL] = [p for source in sorted(samples) for p in samples[source]]
         keys_of[ALL] = [f"{source}/{k}" for source in sorted(keys_of) for k in keys_of[source]]
+    if any(no_verdict.values()):
+        logger.warning("the reward gave no verdict on %d response(s) (timeouts, dead workers), counted as wrong: %s",
+                       sum(no_verdict.values()), {k: v for k, v in no_verdict.items() if v})
     boot = {"n_boot": n_boot, "n_boot_sampling": n_boot_sampling, "seed": seed, "confidence": intervals.CONFIDENCE}
     report = {
         "inputs": [str(p) for p in inputs],
         "metrics": metrics,
+        "no_verdict": no_verdict,
         "intervals": {source: intervals.intervals(samples[source], per_source[source], metric_columns({0: values}),
                                                   n_boot, n_boot_sampling, seed) for source, values in metrics.items()},
         "problems": {source: eval_settings.per_problem(keys_of[source], per_source[source]) for source in metrics},

@@ -149,7 +149,7 @@ def check_correct(c: Candidate, cfg: FilterConfig) -> str:
     return "no_verifier"
 
 
-# (name in the report, check); the order is the order of the report's drop counts.
+# (name in the report, check); the order is the order of the report's drop counts; `incorrect` comes last.
 FILTER_ORDER = (
     ("truncated", check_truncated),
     ("length", check_length),
@@ -165,7 +165,17 @@ FILTER_NAMES = tuple(name for name, _ in FILTER_ORDER) + ("near_duplicate", "ove
 
 def first_failure(c: Candidate, cfg: FilterConfig) -> tuple[str, str]:
     """(filter name, detailed reason) of the first filter `c` fails, or ("", "") when it passes them all."""
-    for name, check in FILTER_ORDER:
+    failure = content_failure(c, cfg)
+    if failure[0]:
+        return failure
+    reason = check_correct(c, cfg)
+    return ("incorrect", reason) if reason else ("", "")
+
+
+def content_failure(c: Candidate, cfg: FilterConfig) -> tuple[str, str]:
+    """`first_failure` of every filter but the last, `incorrect` (the one that needs the reward's verdict): a function
+    of the text alone, which rejection sampling runs in the reward workers, next to the scoring."""
+    for name, check in FILTER_ORDER[:-1]:
         reason = check(c, cfg)
         if reason:
             return name, reason
@@ -182,11 +192,12 @@ def judge_verdict(value) -> bool | None:
     return None if not text else text in JUDGE_TRUE
 
 
-def shingles(text: str, n: int = 5) -> frozenset[int]:
+def shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
+    """The word n-grams of `text` (lower case, punctuation ignored), built by zip in C."""
     words = _NORM.sub(" ", text.lower()).split()
     if len(words) < n:
-        return frozenset({hash(" ".join(words))})
-    return frozenset(hash(" ".join(words[i : i + n])) for i in range(len(words) - n + 1))
+        return frozenset({tuple(words)})
+    return frozenset(zip(*(words[i:] for i in range(n)), strict=False))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:

@@ -23,13 +23,23 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from r1_recipe.tools.filters import FILTER_NAMES, Candidate, FilterConfig, first_failure, judge_verdict, select
+from r1_recipe.core.schema import INFRA_FAILURE
+from r1_recipe.tools.filters import (
+    FILTER_NAMES,
+    Candidate,
+    FilterConfig,
+    check_correct,
+    content_failure,
+    judge_verdict,
+    select,
+)
 from r1_recipe.tools.generations import (
     MalformedRow,
     as_list,
@@ -45,6 +55,8 @@ from r1_recipe.tools.inputs import parquet_file, read_parquet
 logger = logging.getLogger(__name__)
 
 ACCURACY_ONLY = {"components": {"accuracy": 1.0}}
+# why a response is not kept: a malformed row, no verdict (the reward's infra failure: timeout, dead worker), a filter
+DROPPED = ("malformed", "no_verdict", *FILTER_NAMES)
 SHARD_COLUMNS = ["prompt_index", "response_index", "data_source", "acc", "score", "pred", "status", "reason",
                  "reward_reasons", "chars", "messages"]
 
@@ -83,49 +95,112 @@ def sft_assistant(response: str) -> str:
 
 # ---------------------------------------------------------------- one shard
 
-def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig) -> pd.DataFrame:
-    """Score, filter and select the responses of prompt rows `rows` (global indices from `start`).
+@dataclass
+class Shard:
+    """The responses of a run of whole prompts: what is scored, filtered and selected together, then written."""
 
-    Returns one record per response (columns `SHARD_COLUMNS`); `status` is "kept" or the filter that dropped it.
-    """
+    index: int
+    start: int                # global index of its first prompt
+    rows: int
+    cands: list = field(default_factory=list)      # Candidate per response
+    meta: list = field(default_factory=list)       # (prompt index, response index, data_source, prompt messages)
+    samples: dict = field(default_factory=dict)    # candidate index -> reward sample (responses with a ground truth)
+    malformed: list = field(default_factory=list)  # records of unreadable rows
+    scores: dict = field(default_factory=dict)     # candidate index -> reward result
+    failures: list = field(default_factory=list)   # (filter, reason) per response; ("", "") when it passed
+
+
+def prepare_shard(rows: pd.DataFrame, start: int, cfg: RejectionConfig, index: int = 0) -> Shard:
+    """Read the prompt rows `rows` (global indices from `start`) into candidates; a row that cannot be read gives
+    `malformed` records for its responses (one bad row must not stop a long run)."""
     from r1_recipe.core.rewards.accuracy import is_code_ground_truth
 
-    samples, cands, meta, malformed = [], [], [], []
+    shard = Shard(index, start, len(rows))
     for offset, row in enumerate(rows.to_dict("records")):
         try:
             g = parse_row(row, cfg.prompt_key, cfg.response_key, cfg.think_in_prompt)
             judges = per_response(row.get(cfg.judge_column), len(g.responses)) if cfg.judge_column else None
         except (MalformedRow, TypeError) as e:
-            # one bad row must not stop a long run: its responses are dropped as `malformed`, with the reason
             reason = str(e) if isinstance(e, MalformedRow) else f"malformed_row: {type(e).__name__}: {e}"[:200]
             logger.warning("prompt row %d dropped: %s", start + offset, reason)
-            malformed.extend(_record(start + offset, j, None, None, {}, "malformed", reason, 0, None)
-                             for j in range(n_responses(row, cfg.response_key)))
+            shard.malformed.extend(_record(start + offset, j, None, None, {}, "malformed", reason, 0, None)
+                                   for j in range(n_responses(row, cfg.response_key)))
             continue
         is_code = is_code_ground_truth(g.ground_truth) or "code" in g.data_source.lower()
         for j, response in enumerate(g.responses):
             verdict = judge_verdict(judges[j]) if judges is not None else None
-            cands.append(Candidate(response, g.prompt, None, verdict, is_code, g.truncated[j]))
-            meta.append((start + offset, j, g.data_source, g.messages))
             if g.ground_truth is not None:
-                samples.append((len(cands) - 1, (response, g.ground_truth, g.extra_info, g.truncated[j])))
-    # The filters run here, in the parent, while the pool's workers score the responses queued ahead (score_many
-    # keeps a window of tasks in flight), so filtering costs little wall time on top of scoring.
-    scores: dict[int, dict] = {}
-    scored = set(i for i, _ in samples)
-    results = iter(composer.score_many(s for _, s in samples)) if samples else iter(())
-    failures = []
-    for i, c in enumerate(cands):
-        if i in scored:
-            result = next(results)
-            if "BrokenProcessPool" in str(result):
-                # every score would silently be 0: stop instead (typical cause: a script without a main guard,
-                # whose module the spawned workers re-import)
-                raise RuntimeError("the reward worker pool could not start (BrokenProcessPool); when calling "
-                                   "rejection.run from a script, put the call under `if __name__ == '__main__':`")
-            scores[i] = result
-            c.acc = float(result["acc"])
-        failures.append(first_failure(c, cfg.filters))
+                shard.samples[len(shard.cands)] = (response, g.ground_truth, g.extra_info, g.truncated[j])
+            shard.cands.append(Candidate(response, g.prompt, None, verdict, is_code, g.truncated[j]))
+            shard.meta.append((start + offset, j, g.data_source, g.messages))
+    return shard
+
+
+def score_shards(shards: Iterable[Shard], composer, cfg: RejectionConfig) -> Iterator[Shard]:
+    """Score and filter the responses of every shard, yielding each shard with its `scores` and `failures`.
+
+    One stream of work over all shards: the reward workers score a response and run the filters of its text (all
+    but `incorrect`) in one call, and they start on the next shard while this process selects and writes the last
+    one (`ahead`); this process only reads verdicts. Responses without a ground truth (judge verdicts) get the
+    filters alone."""
+    source, built, pulled, done = iter(shards), {}, 0, object()
+
+    def shard_at(k: int):
+        """The k-th shard (None once yielded), pulling shards from `shards` as needed; `done` after the last."""
+        nonlocal pulled
+        while pulled <= k:
+            nxt = next(source, done)
+            if nxt is done:
+                return done
+            built[pulled] = nxt
+            pulled += 1
+        return built.get(k)
+
+    def items(scored: bool):
+        k = 0
+        while (shard := shard_at(k)) is not done:
+            for i, c in enumerate(shard.cands if shard is not None else ()):
+                if (i in shard.samples) == scored:
+                    yield (*shard.samples[i], (c, cfg.filters)) if scored else (c, cfg.filters)
+            k += 1
+
+    ahead = 8 * cfg.shard_size
+    scoring = composer.score_many(items(True), after=content_failure, ahead=ahead)
+    unscored = composer.pool.map(content_failure, items(False), timeout=composer.cfg.timeout_s,
+                                 default=_filters_failed, ahead=ahead)
+    k = 0
+    while (shard := shard_at(k)) is not done:
+        for i, c in enumerate(shard.cands):
+            if i in shard.samples:
+                result, failure = next(scoring)
+                failure = failure or ("no_verdict", "filters: timeout")
+                shard.scores[i] = result
+                c.acc = float(result["acc"])
+                if not failure[0] and result[INFRA_FAILURE]:  # no verdict: not known to be correct, never kept
+                    failure = ("no_verdict", ";".join(f"{n}:{v}" for n, v in result.items()
+                                                      if n.endswith("_reason") and v))
+            else:
+                failure = next(unscored)
+            if not failure[0]:
+                reason = check_correct(c, cfg.filters)
+                failure = ("incorrect", reason) if reason else failure
+            shard.failures.append(failure)
+        if shard.scores and all(r[INFRA_FAILURE] for r in shard.scores.values()):
+            # every score would silently be 0: stop instead (the run resumes from this shard)
+            first = shard.failures[min(shard.scores)][1]
+            raise RuntimeError(f"the reward pool gave no verdict for any of the {len(shard.scores)} scored responses "
+                               f"of prompts {shard.start}-{shard.start + shard.rows - 1} ({first}); check the reward "
+                               "workers (reward.r1.memory_mb, timeout_s); when calling rejection.run from a script, "
+                               "put the call under `if __name__ == '__main__':`")
+        del built[k]
+        yield shard
+        k += 1
+
+
+def process_shard(shard: Shard, cfg: RejectionConfig) -> pd.DataFrame:
+    """The per-prompt selection of a scored and filtered shard; one record per response (columns `SHARD_COLUMNS`),
+    `status` "kept" or the filter that dropped it."""
+    cands, meta, failures = shard.cands, shard.meta, shard.failures
     records = []
     i = 0
     while i < len(cands):  # per prompt: selection among the responses that passed every filter
@@ -139,7 +214,7 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
         for k, label in zip(group, labels, strict=True):
             prompt_index, response_index, data_source, prompt_msgs = meta[k]
             status = failures[k][0] or label
-            result = scores.get(k, {})
+            result = shard.scores.get(k, {})
             messages = None
             if status == "kept":
                 messages = [*prompt_msgs, {"role": "assistant", "content": sft_assistant(cands[k].response)}]
@@ -147,9 +222,14 @@ def process_shard(rows: pd.DataFrame, start: int, composer, cfg: RejectionConfig
                                    failures[k][1] or ("" if status == "kept" else status),
                                    len(cands[k].response), messages))
         i = j_end
-    records.extend(malformed)
+    records.extend(shard.malformed)
     records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
     return pd.DataFrame.from_records(records, columns=SHARD_COLUMNS)
+
+
+def _filters_failed(error: BaseException, item: tuple) -> tuple[str, str]:
+    """The filters gave no answer on a response (ran out of time, their worker died): not known to be fit, dropped."""
+    return "no_verdict", f"filters: {getattr(error, 'reason', None) or f'error: {type(error).__name__}: {error}'}"
 
 
 def _record(prompt_index, response_index, data_source, acc, result: dict, status, reason, chars, messages) -> dict:
@@ -211,14 +291,19 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(per_file), desc="rejection-sample", unit="prompt")
-    try:
-        batches = iter_generations(inputs, cfg.shard_size, cfg.prompt_key, cfg.response_key)
-        for i, (start, rows) in enumerate(batches):
+    def todo():
+        for i, (start, rows) in enumerate(iter_generations(inputs, cfg.shard_size, cfg.prompt_key, cfg.response_key)):
             if not paths[i].exists():
-                records = process_shard(rows, start, composer, cfg)
-                atomic_write(paths[i], lambda p, r=records: r.to_parquet(p, index=False))
-            if bar is not None:
+                yield prepare_shard(rows, start, cfg, i)
+            elif bar is not None:
                 bar.update(len(rows))
+
+    try:
+        for shard in score_shards(todo(), composer, cfg):
+            records = process_shard(shard, cfg)
+            atomic_write(paths[shard.index], lambda p, r=records: r.to_parquet(p, index=False))
+            if bar is not None:
+                bar.update(shard.rows)
     finally:
         if bar is not None:
             bar.close()
@@ -286,7 +371,7 @@ def build_report(records: pd.DataFrame, n_prompts: int) -> dict:
         "prompts_in": int(n_prompts),
         "responses_in": int(len(records)),
         "kept": int(status.eq("kept").sum()),
-        "dropped": {name: int(status.eq(name).sum()) for name in ("malformed", *FILTER_NAMES)},
+        "dropped": {name: int(status.eq(name).sum()) for name in DROPPED},
         "drop_reasons": dict(reasons.most_common(30)),
         "kept_per_prompt": {str(k): hist[k] for k in sorted(hist)},
         "length_chars": {

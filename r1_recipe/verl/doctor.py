@@ -70,6 +70,18 @@ def probe() -> dict:
         n = sum(len(tp.names()) for tp in touchpoints.TOUCHPOINTS)
         check("verl touchpoints", f"all {n} verl names r1-recipe relies on are present", True)
 
+    from r1_recipe.core import pebble_names
+
+    gone = pebble_names.missing()
+    for name, why in gone:
+        check("pebble name", f"{name.owner}.{name.path}", False, f"{why}\nneeded by: {name.used_for}")
+    version = pebble_names.installed_version()
+    if not gone:
+        same = version == pebble_names.TESTED_VERSION
+        check("pebble names", f"all {len(pebble_names.NAMES)} pebble names the reward pool relies on are present",
+              True if same else None, "" if same else f"pebble {version} installed; r1-recipe is tested with "
+              f"{pebble_names.TESTED_VERSION} (pinned), whose private state core/bounded.py reads")
+
     def registered(getter):
         def lookup(name):
             try:
@@ -93,6 +105,9 @@ def probe() -> dict:
         hooked = getattr(trainer_base.PPOTrainer._compute_metrics, "__r1_dynamics__", False)
         check("trainer hook", "r1/ training-dynamics metrics", hooked, "" if hooked else why_missing or
               "PPOTrainer._compute_metrics is not wrapped (see r1_recipe.verl.dynamics)")
+        hooked = getattr(trainer_base.PPOTrainer._compute_advantage, "__r1_infra__", False)
+        check("trainer hook", "infra-failure policy", hooked, "" if hooked else why_missing or
+              "PPOTrainer._compute_advantage is not wrapped (see r1_recipe.verl.infra_policy)")
     except Exception as e:
         check("trainer hook", "r1/ training-dynamics metrics", False, f"{type(e).__name__}: {e}")
     try:

@@ -9,9 +9,8 @@ tensorboard, wandb...). The wrapper is installed when the trainer module is firs
 plugin must not import the trainer in every Ray worker) and never raises into training: a failure is logged once and
 the step goes on without `r1/` metrics.
 
-The same hook wraps `PPOTrainer._compute_advantage` with the infra-failure policy: responses the reward manager
-flagged `infra_failure` (no verdict, not their fault) get their group's mean reward before the advantage, so their
-GRPO advantage is 0 (see docs/rewards.md).
+The infra-failure policy (a wrapper of `PPOTrainer._compute_advantage`) lives in `r1_recipe.verl.infra_policy`: unlike
+these metrics, it fails closed.
 """
 
 from __future__ import annotations
@@ -22,8 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from r1_recipe.core import schema
-from r1_recipe.core.signals import _numeric, fill_infra_failures, rollout_gap_metrics, step_metrics
+from r1_recipe.core.signals import rollout_gap_metrics, step_metrics
 from r1_recipe.verl import touchpoints
 
 logger = logging.getLogger(__name__)
@@ -139,69 +137,12 @@ def wrap_compute_metrics(original):
     return _compute_metrics
 
 
-def apply_infra_policy(batch) -> int:
-    """Rewrite the `rm_scores` of the step's infra-failed responses (reward_extra_info `infra_failure: 1`) with
-    `core.signals.fill_infra_failures` (their group's mean reward), in TransferQueue, before the advantage is
-    computed; returns how many were rewritten."""
-    import torch
-    import transfer_queue as tq
-    from verl.utils import tensordict_utils as tu
-
-    data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
-                           select_fields=["uid", "rm_scores", "extra_fields"])
-    padding = [bool(tag.get("is_padding", False)) for tag in batch.tags]
-    extra = _as_list(data["extra_fields"])
-    failed = [not pad and isinstance(e, Mapping) and isinstance(e.get("reward_extra_info"), Mapping)
-              and bool(_numeric(e["reward_extra_info"].get(schema.INFRA_FAILURE)))
-              for e, pad in zip(extra, padding, strict=True)]
-    if not any(failed):
-        return 0
-    rows = list(data["rm_scores"].unbind())
-    uids = [f"pad{i}" if pad else u for i, (u, pad) in enumerate(zip(_as_list(data["uid"]), padding, strict=True))]
-    scores = fill_infra_failures([float(r.sum()) for r in rows], uids, failed)
-    for i in np.flatnonzero(failed):
-        if len(rows[i]):
-            rows[i] = torch.zeros_like(rows[i])
-            rows[i][-1] = float(scores[i])  # verl puts the sequence reward on the last response token
-    tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
-                    fields=tu.get_tensordict({"rm_scores": torch.nested.as_nested_tensor(rows, layout=torch.jagged)}))
-    return int(sum(failed))
-
-
-def wrap_compute_advantage(original):
-    """`PPOTrainer._compute_advantage` after the infra-failure policy (`apply_infra_policy`); a failure of the
-    policy is logged (once) and the step goes on with the scores as they are."""
-    if getattr(original, "__r1_infra__", False):
-        return original
-
-    @functools.wraps(original)
-    def _compute_advantage(self, batch, metrics, *args, **kwargs):
-        try:
-            filled = apply_infra_policy(batch)
-            if filled:
-                logger.warning("r1-recipe: %d response(s) of this step had no reward verdict (infra failure); they "
-                               "get their group's mean reward (advantage 0)", filled)
-        except Exception:
-            if not getattr(_compute_advantage, "warned", False):
-                _compute_advantage.warned = True
-                logger.warning("r1-recipe: the infra-failure policy is off for this run (first failure shown); "
-                               "infra-failed responses keep their partial score", exc_info=True)
-        return original(self, batch, metrics, *args, **kwargs)
-
-    _compute_advantage.__r1_infra__ = True
-    return _compute_advantage
-
-
 HOOKED = ("PPOTrainer._compute_metrics",)
-INFRA_HOOKED = ("PPOTrainer._compute_advantage",)
 
 
 def patch_trainer_module(module) -> None:
-    trainer_cls = getattr(module, "PPOTrainer", None)
     if touchpoints.require_attrs(module, HOOKED, "the r1/ training-dynamics metrics hook"):
-        trainer_cls._compute_metrics = wrap_compute_metrics(trainer_cls._compute_metrics)
-    if touchpoints.require_attrs(module, INFRA_HOOKED, "the infra-failure policy (group mean before the advantage)"):
-        trainer_cls._compute_advantage = wrap_compute_advantage(trainer_cls._compute_advantage)
+        module.PPOTrainer._compute_metrics = wrap_compute_metrics(module.PPOTrainer._compute_metrics)
 
 
 def install() -> None:

@@ -4,6 +4,7 @@ Registers, at import time (verl only imports this module, never calls it):
 - advantage estimators `r1_grpo` and `r1_grpo_process` (`algorithm.adv_estimator`);
 - reward manager `r1` (`reward.reward_manager.name`);
 - a wrapper around verl's `PPOTrainer._compute_metrics` that logs the `r1/` training-dynamics metrics;
+- the infra-failure policy, a wrapper around `PPOTrainer._compute_advantage` (r1_recipe.verl.infra_policy);
 - the periodic reference reset `algorithm.r1.ref_reset_steps` (a worker method and two trainer wrappers);
 - the bound on DAPO's dynamic sampling, `algorithm.filter_groups.max_num_gen_batches` (r1_recipe.verl.dynamic_sampling);
 - OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`);
@@ -62,6 +63,7 @@ def _register() -> None:
 
     from r1_recipe.verl.dynamic_sampling import install as install_dynamic_sampling
     from r1_recipe.verl.dynamics import install as install_dynamics_hook
+    from r1_recipe.verl.infra_policy import install as install_infra_policy
     from r1_recipe.verl.ref_reset import install as install_ref_reset
     from r1_recipe.verl.reward_manager import R1RewardManager
     from r1_recipe.verl.searchpath import install as install_searchpath
@@ -70,6 +72,7 @@ def _register() -> None:
     register_adv_est("r1_grpo_process")(r1_grpo_process)
     register_reward_manager("r1")(R1RewardManager)
     install_dynamics_hook()  # r1/ training-dynamics metrics in verl's step logs (verl/dynamics.py)
+    install_infra_policy()  # no reward verdict -> the group's mean reward, advantage 0 (verl/infra_policy.py)
     install_ref_reset()  # algorithm.r1.ref_reset_steps (ref_reset.py)
     install_dynamic_sampling()  # algorithm.filter_groups.max_num_gen_batches (dynamic_sampling.py)
     install_searchpath()  # recipes that inherit from recipes (`defaults: [zero, _self_]`), searchpath.py

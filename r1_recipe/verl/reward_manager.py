@@ -8,7 +8,8 @@ metrics (`acc` -> mean@N, `pred` -> maj@N) work; the last three feed the trainin
 
 Differences from verl's `naive` manager, and why:
 - the response is decoded with special tokens kept (then trailing EOS/pad removed), so `<think>`/`<answer>` survive
-  even where a tokenizer marks them special;
+  even where a tokenizer marks them special; it is decoded in the reward worker, not in this process (the largest
+  per-sample cost of a reward process; see r1_recipe.core.rewards.tokens);
 - when the prompt ends with `<think>` (chat templates that open the reasoning block), the response is scored as if
   it began with `<think>`, so the format reward does not drop to 0 for every sample;
 - a response that hit `rollout.response_length` without EOS is truncated: every component gives 0 with reason
@@ -26,17 +27,22 @@ Differences from verl's `naive` manager, and why:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
+import os
 
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from r1_recipe.core import schema
-from r1_recipe.core.rewards.compose import Composer, reward_model_errors
-from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
+from r1_recipe.core.bounded import default_workers
+from r1_recipe.core.rewards import tokens
+from r1_recipe.core.rewards.compose import Composer, parse_config, reward_model_errors
+from r1_recipe.core.rewards.format import EOS_STRINGS
 from r1_recipe.core.rewards.overlong import OverlongShaping
-from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.rewards.tokens import TokenIds
+from r1_recipe.core.rewards.types import RewardOutput, no_verdict
 from r1_recipe.core.templates import last_user_message
 from r1_recipe.verl import touchpoints
 from r1_recipe.verl.touchpoints import config_value
@@ -56,12 +62,18 @@ class R1RewardManager(RewardManagerBase):
             logger.warning("reward.custom_reward_function is ignored by the r1 reward manager: register the function "
                            "as a reward component and list it under reward.r1.components")
         touchpoints.require_for_config(config)  # e.g. ref_reset_steps with a verl that lacks the hooked methods
-        self.composer = Composer(config_value(config, "reward.r1"))
+        eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
+        self._key = f"{getattr(tokenizer, 'name_or_path', '')}#{id(self)}"
+        # responses go to the reward workers as token ids and are decoded there, each worker with its own copy of the
+        # tokenizer (decoding is the largest per-sample cost of this process: core/rewards/tokens.py)
+        cfg = parse_config(config_value(config, "reward.r1"))
+        if cfg.workers is None and not os.environ.get("R1_RECIPE_WORKERS"):
+            cfg = dataclasses.replace(cfg, workers=node_share(config_value(config, "reward.num_workers")))
+        self.composer = Composer(cfg, setup=((tokens.setup, (self._key, tokenizer, eos_strings)),))
         self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
         self.max_response_length = config_value(config, "actor_rollout_ref.rollout.response_length") or config_value(
             config, "data.max_response_length"
         )
-        self.eos_strings = tuple(s for s in (tokenizer.eos_token, tokenizer.pad_token, *EOS_STRINGS) if s)
         self.overlong = OverlongShaping.from_config(config_value(config, "reward.reward_kwargs"),
                                                     self.max_response_length)
         self.eos_token_id = tokenizer.eos_token_id
@@ -85,41 +97,42 @@ class R1RewardManager(RewardManagerBase):
         return client
 
     async def model_score(self, data: DataProto) -> RewardOutput:
-        """The reward model's score of one trajectory, bounded by reward.r1.reward_model.timeout_s; 0 with a reason
-        on failure (the training step goes on)."""
+        """The reward model's score of one trajectory, bounded by reward.r1.reward_model.timeout_s. Any failure
+        (a timeout, a connection error, a server error, an answer without a score) is no verdict (`infra` set, so
+        the response gets its group's mean reward, not a wrong answer's), with the reason; the step goes on."""
         try:
             out = await asyncio.wait_for(self.reward_model.compute_score_disrm(data),
                                          self.composer.cfg.reward_model.timeout_s)
             return RewardOutput(float(out["reward_score"]), "")
         except asyncio.TimeoutError:
-            reason = f"timeout ({self.composer.cfg.reward_model.timeout_s:g} s)"
+            failed = no_verdict(f"timeout ({self.composer.cfg.reward_model.timeout_s:g} s)")
         except Exception as e:  # an unreachable or failing reward model must not stop the step
-            reason = f"error: {type(e).__name__}: {e}"[:300]
-        logger.warning("reward model scored 0: %s", reason)
-        return RewardOutput(0.0, reason)
+            failed = no_verdict(f"error: {type(e).__name__}: {e}"[:300])
+        logger.warning("reward model gave no verdict: %s", failed.reason)
+        return failed
 
-    def decode_response(self, item) -> tuple[str, bool, int]:
-        """(response text without trailing EOS, truncated?, length in tokens) for one DataProtoItem."""
-        response_ids = item.batch["responses"]
-        length = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
-        ids = response_ids[:length].tolist()
-        text = strip_eos(self.tokenizer.decode(ids, skip_special_tokens=False), self.eos_strings)
-        ended = bool(ids) and ids[-1] == self.eos_token_id
+    def response_of(self, data: DataProto) -> tuple[TokenIds, bool, int]:
+        """(the last trajectory's response as token ids, truncated?, length in tokens): valid tokens only; decoded
+        (special tokens kept, trailing EOS/pad removed, `<think>` put first when the prompt opened it) in the reward
+        worker."""
+        response_ids = data.batch["responses"][-1]
+        mask = data.batch["attention_mask"][-1]
+        length = int(mask[-response_ids.shape[-1]:].sum())
+        ids = response_ids[:length]
+        ended = length > 0 and int(ids[-1]) == self.eos_token_id
         truncated = not ended and self.max_response_length is not None and length >= int(self.max_response_length)
-        return text, truncated, length
+        return TokenIds.of(self._key, ids, "<think>" if self.prompt_opens_think(data) else ""), truncated, length
 
-    def prompt_opens_think(self, item) -> bool:
-        prompt_ids = item.batch["prompts"]
-        mask = item.batch["attention_mask"][: prompt_ids.shape[-1]].bool()
-        tail = prompt_ids[mask][-8:].tolist()
+    def prompt_opens_think(self, data: DataProto) -> bool:
+        prompt_ids = data.batch["prompts"][-1]
+        valid = data.batch["attention_mask"][-1][: prompt_ids.shape[-1]].bool()
+        tail = prompt_ids[valid][-8:].tolist()
         return self.tokenizer.decode(tail, skip_special_tokens=False).rstrip().endswith("<think>")
 
     async def run_single(self, data: DataProto) -> dict:
-        item = data[-1:][0]  # multi-sequence outputs: score the last sequence, as verl's managers do
-        nt = item.non_tensor_batch
-        text, truncated, length = self.decode_response(item)
-        if self.prompt_opens_think(item):
-            text = "<think>" + text
+        # multi-sequence outputs: score the last sequence, as verl's managers do; read in place (no DataProto slice)
+        nt = {k: v[-1] for k, v in data.non_tensor_batch.items()}
+        response, truncated, length = self.response_of(data)
         extra_info, bad_extra = _mapping(nt.get("extra_info", None), "extra_info")
         reward_model, bad_rm = _mapping(nt.get("reward_model", None), "reward_model")
         extra_info.setdefault("data_source", nt.get("data_source", None))
@@ -137,8 +150,8 @@ class R1RewardManager(RewardManagerBase):
                 model_out = RewardOutput(0.0, "truncated")
         # the components and the per-response training-dynamics signals (core.signals, aggregated per step by
         # r1_recipe.verl.dynamics), in one worker call under one deadline
-        info = await self.composer.ascore(text, ground_truth, extra_info, truncated=truncated, model_out=model_out,
-                                          signals=True)
+        info = await self.composer.ascore(response, ground_truth, extra_info, truncated=truncated,
+                                          model_out=model_out, signals=True)
         return self._result(info, length)
 
     def _result(self, info: dict, length: int) -> dict:
@@ -148,6 +161,23 @@ class R1RewardManager(RewardManagerBase):
             if self.overlong.log:
                 info.update(overlong_reward=penalty, overlong=float(penalty < 0))
         return {"reward_score": info[schema.SCORE], "reward_extra_info": info}
+
+
+def node_share(reward_processes) -> int:
+    """Pool workers for one reward process: the cores it may use, shared by the reward processes verl starts on its
+    node (`reward.num_workers` of them, placed round-robin over the nodes with CPUs). Each would otherwise start a
+    worker per core: 8 x 128 processes on a 128-core node, each importing sympy. Several reward processes with a
+    share each also spread the per-sample work of feeding the workers (bench/reward_scale_bench.py)."""
+    cores = default_workers()
+    try:
+        import ray
+
+        nodes = sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0) \
+            if ray.is_initialized() else 1
+    except Exception:  # no Ray here (tests, scripts): one node
+        nodes = 1
+    per_node = -(-max(1, int(reward_processes or 1)) // max(1, nodes))
+    return max(1, cores // per_node)
 
 
 def _mapping(value, name: str) -> tuple[dict, str]:

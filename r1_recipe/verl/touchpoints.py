@@ -50,6 +50,8 @@ WORKER_MODULE = "verl.workers.engine_workers"
 ENTRY_POINTS = {"main_ppo": "verl.trainer.main_ppo", "main_generation_server": "verl.trainer.main_generation_server",
                 "sft_trainer": "verl.trainer.sft_trainer"}
 CONFIG_PACKAGE = "verl.trainer.config"  # hydra.searchpath of every recipe: pkg://verl.trainer.config
+# a run scored by r1-recipe's rewards, which flag infra failures the policy must neutralise
+INFRA_POLICY_KEYS = ("reward.reward_manager.name", "reward.custom_reward_function.path")
 
 TOUCHPOINTS: tuple[Touchpoint, ...] = (
     # ---- registries the plugin writes into at `import verl` (public)
@@ -90,12 +92,16 @@ TOUCHPOINTS: tuple[Touchpoint, ...] = (
     Touchpoint(TRAINER_MODULE, ("PPOTrainer._build_replay_buffer",),
                "the bound on DAPO dynamic sampling that verl's v1 replay buffer ignores (verl/dynamic_sampling.py)",
                ("algorithm.filter_groups.max_num_gen_batches",), private=True),
+    # the infra-failure policy fails closed: a run scored by our rewards needs these (r1_recipe.verl.infra_policy)
     Touchpoint(TRAINER_MODULE, ("PPOTrainer._compute_advantage",),
                "infra-failure policy: infra-failed responses get their group's mean reward before the advantage",
-               private=True),
-    Touchpoint("transfer_queue", ("kv_batch_get",), "r1/ training-dynamics metrics (reads the step's batch)"),
-    Touchpoint("transfer_queue", ("kv_batch_put",), "infra-failure policy (writes the rewritten rm_scores back)"),
-    Touchpoint("verl.utils.tensordict_utils", ("get_tensordict",), "infra-failure policy (the fields it writes)"),
+               INFRA_POLICY_KEYS, private=True),
+    Touchpoint("transfer_queue", ("kv_batch_get",), "r1/ training-dynamics metrics and the infra-failure policy "
+               "(read the step's batch)", INFRA_POLICY_KEYS),
+    Touchpoint("transfer_queue", ("kv_batch_put",), "infra-failure policy (writes the rewritten rm_scores back)",
+               INFRA_POLICY_KEYS),
+    Touchpoint("verl.utils.tensordict_utils", ("get_tensordict",), "infra-failure policy (the fields it writes)",
+               INFRA_POLICY_KEYS),
     Touchpoint("verl.experimental.reward_loop.reward_loop", ("RewardLoopWorker.compute_score_disrm",),
                "RL for all scenarios: verl's reward-model request code, used without its constructor (which would "
                "build a second reward manager)", ("reward.r1.reward_model",), private=True),
@@ -209,6 +215,7 @@ def config_value(config, key: str):
 # Config keys whose touchpoints are checked at start-up only when the key holds one of our names.
 _OUR_VALUES = {"algorithm.adv_estimator": ("r1_grpo", "r1_grpo_process"), "reward.reward_manager.name": ("r1",),
                "trainer.device": ("cpu",), "actor_rollout_ref.rollout.name": ("hf",),
+               "reward.custom_reward_function.path": ("pkg://r1_recipe.rewards",),
                "trainer.v1.sampler.custom_sampler.name": ("QuickPollReplayBuffer",)}
 
 

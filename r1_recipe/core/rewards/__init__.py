@@ -12,7 +12,7 @@ from r1_recipe.core.rewards.registry import (
     provider,
     register,
 )
-from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.rewards.types import RewardOutput, no_verdict
 
-__all__ = ["ENTRY_POINT_GROUP", "RewardOutput", "RewardRegistryError", "available", "conflicts", "get", "provider",
-           "register"]
+__all__ = ["ENTRY_POINT_GROUP", "RewardOutput", "RewardRegistryError", "available", "conflicts", "get", "no_verdict",
+           "provider", "register"]

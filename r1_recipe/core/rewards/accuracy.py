@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 from r1_recipe.core.rewards import registry
@@ -21,6 +22,10 @@ def is_code_ground_truth(ground_truth) -> bool:
     return isinstance(ground_truth, dict) and "inputs" in ground_truth and "outputs" in ground_truth
 
 
+# per sample, reading a signature would cost ~0.1 ms (as much as verifying a short answer): read once per function
+_option_names = functools.lru_cache(maxsize=64)(registry.option_names)
+
+
 def accuracy_reward(solution_str: str, ground_truth, extra_info: dict | None = None, *, code: dict | None = None,
                     math: dict | None = None, **flat) -> RewardOutput:
     """R1's accuracy reward: `code` for test-case ground truths, `math` otherwise.
@@ -30,7 +35,7 @@ def accuracy_reward(solution_str: str, ground_truth, extra_info: dict | None = N
     """
     name = "code" if is_code_ground_truth(ground_truth) else "math"
     fn = registry.get(name)
-    names = registry.option_names(fn)
+    names = _option_names(fn)
     options = {k: v for k, v in flat.items() if names is None or k in names}
     options.update((code if name == "code" else math) or {})
     return as_output(fn(solution_str, ground_truth, extra_info, **options))

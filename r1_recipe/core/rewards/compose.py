@@ -6,12 +6,14 @@ Config (the `reward.r1` block of a recipe, or a plain dict)::
     components:            # name -> weight, or name -> {weight: w, <options of the component>}
       accuracy: 1.0
       format: {weight: 1.0, answer_tag: true}
-    timeout_s: 10          # deadline per sample, from its submission: all its components and signals
-    step_budget_s: null    # optional: seconds from the first sample of a burst (a step) after which the rest fail
+    timeout_s: 10          # deadline per sample: its run time in a worker, all its components and signals
+    step_budget_s: null    # optional: seconds from the first sample of a burst (a step) after which the rest fail,
+                           # waiting for a worker included
     acc_component: null    # which component's score is reported as `acc` (default: accuracy, math or code)
     score_truncated: false # a truncated response (no EOS within the length limit) gets 0 from every component
     workers: null          # worker processes per reward process (default: R1_RECIPE_WORKERS or the usable cores)
-    memory_mb: 4096        # address-space limit of each worker
+    memory_mb: 4096        # address-space limit of each worker, >= 512 (what a worker needs to import its
+                           # rewards), or null for no limit
     infra_warn_rate: 0.02  # warn loudly when more than this share of a window of samples are infra failures
     reward_model: null     # {weight: 1.0, timeout_s: 300}: rows with reward_model.style == "model" also get a
                            # reward-model score (verl reward loop only, see r1_recipe.verl.reward_manager)
@@ -21,25 +23,27 @@ the config is parsed, naming its full path. `accuracy` routes to `math` or `code
 whose options they are, its nested `math: {...}` / `code: {...}` blocks are checked against that branch.
 A component may also carry `validate_options(options)` (raises ValueError on bad values), called at parse time.
 
-One scoring path: every sample is one call in a pool worker that runs all its components in order (each stopped
-by an in-worker alarm shortly before the sample's deadline) and, for the reward manager, its per-response signals.
-`score`, `ascore` and `score_many` differ only in how they wait (`score_many`, for batch tools, gives each sample
-`timeout_s` of run time from when a worker picks it up; `ascore` counts from submission).
+One scoring path and one deadline rule: every sample is one call in a pool worker that runs all its components in
+order (each stopped by an in-worker alarm shortly before the sample's deadline) and, for the reward manager, its
+per-response signals; it may run `timeout_s` in the worker, counted from when a worker starts it, after which the
+worker is killed (`r1_recipe.core.bounded`). `score`, `ascore` and `score_many` differ only in how they wait.
 
 Every call returns the same key set: `score`, `acc`, `pred`, one key per component (its unweighted score),
 `<component>_reason` ("" when normal) and `infra_failure` (0/1). A timeout or exception gives that component 0 with the
 reason; nothing raises. `pred` is the accuracy component's canonical answer key (`info["key"]`) when it has one, else
 its extracted answer.
 
-Infra failures: a component without a verdict for reasons that are not the response's (reason `timeout`,
-`worker_died`, `pool_error`, `step_budget`) sets `infra_failure: 1`. Such a sample must not count as a wrong answer:
-verl's trainer hook (r1_recipe.verl.dynamics) gives it its group's mean reward before the advantage, so its
-GRPO advantage is 0; `r1/reward/infra_failures` counts them per step.
+Infra failures: a component output flagged `infra` (`types.no_verdict`: no verdict for a reason that is not the
+response's; set where it happens: the in-worker alarm, the pool, the step budget, the reward model) sets
+`infra_failure: 1`; no reason text is parsed. Such a sample must not count as a wrong answer: the infra-failure
+policy (r1_recipe.verl.infra_policy) gives it its group's mean reward before the advantage, so its GRPO advantage
+is 0; `r1/reward/infra_failures` counts them per step.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import math
 import signal
@@ -49,9 +53,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from r1_recipe.core import schema
-from r1_recipe.core.bounded import INFRA_REASONS, BoundedPool, BoundExceeded
+from r1_recipe.core.bounded import DEFAULT_MEMORY_MB, BoundedPool, BoundExceeded, check_memory_mb, task_deadline
 from r1_recipe.core.rewards import registry
-from r1_recipe.core.rewards.types import RewardOutput, as_output
+from r1_recipe.core.rewards.tokens import as_text
+from r1_recipe.core.rewards.types import RewardOutput, as_output, no_verdict
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +71,6 @@ _MAX_WARNINGS = 20
 _WINDOW = 256          # samples per infra-failure rate check
 SOFT_MARGIN_S = 0.5    # components stop this long before the sample's deadline, so the verdicts still come back
 RESERVE_S = 0.1        # kept per component still to run (a slow first one must not starve the cheap rest)
-
-
-def is_infra(reason: str) -> bool:
-    """Whether a reason means "no verdict, not the response's fault" (e.g. `timeout`, `worker_died`,
-    `timeout (300 s)` of the reward model)."""
-    return bool(reason) and reason.split(":")[0].split(" ")[0] in INFRA_REASONS
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ class ComposeConfig:
     acc_component: str | None = None
     score_truncated: bool = False
     workers: int | None = None
-    memory_mb: int | None = 4096
+    memory_mb: int | None = DEFAULT_MEMORY_MB
     infra_warn_rate: float = 0.02
     reward_model: ModelReward | None = None
 
@@ -214,7 +213,7 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
         acc_component=acc,
         score_truncated=bool(cfg.get("score_truncated", False)),
         workers=workers,
-        memory_mb=cfg.get("memory_mb", 4096),
+        memory_mb=check_memory_mb(cfg.get("memory_mb", DEFAULT_MEMORY_MB), f"{prefix}.memory_mb"),
         infra_warn_rate=rate,
         reward_model=_parse_model_reward(cfg.get("reward_model"), f"{prefix}.reward_model"),
     )
@@ -248,39 +247,45 @@ def _on_alarm(signum, frame):
     raise _SoftDeadline
 
 
-def _bounded(call, deadline: float, alarm: bool, late: str = "timeout"):
-    """`call()` stopped by SIGALRM at `deadline` (time.time()) when `alarm`; (value, reason), `late` past it."""
+def _bounded(call, deadline: float, alarm: bool, late: str):
+    """(`call()`, None) stopped by SIGALRM at `deadline` (time.time()) when `alarm`, or (None, why as a RewardOutput):
+    past the deadline, no verdict with reason `late`; an exception, a 0 with its reason (a component bug must never
+    stop a training step)."""
     left = deadline - time.time()
     if left <= 0:
-        return None, late
-    if alarm:
+        return None, no_verdict(late)
+    if alarm and math.isfinite(left):
         signal.setitimer(signal.ITIMER_REAL, left)
     try:
-        return call(), ""
+        return call(), None
     except _SoftDeadline:
-        return None, late
-    except Exception as e:  # a component bug must never stop a training step
-        return None, f"error: {type(e).__name__}: {e}"[:300]
+        return None, no_verdict(late)
+    except Exception as e:
+        return None, RewardOutput(0.0, f"error: {type(e).__name__}: {e}"[:300])
     finally:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def score_sample(fns, options, skip, sample, with_signals: bool, deadline: float, late: str = "timeout",
-                 relative: bool = False):
-    """Runs in a pool worker: one sample's components in order, then (with_signals) its per-response signals.
+def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: float | None = None, after=None):
+    """Runs in a pool worker: one sample's components in order, then (with_signals) its per-response signals, then
+    (`after`: `(function, args)`) what a batch tool wants done with the same response in the same call.
 
     skip: per component, a reason to give it 0 without running it ("truncated", MODEL_ROW) or "".
-    deadline: time.time() at which the parent gives up; every call here stops `SOFT_MARGIN_S` before it, less
-    `RESERVE_S` per call still to come, with reason `late` ("timeout", or "step_budget" when the budget ends
-    first); with `relative`, `deadline` is seconds from when this call starts (a pool
-    worker runs tasks in its main thread, so an interval timer can interrupt Python code; C loops run to the hard
-    deadline, where the parent kills the worker). Returns (outputs, signals or None).
+    Every call here stops `SOFT_MARGIN_S` before the pool kills this task (`bounded.task_deadline()`), or before
+    `budget_end` (time.time() at which the step budget ends) when that comes first, less `RESERVE_S` per call still to
+    come, with no verdict (reason "timeout", or "step_budget"). A pool worker runs tasks in its main thread, so an
+    interval timer can interrupt Python code; C loops run to the hard deadline, where the pool kills the worker.
+    Returns (outputs, signals or None, after's value or None).
     """
     from r1_recipe.core.signals import _no_signals, sample_signals
 
     solution_str, ground_truth, extra_info, truncated = sample
-    soft = (time.time() + deadline if relative else deadline) - SOFT_MARGIN_S
+    solution_str = as_text(solution_str)  # token ids are decoded here, in the worker (core.rewards.tokens)
+    hard, late = task_deadline() or math.inf, "timeout"
+    if budget_end is not None and budget_end <= hard + 0.05:  # the pool cut this call's time to the budget's end
+        hard, late = min(budget_end, hard), "step_budget"
+    soft = hard - SOFT_MARGIN_S
     alarm = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGALRM, _on_alarm) if alarm else None
     try:
@@ -289,16 +294,18 @@ def score_sample(fns, options, skip, sample, with_signals: bool, deadline: float
             if why:
                 outs.append(RewardOutput(0.0, why))
                 continue
-            later = sum(not w for w in skip[i + 1:]) + bool(with_signals)
-            value, reason = _bounded(lambda f=fn, o=opts: as_output(f(solution_str, ground_truth, extra_info, **o)),
+            later = sum(not w for w in skip[i + 1:]) + bool(with_signals) + bool(after)
+            value, failed = _bounded(lambda f=fn, o=opts: as_output(f(solution_str, ground_truth, extra_info, **o)),
                                      soft - RESERVE_S * later, alarm, late)
-            outs.append(value if value is not None else RewardOutput(0.0, reason))
+            outs.append(failed or value)
         signals = None
         if with_signals:
             prompt = (extra_info or {}).get("prompt") or ""
-            signals, _ = _bounded(lambda: sample_signals(solution_str, str(prompt), truncated), soft, alarm, late)
+            signals, _ = _bounded(lambda: sample_signals(solution_str, str(prompt), truncated),
+                                  soft - RESERVE_S * bool(after), alarm, late)
             signals = signals or _no_signals(truncated)
-        return outs, signals
+        extra = _bounded(lambda: after[0](*after[1]), soft, alarm, late)[0] if after else None
+        return outs, signals, extra
     finally:
         if alarm:
             signal.signal(signal.SIGALRM, previous)
@@ -310,7 +317,10 @@ def score_sample(fns, options, skip, sample, with_signals: bool, deadline: float
 class Composer:
     """Scores responses with the configured components. Safe to share between threads and coroutines."""
 
-    def __init__(self, cfg: ComposeConfig | Mapping | None = None, pool: BoundedPool | None = None):
+    def __init__(self, cfg: ComposeConfig | Mapping | None = None, pool: BoundedPool | None = None,
+                 setup: tuple = ()):
+        """`setup`: `(function, args)` pairs each worker of a pool built here runs at start (e.g.
+        `core.rewards.tokens.setup` for responses sent as `TokenIds`)."""
         self.cfg = cfg if isinstance(cfg, ComposeConfig) else parse_config(cfg)
         # Resolved here, in the parent: an import error surfaces at start-up, and workers get the function itself
         # (components registered with @register in a user's module work without an entry point).
@@ -320,7 +330,8 @@ class Composer:
             # a component may name the modules (and warm-ups) it needs, e.g. accuracy -> math, code, the sandbox probe
             modules = [m for fn in self.fns for m in (fn.__module__, *getattr(fn, "preload", ()))]
             modules.append("r1_recipe.core.signals")
-            pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=tuple(dict.fromkeys(modules)))
+            pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=tuple(dict.fromkeys(modules)),
+                               setup=setup)
         self.pool = pool
         self._lock = threading.Lock()
         self._warnings = 0
@@ -329,7 +340,7 @@ class Composer:
         self._active = 0
         self._budget_end: float | None = None
 
-    @property
+    @functools.cached_property
     def keys(self) -> list[str]:
         names = [c.name for c in self.cfg.components] + (["reward_model"] if self.cfg.reward_model else [])
         return ["score", "acc", "pred", *names, *(f"{n}_reason" for n in names), INFRA_KEY]
@@ -350,8 +361,8 @@ class Composer:
             total += c.weight * score
             info[c.name] = score
             info[f"{c.name}_reason"] = out.reason or ""
-            if is_infra(out.reason):
-                infra.append(f"{c.name}: {out.reason}")
+            if out.infra:
+                infra.append((c.name, out.reason))
         acc_out = None
         if self.cfg.acc_component is not None:
             acc_out = outputs[[c.name for c in self.cfg.components].index(self.cfg.acc_component)]
@@ -365,19 +376,20 @@ class Composer:
         self._record(infra)
         return {k: info[k] for k in self.keys}
 
-    def _record(self, infra: list[str]) -> None:
-        """Log infra failures (the first few one by one) and warn loudly when a window's rate passes the threshold."""
+    def _record(self, infra: list[tuple[str, str]]) -> None:
+        """Log infra failures, (component, reason) pairs (the first few one by one), and warn loudly when a window's
+        rate passes the threshold."""
         with self._lock:
             self._window[0] += 1
             if infra:
                 self._window[1] += 1
-                for item in infra:
-                    reason = item.split(": ", 1)[1].split(":")[0].split(" ")[0]
-                    self._window_reasons[reason] = self._window_reasons.get(reason, 0) + 1
+                for _, reason in infra:
+                    self._window_reasons[reason[:60]] = self._window_reasons.get(reason[:60], 0) + 1
                 if self._warnings < _MAX_WARNINGS:
                     self._warnings += 1
                     logger.warning("reward infra failure (no verdict, not the response's fault): %s%s",
-                                   "; ".join(infra), " (further single warnings suppressed; rates are reported "
+                                   "; ".join(f"{n}: {r}" for n, r in infra),
+                                   " (further single warnings suppressed; rates are reported "
                                    f"every {_WINDOW} samples)" if self._warnings == _MAX_WARNINGS else "")
             if self._window[0] >= _WINDOW:
                 n, failed = self._window
@@ -393,12 +405,12 @@ class Composer:
         return tuple("truncated" if cut else MODEL_ROW if model_row and c.name == self.cfg.acc_component else ""
                      for c in self.cfg.components)
 
-    def _finish(self, skip, result, reason: str | None, model_out, truncated: bool, signals: bool) -> dict:
+    def _finish(self, skip, result, failure: RewardOutput | None, model_out, truncated: bool, signals: bool) -> dict:
         if result is None:  # the whole sample failed in the pool: every component that should have run gets why
-            outs = [RewardOutput(0.0, why or reason) for why in skip]
+            outs = [RewardOutput(0.0, why) if why else failure for why in skip]
             sig = None
         else:
-            outs, sig = result
+            outs, sig, _ = result
         info = self.assemble(outs, model_out)
         if signals:
             from r1_recipe.core.signals import _no_signals
@@ -407,91 +419,114 @@ class Composer:
         return info
 
     @staticmethod
-    def _reason(e: Exception) -> str:
-        return e.reason if isinstance(e, BoundExceeded) else f"pool_error: {type(e).__name__}: {e}"[:300]
+    def _no_verdict(e: Exception, stop_at: float | None) -> RewardOutput:
+        """The pool's failure of a whole sample, as no verdict: its deadline, the step budget, a dead worker..."""
+        if isinstance(e, BoundExceeded):
+            budget = e.reason == "timeout" and stop_at is not None and time.monotonic() >= stop_at - 0.05
+            return no_verdict("step_budget" if budget else e.reason)
+        return no_verdict(f"pool_error: {type(e).__name__}: {e}"[:300])
 
-    def _start(self) -> tuple[float, str]:
-        """(seconds this sample may take, the reason if it runs out): the per-sample deadline, or the step budget
-        when that ends first (a burst starts when a sample arrives while none is in flight)."""
+    def _start(self) -> tuple[float | None, float | None]:
+        """The step budget's end for a sample that arrives now, as (time.monotonic(), time.time()), or (None, None)
+        without a budget; a burst (a step) starts when a sample arrives while none is in flight."""
         with self._lock:
-            now = time.monotonic()
-            if self.cfg.step_budget_s is not None and self._active == 0:
-                self._budget_end = now + self.cfg.step_budget_s
             self._active += 1
-            left = self.cfg.timeout_s
-            if self._budget_end is not None and self._budget_end - now < left:
-                return self._budget_end - now, "step_budget"
-            return left, "timeout"
+            if self.cfg.step_budget_s is None:
+                return None, None
+            now = time.monotonic()
+            if self._active == 1:
+                self._budget_end = now + self.cfg.step_budget_s
+            return self._budget_end, time.time() + (self._budget_end - now)
 
     def _done(self) -> None:
         with self._lock:
             self._active -= 1
+
+    def _call(self, solution_str, ground_truth, extra_info, truncated: bool, model_row: bool, signals: bool):
+        """(skip plan, the pool call's positional arguments without the budget)."""
+        skip = self._plan(truncated, model_row)
+        return skip, (score_sample, self.fns, self.options, skip, (solution_str, ground_truth, extra_info, truncated),
+                      signals)
 
     async def ascore(self, solution_str: str, ground_truth, extra_info: dict | None = None,
                      truncated: bool = False, model_out: RewardOutput | None = None, signals: bool = False) -> dict:
         """Score one sample on an event loop. `model_out`: the reward model's score of a model-scored row; the
         accuracy component (which needs a ground truth) then gives 0 with reason "model-scored row".
         `signals`: also return the per-response signals (response_truncated, reflection_words, language_mixed)."""
-        skip = self._plan(truncated, model_out is not None)
+        skip, call = self._call(solution_str, ground_truth, extra_info, truncated, model_out is not None, signals)
         if all(skip) and not signals:
-            return self.assemble([RewardOutput(0.0, why) for why in skip], model_out)
-        left, why = self._start()
-        result, reason = None, None
+            return self._finish(skip, None, None, model_out, truncated, False)
+        stop_at, budget_end = self._start()
+        result = failure = None
         try:
-            if left <= 0:
-                reason = why
-            else:
-                try:
-                    result = await self.pool.arun(
-                        score_sample, self.fns, self.options, skip, (solution_str, ground_truth, extra_info, truncated),
-                        signals, time.time() + left, why, timeout=left)
-                except BoundExceeded as e:
-                    reason = why if e.reason == "timeout" else e.reason
-                except Exception as e:  # never an exception into the trainer
-                    reason = self._reason(e)
+            result = await self.pool.arun(*call, budget_end, timeout=self.cfg.timeout_s, stop_at=stop_at)
+        except Exception as e:  # never an exception into the trainer, once the pool runs
+            if not getattr(self.pool, "started", True):
+                raise  # it could not start here at all (a script without a main guard): the caller's error
+            failure = self._no_verdict(e, stop_at)
         finally:
             self._done()
-        return self._finish(skip, result, reason, model_out, truncated, signals)
+        return self._finish(skip, result, failure, model_out, truncated, signals)
 
     def score(self, solution_str: str, ground_truth, extra_info: dict | None = None, truncated: bool = False) -> dict:
-        """Synchronous form of `ascore` (for scripts and `compute_score`)."""
-        return next(iter(self.score_many([(solution_str, ground_truth, extra_info, truncated)])))
+        """Synchronous form of `ascore` (for scripts and `compute_score`), with the same deadline."""
+        skip, call = self._call(solution_str, ground_truth, extra_info, truncated, False, False)
+        if all(skip):
+            return self._finish(skip, None, None, None, truncated, False)
+        stop_at, budget_end = self._start()
+        result = failure = None
+        try:
+            result = self.pool.run(*call, budget_end, timeout=self.cfg.timeout_s, stop_at=stop_at)
+        except Exception as e:
+            if not getattr(self.pool, "started", True):
+                raise
+            failure = self._no_verdict(e, stop_at)
+        finally:
+            self._done()
+        return self._finish(skip, result, failure, None, truncated, False)
 
-    def score_many(self, samples: Iterable[tuple], progress: bool | str = False, total: int | None = None):
+    def score_many(self, samples: Iterable[tuple], progress: bool | str = False, total: int | None = None,
+                   after=None, ahead: int | None = None):
         """Score `(solution_str, ground_truth, extra_info[, truncated])` tuples in parallel over the pool's workers,
-        each with `timeout_s` of run time (a batch tool: from when a worker picks it up). Yields one result dict
-        per sample, in order; memory stays bounded on long inputs. Samples with nothing to run (truncated) never
-        reach the pool."""
-        timeout = self.cfg.timeout_s
+        each with `timeout_s` of run time (the deadline rule of `ascore`). Yields one result dict per sample, in
+        order; memory stays bounded on long inputs. Samples with nothing to run (truncated) never reach the pool.
+
+        `after`: a module-level function run in the same worker call, after the components, on each sample's fifth
+        element (a tuple of its arguments), e.g. rejection sampling's text filters: one call per response instead
+        of two. Then every sample goes to a worker, and `(result, after's value)` pairs are yielded (the value is
+        None when the call gave no answer: out of time, or the worker died). `ahead`: see `BoundedPool.map`."""
         order: collections.deque = collections.deque()  # skip plans in input order, runnable or not
 
         def items():
             for sample in samples:
                 solution_str, ground_truth, extra_info, *rest = sample
-                truncated = bool(rest[0]) if rest else False
-                skip = self._plan(truncated, False)
+                skip, call = self._call(solution_str, ground_truth, extra_info, bool(rest[0]) if rest else False,
+                                        False, False)
                 order.append(skip)
-                if not all(skip):
-                    yield (self.fns, self.options, skip, (solution_str, ground_truth, extra_info, truncated), False,
-                           timeout, "timeout", True)
+                if after is not None:
+                    yield (*call[1:], None, (after, rest[1]))
+                elif not all(skip):
+                    yield call[1:]
 
-        def finish(result) -> dict:
+        def finish(result):
             skip = order.popleft()
-            if isinstance(result, str):  # the pool's reason: the sample failed as a whole
-                return self._finish(skip, None, result, None, False, False)
-            return self._finish(skip, result, None, None, False, False)
+            if isinstance(result, BaseException):  # the pool's failure: the sample as a whole has no verdict
+                info, extra = self._finish(skip, None, self._no_verdict(result, None), None, False, False), None
+            else:
+                info, extra = self._finish(skip, result, None, None, False, False), result[2]
+            return info if after is None else (info, extra)
 
-        results = self.pool.map(score_sample, items(), timeout=timeout, default=lambda reason, item: reason,
-                                progress=progress, total=total)
+        results = self.pool.map(score_sample, items(), timeout=self.cfg.timeout_s, default=lambda e, item: e,
+                                progress=progress, total=total, ahead=ahead)
         end = object()
         while True:
-            while order and all(order[0]):
-                yield self.assemble(RewardOutput(0.0, why) for why in order.popleft())
-            result = next(results, end)  # the verdict of the first runnable sample in `order`
+            while after is None and order and all(order[0]):
+                yield self._finish(order.popleft(), None, None, None, False, False)
+            result = next(results, end)  # the verdict of the first sample in `order` that went to the pool
             if result is end:
                 if not order:
                     return
                 continue
-            while all(order[0]):
-                yield self.assemble(RewardOutput(0.0, why) for why in order.popleft())
+            while after is None and all(order[0]):
+                yield self._finish(order.popleft(), None, None, None, False, False)
             yield finish(result)

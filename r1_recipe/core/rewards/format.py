@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 
-from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.rewards.types import MAX_RESPONSE_CHARS, RewardOutput
 
 EOS_STRINGS = ("<|endoftext|>", "<|im_end|>", "</s>", "<|eot_id|>", "<｜end▁of▁sentence｜>", "<|end_of_text|>")
 _TAGS = re.compile(r"</?think>|</?answer>")
-MAX_CHARS = 200_000
+MAX_CHARS = MAX_RESPONSE_CHARS
 
 
 def strip_eos(text: str, eos_strings=EOS_STRINGS) -> str:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.rewards.types import MAX_RESPONSE_CHARS, RewardOutput
 from r1_recipe.core.templates import MATH_INSTRUCTION
 
-MAX_CHARS = 200_000
+MAX_CHARS = MAX_RESPONSE_CHARS
 
 # script -> character class (one char per unit for CJK scripts, runs of letters for the rest)
 _CJK = {
@@ -79,6 +79,8 @@ _TAG = re.compile(r"</?(?:think|answer)>")
 _MATH_WORDS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "max", "min", "gcd",
                          "lcm", "mod", "det", "arcsin", "arccos", "arctan", "sqrt", "frac", "cm", "mm", "km", "kg"})
 _GREEK_SYMBOL_MAX = 1  # a lone Greek letter (θ, π) in non-Greek prose is a symbol
+_LATIN_WORDS = re.compile(f"[{_WORD_SCRIPTS['latin']}]{{2,}}")  # the maximal runs `[..]+` finds, but 2+ long
+_GREEK_WORDS = re.compile(f"[{_WORD_SCRIPTS['greek']}]{{{_GREEK_SYMBOL_MAX + 1},}}")
 
 
 def strip_math_and_code(text: str) -> str:
@@ -99,13 +101,13 @@ def count_units(text: str, strip: bool = True) -> Counter:
     # pure-ASCII text, the common case, can only hold Latin words.
     scripts = ("latin",) if text.isascii() else (*_CJK, *_WORD_SCRIPTS)
     for script in scripts:
-        found = _SCRIPT_RE[script].findall(text)
-        if script == "latin":
-            n = sum(1 for w in found if len(w) > 1 and w.lower() not in _MATH_WORDS)
+        if script == "latin":  # words of two letters or more (one letter is a variable), less maths function names
+            found = _LATIN_WORDS.findall(text)
+            n = len(found) - sum(map(_MATH_WORDS.__contains__, map(str.lower, found)))
         elif script == "greek":
-            n = sum(1 for w in found if len(w) > _GREEK_SYMBOL_MAX)
+            n = len(_GREEK_WORDS.findall(text))
         else:
-            n = len(found)
+            n = len(_SCRIPT_RE[script].findall(text))
         if n:
             counts[script] = n
     return counts

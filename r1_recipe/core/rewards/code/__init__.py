@@ -194,8 +194,9 @@ def code_reward(solution_str: str, ground_truth, extra_info: dict | None = None,
         shutil.rmtree(workdir, ignore_errors=True)
     passed, total = info["passed"], info["total"]
     score = (1.0 if passed == total else 0.0) if mode == "all_pass" else passed / total
-    reason = "sandbox_error" if info["first_failure"] == "sandbox_error" else ""
-    return RewardOutput(score, reason, code, info)
+    # the sandbox backend failed (unreachable, a malformed answer): no verdict on the program, not a wrong one
+    sandbox_down = info["first_failure"] == "sandbox_error"
+    return RewardOutput(score, "sandbox_error" if sandbox_down else "", code, info, infra=sandbox_down)
 
 
 def sweep_stale_workdirs() -> int:

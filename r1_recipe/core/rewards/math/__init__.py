@@ -22,7 +22,8 @@ Reward-hacking rules (each gives score 0 with a reason):
 - `<answer>` or `\\boxed{` not closed (a truncated response) -> `unclosed_answer` / `unclosed_boxed`;
 - an answer that appears only inside `<think>...</think>` -> `answer_in_think` under the default policy
   `think_policy="ignore"`; `think_policy="allow"` accepts it (useful for models that never close the reasoning);
-- an answer longer than `MAX_ANSWER_CHARS` or a response longer than `MAX_CHARS` -> `too_long`.
+- an answer longer than `MAX_ANSWER_CHARS` or a response longer than `MAX_CHARS` (= `rewards.types.MAX_RESPONSE_CHARS`,
+  1 Mi characters: R1 lengths get verdicts) -> `too_long`.
 
 Time bounds: `math_reward` runs inside a worker of `r1_recipe.core.bounded.BoundedPool` (the `r1` reward manager calls
 every component with a hard timeout), and `verify_batch` maps pairs over the same kind of pool; `is_equivalent`

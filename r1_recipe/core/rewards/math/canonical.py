@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
-MAX_CHARS = 200_000  # response length bound (characters)
+from r1_recipe.core.rewards.types import MAX_RESPONSE_CHARS
+
+MAX_CHARS = MAX_RESPONSE_CHARS  # response length bound (characters)
 MAX_ANSWER_CHARS = 1_000  # extracted answer bound; longer answers are refused as "too_long"
 
 _DROP = [
@@ -76,6 +79,7 @@ def assignment_map(s: str) -> dict[str, str] | None:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # a group's responses share the gold and often the answer
 def normalize(s: str) -> str:
     """LaTeX-level normalisation of an answer string (cheap string rewrites, no parsing).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from fractions import Fraction
@@ -212,6 +213,11 @@ def is_equivalent(pred: str, gold: str) -> bool:
     pred, gold = str(pred), str(gold)
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return False
+    return _equivalent(pred, gold)
+
+
+@functools.lru_cache(maxsize=8192)  # the responses of a group share the gold and often the answer
+def _equivalent(pred: str, gold: str) -> bool:
     if "=" in pred and "=" in gold and (_explicit_equals_implicit(pred, gold) or _explicit_equals_implicit(gold, pred)):
         return True
     p_map, g_map = assignment_map(pred), assignment_map(gold)

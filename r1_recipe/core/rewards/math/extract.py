@@ -14,6 +14,7 @@ FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare", "last_math", "
 # answer region. `last_number` (any number at the end of free text, ours) is opt-in.
 DEFAULT_FALLBACKS = ("answer_colon", "answer_is", "gsm8k_hashes", "bare", "last_math")
 THINK_POLICIES = ("ignore", "allow")
+LAST_MATH_CHARS = 20_000  # `last_math` reads the end of a region only (see MAX_RESPONSE_CHARS in rewards.types)
 MULTIPLE_POLICIES = ("reject", "last")
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
@@ -231,7 +232,9 @@ def _from_region(text: str, fallbacks: tuple[str, ...], multiple: str = "reject"
         elif name == "last_math":
             # an answer statement in math that our patterns refused (`Answer $ \n 9 \n $`: inline math broken
             # across lines) is malformed, and not rescued by reading the last number
-            hits = [] if _ANSWER_MATH_OPEN.search(text) else _last_math(text)
+            # the rightmost span that parses: in the region's last LAST_MATH_CHARS (parsing is the costly step,
+            # and an R1-length reasoning holds thousands of spans; the final answer is at the end)
+            hits = [] if _ANSWER_MATH_OPEN.search(text) else _last_math(text[-LAST_MATH_CHARS:])
         elif name == "last_number":
             hits = _NUMBER.findall(text)
         else:

@@ -7,7 +7,7 @@ import re
 from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, _split_top, normalize
 from r1_recipe.core.rewards.math.equivalence import is_equivalent, vote_key
 from r1_recipe.core.rewards.math.extract import DEFAULT_FALLBACKS, boxed_contents, extract_answer, final_boxes
-from r1_recipe.core.rewards.types import RewardOutput
+from r1_recipe.core.rewards.types import RewardOutput, no_verdict
 
 
 def _mcq_letter(pred: str, gold: str, extra_info: dict | None) -> str | None:
@@ -160,8 +160,13 @@ def _verify_pair(scorer, response: str, gold: str, options: dict) -> RewardOutpu
     return scorer(response, gold, None, **options)
 
 
-def _timed_out(reason: str, item: tuple) -> RewardOutput:
-    return RewardOutput(0.0, "timeout" if reason == "timeout" else reason)
+def _failed(error: BaseException, item: tuple) -> RewardOutput:
+    """A pair the pool gave no verdict on (`BoundExceeded`: timeout, dead worker) or whose scorer raised."""
+    from r1_recipe.core.bounded import BoundExceeded
+
+    if isinstance(error, BoundExceeded):
+        return no_verdict(error.reason)
+    return RewardOutput(0.0, f"error: {type(error).__name__}: {error}"[:300])
 
 
 def verify_batch(
@@ -174,9 +179,9 @@ def verify_batch(
 ) -> list[RewardOutput]:
     """Score many (response, gold) pairs in parallel over the cores, each verdict under a hard `timeout_s` bound.
 
-    For rejection sampling and evaluation. A verdict past the bound is score 0 with reason "timeout" (its worker is
-    killed and replaced); results keep the input order. `options` go to `math_reward` (fallbacks, think_policy).
-    `scorer`: another module-level component with the same signature (default `math_reward`).
+    For rejection sampling and evaluation. A verdict past the bound is no verdict: score 0, reason "timeout",
+    `infra` set (its worker is killed and replaced); results keep the input order. `options` go to `math_reward`
+    (fallbacks, think_policy). `scorer`: another module-level component with the same signature (default `math_reward`).
     """
     from r1_recipe.core.bounded import BoundedPool
 
@@ -185,7 +190,7 @@ def verify_batch(
     try:
         items = [(scorer, r, g, options) for r, g in pairs]
         bar = ("math verify" if progress is True else progress) if len(items) >= 64 else False
-        return list(pool.map(_verify_pair, items, timeout=timeout_s, default=_timed_out, progress=bar))
+        return list(pool.map(_verify_pair, items, timeout=timeout_s, default=_failed, progress=bar))
     finally:
         pool.close()
 
