@@ -306,7 +306,7 @@ def _run(args) -> int:
         cfg, path, shipped = compose(args.recipe, args.overrides)
         kind = entry_point(cfg)
         if args.cpu:
-            args.overrides = cpu_overrides(kind, args.overrides)
+            args.overrides = cpu_overrides(kind, args.overrides, cfg)
             cfg, path, shipped = compose(args.recipe, args.overrides)
     except RecipeError as e:
         print(f"r1-recipe run: error: {e}", file=sys.stderr)

@@ -122,6 +122,9 @@ TOUCHPOINTS: tuple[Touchpoint, ...] = (
     Touchpoint("verl.plugin.platform", ("get_platform",),
                "rollout hf: the trainer worker's device, Ray resource and visible-devices variable (placement)",
                ("actor_rollout_ref.rollout.name",)),
+    Touchpoint("verl.trainer.ppo.v1.replay_buffer", ("ReplayBuffer",),
+               "CPU speed overrides: the 50 ms replay-buffer poll (r1_recipe.verl.cpu.sampler), a subclass verl loads "
+               "through its custom-sampler hook", ("trainer.v1.sampler.custom_sampler.name",)),
     # ---- trainer patches (post-import hooks; private methods: verl has no per-step callback API)
     Touchpoint(TRAINER_MODULE, (COMPUTE_METRICS, "PPOTrainer.config"),
                "r1/ training-dynamics metrics: the one method every v1 trainer mode calls once per step",
@@ -340,7 +343,8 @@ def config_value(config, key: str):
 # Config keys whose touchpoints are checked at start-up only when the key holds one of our names.
 _OUR_VALUES = {"algorithm.adv_estimator": ("r1_grpo", "r1_grpo_process"), "reward.reward_manager.name": ("r1",),
                "trainer.device": ("cpu",), "actor_rollout_ref.rollout.name": ("hf",),
-               "reward.custom_reward_function.path": ("pkg://r1_recipe.rewards",)}
+               "reward.custom_reward_function.path": ("pkg://r1_recipe.rewards",),
+               "trainer.v1.sampler.custom_sampler.name": ("QuickPollReplayBuffer",)}
 
 
 def require_for_config(config) -> None:
