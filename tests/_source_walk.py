@@ -24,7 +24,8 @@ to host objects start with `r1_`, `_r1_` or `__r1_` and are not reported.
 Limits: no type inference beyond these rules. A value returned by a host call (other than rule 1's and those declared
 in `received`), an element of a host container (`group[0].pool`), or a host object passed through our own data
 structures is not followed; the pebble test keeps its check of every private (underscored) attribute for that
-reason. Dynamic names (`getattr(obj, variable)`) are not seen.
+reason. Dynamic names (`getattr(obj, variable)`) are not seen, nor are the keyword arguments of a call into the host
+(a renamed one raises TypeError at that call: `r1-recipe run`'s validation or the first step shows it).
 """
 
 from __future__ import annotations
