@@ -27,7 +27,6 @@ from r1_recipe.verl import touchpoints
 logger = logging.getLogger("r1_recipe")
 
 KEY = "algorithm.filter_groups"
-HOOKED = ("PPOTrainer._build_replay_buffer",)
 # reward_extra_info keys of the `r1` manager that are strings, not numbers; and numbers that are 0 in a healthy run
 _TEXT_KEYS = ("pred",)
 _CONSTANT_KEYS = ("infra_failure",)
@@ -147,13 +146,8 @@ def bound_sample(buffer, max_prompts: int, batch: int, max_batches: int, metric:
     return buffer
 
 
-def patch_trainer_module(module) -> None:
-    if not touchpoints.require_attrs(module, HOOKED, f"the bound on dynamic sampling ({KEY}.max_num_gen_batches)"):
-        return
-    cls = module.PPOTrainer
-    if getattr(cls, "__r1_dynamic_sampling__", False):
-        return
-    build = cls._build_replay_buffer
+def wrap_build_replay_buffer(build):
+    """`PPOTrainer._build_replay_buffer`, its sync buffer bounded (`bound_sample`) when max_num_gen_batches > 0."""
 
     def _build_replay_buffer(self, *args, **kwargs):
         buffer = build(self, *args, **kwargs)
@@ -164,8 +158,17 @@ def patch_trainer_module(module) -> None:
             bound_sample(buffer, on[1] * batch, batch, on[1], on[0])
         return buffer
 
-    cls._build_replay_buffer = _build_replay_buffer
-    cls.__r1_dynamic_sampling__ = True
+    return _build_replay_buffer
+
+
+def patch_trainer_module(module) -> None:
+    if not touchpoints.require_attrs(module, (touchpoints.BUILD_REPLAY_BUFFER,),
+                                     f"the bound on dynamic sampling ({KEY}.max_num_gen_batches)"):
+        return
+    if getattr(module.PPOTrainer, "__r1_dynamic_sampling__", False):
+        return
+    touchpoints.wrap_method(module, touchpoints.BUILD_REPLAY_BUFFER, wrap_build_replay_buffer)
+    module.PPOTrainer.__r1_dynamic_sampling__ = True
 
 
 def install() -> None:
