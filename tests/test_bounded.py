@@ -337,14 +337,17 @@ def test_the_channel_lock_records_its_holder_until_its_last_release():
     assert lock.holder.value == 0 and lock.acquire(block=False)
 
 
-@pytest.mark.parametrize("at", ["take"])
+@pytest.mark.parametrize("at", ["take", "send"])
 def test_a_worker_killed_holding_the_channel_lock_gets_its_pool_replaced(tmp_path, at):
     """pebble guards the pool<->worker channel with two multiprocessing locks; a worker killed while it holds them
     (taking a task off the channel, or sending a result) leaves them held for ever: every other worker blocks on
     them, pebble can neither time out nor cancel a task (it stops a worker only once it holds the lock), and the pool
     looks healthy while no call finishes (until pebble's 60 s lock timeouts kill the blocked workers; before the
     fix every call here, and the next one, ended in timeout at its 30 s `stop_at`). The pool is replaced within a
-    second, and every call, the killed one included (retried once), gets its real result."""
+    second, and every call, the killed one included, gets its real result: the killed call is retried once, and
+    ("send") the calls still waiting in the stalled pool, the killed call's retry among them, go back to the queue
+    uncharged (without that the retry failed with pool_error); "take" charges them one try (one of them went with
+    the dead worker), which these calls have to spare."""
     marker = str(tmp_path / "killed")
     (tmp_path / "met").mkdir()
     p = BoundedPool(workers=2, memory_mb=None)

@@ -627,14 +627,19 @@ class BoundedPool:
             task.cancel()  # `_on_done` frees the slot
             self._forget(unit)
 
-    def _abandon(self, unit: _Unit, error: BaseException, hung: bool = False) -> None:
+    def _abandon(self, unit: _Unit, error: BaseException | None, hung: bool = False) -> None:
         """Take `unit` back from pebble (cancelling its task kills its worker) and fail, retry or requeue its calls
-        (under the lock)."""
+        (under the lock); with no `error`, its calls go back to the front of the queue as they were (uncharged)."""
         task, unit.task = unit.task, None
         self._inflight.pop(unit, None)
         if task is not None:
             task.cancel()
-        self._unit_failed(unit, error, hung)
+        if error is not None:
+            self._unit_failed(unit, error, hung)
+        else:
+            for job in unit.jobs:
+                job.unit = None
+            self._queue.extendleft(reversed([j for j in unit.jobs if not j.future.done()]))
         self._forget(unit)
 
     # ---------------------------------------------------------------- the pool's health
@@ -681,18 +686,22 @@ class BoundedPool:
         Rebuilds a pool that broke while idle (and starts its workers, so that the next step finds them warm instead
         of paying their start-up inside its deadlines), or whose channel lock a dead worker holds (seen at two scans
         in a row, so that a worker pebble is just starting is in its table: `_HeldRLock`); kills a chunk whose
-        running call passed its deadline; fails or retries every task whose pool was replaced (`pool_error`), that
-        pebble lost (`worker_died`), or that has been in flight longer than its deadline allows even behind a full
-        window; settles calls past `stop_at`."""
+        running call passed its deadline; fails or retries every task whose pool was replaced (`pool_error`; a task
+        still waiting in a pool whose worker died sending a result goes back to the queue uncharged: no worker took
+        it), that pebble lost (`worker_died`), or that has been in flight longer than its deadline allows even behind
+        a full window; settles calls past `stop_at`."""
         pool: ProcessPool | None = self._pool
-        why = None
+        why, spared = None, None
         # a pebble pool starts on its first task: before that it is not `active` either
         if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
             why = "a worker died"
         elif pool is not None:
-            dead, _ = _dead_holder(pool)
+            dead, taking = _dead_holder(pool)
             if dead and dead == self._suspect:
                 why = f"worker {dead} died holding its channel lock, which stalls every other worker"
+                # one that died taking a task took one of the waiting ones with it (pebble cannot tell which): they
+                # are all charged, as when a pool breaks
+                spared = None if taking else pool
             self._suspect = dead
         if why is not None:
             self._rebuild(pool, why)
@@ -717,7 +726,8 @@ class BoundedPool:
                 index, start = running.get(unit, (-1, 0.0))
                 due = min(start + unit.run_s[index], unit.ends[index]) + 0.1 if index >= 0 else math.inf
                 if unit.pool is not self._pool:
-                    self._abandon(unit, _Retry("pool_error"))
+                    waited = unit.pool is spared and not (unit.task.running() or unit.task.done())
+                    self._abandon(unit, None if waited else _Retry("pool_error"))
                 elif unit in lost:
                     self._abandon(unit, _Retry("worker_died"))
                 elif wall >= due:
