@@ -106,11 +106,11 @@ def test_cli_writes_json_markdown_samples_and_compares_runs(inputs, tmp_path, ca
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert cli(["eval", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")]) == 2
-    assert "generations file not found" in capsys.readouterr().out
+    assert "generations file not found" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"prompt": "x", "answers": ["a"]}) + "\n")
     assert cli(["eval", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "missing column 'responses'" in capsys.readouterr().out
+    assert "missing column 'responses'" in capsys.readouterr().err
 
 
 def test_code_problems_get_pass_at_k_but_no_majority_vote(tmp_path, composer):
@@ -188,4 +188,4 @@ def test_generation_settings_in_the_input_are_recorded_and_flags_add_to_them(tmp
     assert (f"- {tmp_path / 'aime.parquet'}: model.config_sha256=ab, model.path=/m, n=4, sampling.temperature=0.6, "
             "dtype=bfloat16, rollout.tensor_model_parallel_size=2") in (out / "eval.md").read_text()
     assert cli(["eval", str(tmp_path / "aime.parquet"), "--out", str(out), "--setting", "oops"]) == 2
-    assert "--setting expects KEY=VALUE, got 'oops'" in capsys.readouterr().out
+    assert "--setting expects KEY=VALUE, got 'oops'" in capsys.readouterr().err

@@ -246,7 +246,7 @@ def test_cli_writes_the_set_and_the_mix(generations, result, tmp_path, capsys):
     assert "mixed 6 reasoning + 2 non-reasoning rows" in capsys.readouterr().out
     assert len(pd.read_parquet(tmp_path / "m" / "mixed.parquet")) == 8
     assert cli_main(["rejection-sample", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "x")]) == 2
-    assert "generations file not found" in capsys.readouterr().out
+    assert "generations file not found" in capsys.readouterr().err
 
 
 def test_sft_set_through_verl_multiturn_dataset_masks_exactly_the_assistant_tokens(result, tmp_path):

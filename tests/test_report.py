@@ -62,8 +62,8 @@ def test_a_plain_verl_log_falls_back_to_verls_length_metric(tmp_path):
 
 def test_errors_name_the_missing_input(tmp_path, capsys):
     assert cli(["report", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")]) == 2
-    assert "log file not found" in capsys.readouterr().out
+    assert "log file not found" in capsys.readouterr().err
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({"step": 1, "data": {"timing/x": "a"}}) + "\n")
     assert cli(["report", str(empty), "--out", str(tmp_path / "o")]) == 2
-    assert "no training or validation metrics" in capsys.readouterr().out
+    assert "no training or validation metrics" in capsys.readouterr().err

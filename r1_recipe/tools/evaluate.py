@@ -413,7 +413,7 @@ def main(args) -> int:
                                    seed=args.seed, settings=eval_settings.parse_flags(args.setting),
                                    reward_recipe=args.reward_config)
     except (ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as e:
-        print(f"r1-recipe eval: error: {e}")
+        print(f"r1-recipe eval: error: {e}", file=sys.stderr)
         return 2
     out = write(report, records, args.out)
     print(markdown_table(report), end="")

@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -532,7 +533,7 @@ def main(args) -> int:
         report = run(args.inputs, out, cfg, overwrite=args.overwrite, plot=not args.no_plot,
                      reward_recipe=args.reward_config)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"r1-recipe rejection-sample: error: {e}")
+        print(f"r1-recipe rejection-sample: error: {e}", file=sys.stderr)
         return 2
     dropped = ", ".join(f"{k}={v}" for k, v in report["dropped"].items() if v)
     print(f"{report['responses_in']} responses for {report['prompts_in']} prompts -> kept {report['kept']} "

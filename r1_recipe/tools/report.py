@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 from r1_recipe.tools.inputs import InputError, read_jsonl
@@ -137,7 +138,7 @@ def main(args) -> int:
     try:
         _, written = report(args.runs, args.out)
     except (FileNotFoundError, ValueError, OSError) as e:
-        print(f"r1-recipe report: error: {e}")
+        print(f"r1-recipe report: error: {e}", file=sys.stderr)
         return 2
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
