@@ -326,8 +326,19 @@ def test_unsandboxed_runs_are_refused_unless_opted_in(monkeypatch):
 
 
 def test_option_validation_names_the_bad_key():
-    with pytest.raises(ValueError, match="timeout"):
-        code_reward.validate_options({"timeout": 3})
+    """Names and types come from code_reward's signature, values from its validate_options; all at parse time."""
+    from r1_recipe.core.rewards.compose import check_options
+
+    key = "reward.r1.components.code"
+    with pytest.raises(ValueError, match=r"unknown option\(s\) reward\.r1\.components\.code\.timeout; allowed: "):
+        check_options(code_reward, {"timeout": 3}, key)
+    with pytest.raises(ValueError, match=r"^reward\.r1\.components\.code\.max_tests must be int, got '10'$"):
+        check_options(code_reward, {"max_tests": "10"}, key)
+    with pytest.raises(ValueError, match=r"^reward\.r1\.components\.code\.allow_unsandboxed must be bool, got 'no'"):
+        check_options(code_reward, {"allow_unsandboxed": "no"}, key)
+    with pytest.raises(ValueError, match=r"^reward\.r1\.components\.code: code reward option memory_mb must be a "
+                                         r"positive number, got 0$"):
+        check_options(code_reward, {"memory_mb": 0}, key)
     with pytest.raises(ValueError, match="mode"):
         code_reward.validate_options({"mode": "best"})
     with pytest.raises(ValueError, match="sandbox_fusion_url"):

@@ -14,7 +14,8 @@ import torch
 
 from r1_recipe.verl.cpu import overrides
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU platform is only registered without GPUs")
+pytestmark = [pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU platform is only registered without GPUs"),
+              pytest.mark.slow]  # launches verl's trainer (Ray and its actors): the fast lane `-m "not slow"` skips it
 
 
 def test_sft_trainer_runs_cold_start_sft_on_cpu_and_the_loss_goes_down(tmp_path):

@@ -41,7 +41,9 @@ class FakeServer:
                 return web.Response(status=503, text="overloaded")
             self.requests += 1
             text = f"answer to {body['messages'][-1]['content']} (max_tokens {body['max_tokens']})"
-            return web.json_response({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]})
+            finish = "length" if body["max_tokens"] < 8 else "stop"  # vLLM's reason for a response cut at max_tokens
+            return web.json_response({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                                   "finish_reason": finish}]})
         finally:
             self.in_flight -= 1
             with LOCK:
@@ -127,10 +129,16 @@ def test_a_rerun_with_other_settings_refuses_the_old_chunks(tmp_path):
 
 def test_client_settings_are_checked():
     assert ClientConfig.from_config({"chunk_prompts": 16}).chunk_prompts == 16
-    with pytest.raises(ValueError, match=r"r1_generation: unknown key\(s\) \['chunk'\]"):
+    with pytest.raises(ValueError, match=r"^unknown key\(s\) r1_generation\.chunk; allowed: chunk_prompts, "):
         ClientConfig.from_config({"chunk": 1})
-    with pytest.raises(ValueError, match="r1_generation.max_connections must be >= 1"):
+    with pytest.raises(ValueError, match=r"^r1_generation\.max_connections must be an integer >= 1, got 0$"):
         ClientConfig.from_config({"max_connections": 0})
+    # were accepted: a bool as a count, a non-positive timeout, a negative retry count
+    for bad, why in (({"chunk_prompts": True}, "chunk_prompts must be an integer >= 1, got True"),
+                     ({"request_timeout_s": 0}, "request_timeout_s must be a positive number, got 0"),
+                     ({"max_retries": -1}, "max_retries must be an integer >= 0, got -1")):
+        with pytest.raises(ValueError, match=f"^r1_generation.{why}$"):
+            ClientConfig.from_config(bad)
 
 
 def test_the_output_carries_the_generation_settings_eval_records(tmp_path):
@@ -163,9 +171,31 @@ def test_the_output_carries_the_generation_settings_eval_records(tmp_path):
     assert settings["rollout"] == {"name": "vllm", "tensor_model_parallel_size": 2, "replicas": 4, "dtype": "bfloat16"}
     assert settings["chat_template"] == {"source": "model tokenizer_config.json", "sha256": sha(b"{{ messages }}")}
     assert settings["prompt_format"] == "bare question"
+    assert settings["think_in_prompt"] is False  # "{{ messages }}" does not open <think>
     assert {"verl", "r1-recipe"} <= set(settings["versions"])
     with FakeServer() as s:
         out = generate(data, "prompt", [s.address], "m", 2, SAMPLING, tmp_path / "out.parquet",
                        ClientConfig(chunk_prompts=2), log=lambda _: None, settings=settings)
     assert read_parquet_settings(out) == json.loads(json.dumps(settings))
     assert pd.read_parquet(out)["responses"].map(len).tolist() == [2, 2, 2]
+    assert pd.read_parquet(out)["finish_reasons"].map(list).tolist() == [["stop", "stop"]] * 3
+
+
+def test_the_served_template_tells_whether_the_prompts_opened_think(tmp_path):
+    """What `r1-recipe eval` / `rejection-sample` read to score a response as training does (`<think>` + response)."""
+    from r1_recipe.core.templates import load
+    from r1_recipe.verl.generate import think_in_prompt
+
+    (tmp_path / "chat_template.jinja").write_text(load("r1_chat"))
+    assert think_in_prompt(tmp_path) is True
+    (tmp_path / "chat_template.jinja").write_text(load("r1_zero"))
+    assert think_in_prompt(tmp_path) is False
+    (tmp_path / "chat_template.jinja").write_text("{{ raise_exception('no') }}")
+    assert think_in_prompt(tmp_path) is None and think_in_prompt(tmp_path / "absent") is None
+
+
+def test_a_response_cut_at_max_tokens_is_marked_length(tmp_path):
+    with FakeServer() as s:
+        out = generate(prompts(2), "prompt", [s.address], "m", 1, {**SAMPLING, "max_tokens": 4}, tmp_path / "o.parquet",
+                       log=lambda _: None)
+    assert pd.read_parquet(out)["finish_reasons"].map(list).tolist() == [["length"], ["length"]]

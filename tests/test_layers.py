@@ -4,6 +4,7 @@ layer, every verl name the source imports is declared in r1_recipe.verl.touchpoi
 from __future__ import annotations
 
 import ast
+import importlib
 import logging
 import types
 from pathlib import Path
@@ -88,6 +89,76 @@ def test_every_verl_name_the_source_imports_is_a_declared_touchpoint():
 
 def test_the_installed_verl_has_every_touchpoint():
     assert [(name, why) for _, name, why in touchpoints.missing()] == []
+
+
+def covered(name: str, tps=touchpoints.TOUCHPOINTS) -> bool:
+    """`name` ("module:a.b.c") is declared: a touchpoint of its module lists it, a part of it, or a longer path
+    through it (a prefix read on the way to a declared name)."""
+    module, _, path = name.partition(":")
+    return any(tp.module == module and (not path and not tp.attrs or any(
+        path == a or path.startswith(a + ".") or a.startswith(path + ".") for a in tp.attrs)) for tp in tps) \
+        or module in touchpoints.COMPAT_MODULES
+
+
+def test_every_verl_attribute_the_source_uses_is_a_declared_touchpoint():
+    """The AST walk of tests/_source_walk.py (its docstring states which objects count as verl's and the limits):
+    every attribute of a verl object we read, write, call, wrap or override is declared in touchpoints.TOUCHPOINTS,
+    and every object a hook receives from verl is declared in touchpoints.RECEIVED."""
+    from _source_walk import host_uses
+
+    constants = {k: v for k, v in vars(touchpoints).items() if isinstance(v, str)}
+    undeclared, seen = [], set()
+    for name, path in modules():
+        for use in host_uses(path, name, ("verl", "transfer_queue", "hydra"), touchpoints.RECEIVED, constants,
+                             touchpoints._module_file_present):
+            seen.add(use.name)
+            if not covered(use.name):
+                undeclared.append(f"{path.relative_to(PACKAGE.parent)}:{use.line}: {use.name}")
+    assert undeclared == []
+    # the walk sees what matters most: the hooks' objects and the reward-model client built without its constructor
+    assert {"verl.trainer.ppo.v1.trainer_base:PPOTrainer.global_steps", "transfer_queue.metadata:KVBatchMeta.tags",
+            "verl.experimental.reward_loop.reward_loop:RewardLoopWorker.reward_router_address",
+            "verl.experimental.reward_loop.reward_loop:RewardLoopWorker.compute_score_disrm",
+            "verl.trainer.ppo.v1.replay_buffer:ReplayBuffer.refill_fn",
+            "verl.workers.rollout.replica:RolloutReplica.launch_servers"} <= seen
+    for function in touchpoints.RECEIVED:  # a renamed function would silently drop its objects from the walk
+        module, _, qualname = function.partition(":")
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = (None if hasattr(obj, "co_consts") else getattr(obj, part, None)) or _nested(obj, part)
+        assert obj is not None, function
+
+
+def _nested(function, name: str):
+    """The function `name` defined inside `function` (a closure of it)."""
+    code = getattr(function, "__code__", function if hasattr(function, "co_consts") else None)
+    return next((c for c in (code.co_consts if code else ()) if getattr(c, "co_name", None) == name), None)
+
+
+def test_the_hooked_methods_are_named_only_in_touchpoints():
+    """Every wrapped verl method is spelled once, in touchpoints (the hooks take it from there): no other module
+    has it as a string or as an attribute."""
+    hooked = {h.rpartition(".")[2] for h in (touchpoints.COMPUTE_METRICS, touchpoints.COMPUTE_ADVANTAGE,
+                                             touchpoints.UPDATE_ACTOR, touchpoints.LOAD_CHECKPOINT,
+                                             touchpoints.BUILD_REPLAY_BUFFER)}
+    found = []
+    for name, path in modules():
+        if name == "r1_recipe.verl.touchpoints":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(
+            n, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n.body and isinstance(
+            n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                text = node.attr
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                text = node.value
+            else:
+                continue
+            if any(h in text for h in hooked):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {text[:60]}")
+    assert found == []
 
 
 def test_patched_modules_are_named_only_in_touchpoints():

@@ -47,12 +47,16 @@ def test_registration_failure_is_logged_as_a_warning_with_traceback():
 
 
 def test_doctor_reports_every_component_and_what_is_missing():
+    from r1_recipe.core import pebble_names
+    from r1_recipe.verl import touchpoints
     from r1_recipe.verl.doctor import run_doctor
 
     code, text = run_doctor()
     lines = text.splitlines()
+    n_verl = sum(len(tp.names()) for tp in touchpoints.TOUCHPOINTS)
     for name in ("r1_grpo", "r1_grpo_process", "r1", "r1_template", "r1_zero", "r1/ training-dynamics metrics",
-                 "infra-failure policy", "all 10 pebble names the reward pool relies on are present"):
+                 "infra-failure policy", f"all {len(pebble_names.NAMES)} pebble names the reward pool relies on are "
+                 "present", f"all {n_verl} verl names r1-recipe relies on are present"):
         assert any(line.startswith("ok") and line.endswith(f" {name}") for line in lines), text
     import torch
 

@@ -59,6 +59,11 @@ def test_dry_run_prints_config_and_main_ppo_command(capsys, d):
     rc, out, err = run(capsys, "run", "zero", *zero_args(d), "--dry-run")
     assert rc == 0
     assert "adv_estimator: r1_grpo" in out and "loss_agg_mode: seq-mean-token-mean" in out
+    # r1-recipe's blocks with the values the run validates with, defaults filled (core.config)
+    assert "#   algorithm.r1: epsilon=1e-06, unbiased_std=true, ref_reset_steps=400" in out
+    assert "#   reward.r1: components={accuracy: 1, format: 1}, timeout_s=10, step_budget_s=null (default), " \
+           "acc_component=null (default), score_truncated=false (default), workers=null (default), memory_mb=4096 " \
+           "(default), infra_warn_rate=0.02 (default), reward_model=null (default)" in out
     assert out.splitlines()[-1] == (f"{sys.executable} -m verl.trainer.main_ppo --config-path pkg://r1_recipe.recipes "
                                     "--config-name zero " + " ".join(zero_args(d)))
     import torch
@@ -85,6 +90,7 @@ def test_dry_run_generation_uses_verls_servers_with_the_chunked_client(capsys, d
                      "--dry-run")
     assert rc == 0
     assert out.splitlines()[-1].startswith(f"{sys.executable} -m r1_recipe.verl.generate ")
+    assert "#   r1_generation: chunk_prompts=64, max_connections=256, request_timeout_s=7200, max_retries=3" in out
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -156,8 +156,9 @@ def test_bad_reward_config_fails_when_the_manager_is_built(tiny_tokenizer):
 OVERLONG = {"max_resp_len": 40, "overlong_buffer_cfg": {"enable": True, "len": 10, "penalty_factor": 1.0, "log": True}}
 
 
-@pytest.mark.parametrize("words, length", [(3, 18), (7, 30), (9, 36), (10, 39)])
-def test_overlong_penalty_equals_verls_dapo_manager(tiny_tokenizer, words, length):
+@pytest.fixture(scope="module")
+def overlong_managers(tiny_tokenizer):
+    """Our `r1` manager and verl's `dapo` manager on the same config, built once (each spawns a reward pool)."""
     from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
 
     cfg = config()
@@ -169,13 +170,17 @@ def test_overlong_penalty_equals_verls_dapo_manager(tiny_tokenizer, words, lengt
     score = lambda data_source, solution_str, ground_truth, extra_info=None, **_: r1.composer.score(  # noqa: E731
         solution_str, ground_truth, extra_info)
     dapo = get_reward_manager_cls("dapo")(compute_score=score, **kwargs)
+    yield r1, dapo
+    r1.composer.pool.close()
+
+
+@pytest.mark.parametrize("words, length", [(3, 18), (7, 30), (9, 36), (10, 39)])
+def test_overlong_penalty_equals_verls_dapo_manager(overlong_managers, tiny_tokenizer, words, length):
+    r1, dapo = overlong_managers
     data = trajectory(tiny_tokenizer, "Q:", "<think> " + "3 plus 4 " * words + "</think> <answer> 8 </answer>",
                       pad_to=40)
     assert int(data.batch["attention_mask"][0, -40:].sum()) == length  # response tokens, EOS included
-    try:
-        ours, verls = run(r1, data), run(dapo, data)
-    finally:
-        r1.composer.pool.close()
+    ours, verls = run(r1, data), run(dapo, data)
     penalty = min(-(length - 30) / 10, 0.0)  # eq. 13: 0 up to 40 - 10 tokens, then down to -1 at 40
     assert ours["reward_extra_info"]["overlong_reward"] == pytest.approx(penalty)
     assert float(verls["reward_extra_info"]["overlong_reward"]) == pytest.approx(penalty)

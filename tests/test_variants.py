@@ -241,3 +241,30 @@ def test_the_trainer_hook_bounds_only_the_sync_buffer_with_a_positive_bound(d):
     assert trainer._build_replay_buffer().sample.__name__ == "guarded"
     trainer.config = compose("zero_dapo", [*args(d), "algorithm.filter_groups.max_num_gen_batches=0"])[0]
     assert trainer._build_replay_buffer().sample.__name__ == "sample"
+
+
+def test_the_bound_covers_the_cpu_quick_poll_buffer_too(d):
+    """`--cpu` runs select r1-recipe's QuickPollReplayBuffer (a subclass of verl's sync buffer, shorter poll): its
+    refills are bounded like verl's, and start-up does not warn that the bound is off."""
+    from types import SimpleNamespace
+
+    from r1_recipe.verl import dynamic_sampling
+    from r1_recipe.verl.cpu import sampler
+
+    QuickPoll = type(sampler.NAME, (FakeBuffer,), {})
+
+    class PPOTrainer:
+        def _build_replay_buffer(self):
+            return QuickPoll([])
+
+    dynamic_sampling.patch_trainer_module(SimpleNamespace(PPOTrainer=PPOTrainer, __name__="fake"))
+    trainer = PPOTrainer()
+    trainer.config = compose("zero_dapo", args(d))[0]
+    assert trainer._build_replay_buffer().sample.__name__ == "guarded"
+    quick = ["trainer.v1.sampler.custom_sampler.path=pkg://r1_recipe.verl.cpu.sampler",
+             f"trainer.v1.sampler.custom_sampler.name={sampler.NAME}"]
+    errors, warnings = errors_of("zero_dapo", d, *quick)
+    assert errors == [] and not [w for w in warnings if "custom_sampler" in w]
+    errors, warnings = errors_of("zero_dapo", d, "trainer.v1.sampler.custom_sampler.path=pkg://mine.sampler",
+                                 "trainer.v1.sampler.custom_sampler.name=Mine")
+    assert [w for w in warnings if "custom_sampler is set" in w]

@@ -24,31 +24,32 @@ import numpy as np
 import pandas as pd
 import torch
 
-R1_KEYS = ("epsilon", "unbiased_std", "ref_reset_steps")  # ref_reset_steps: read by r1_recipe.verl.ref_reset
+from r1_recipe.core.config import Block, Key
+
+# The `algorithm.r1` block, defined once (core.config): the estimators read epsilon and unbiased_std,
+# r1_recipe.verl.ref_reset reads ref_reset_steps; README.md's table lists it (tested), the dry-run prints it.
+ALGORITHM_R1 = Block("algorithm.r1", (
+    Key("epsilon", 1e-6, "added to the std", low=0),
+    Key("unbiased_std", True, "N−1 (as verl's `grpo`) or population std", kind="bool"),
+    Key("ref_reset_steps", None, "the KL reference becomes the current policy every N policy updates (paper steps), "
+        "as in R1", kind="int", above=0, null=True, must="a positive number of steps (or null)"),
+))
 
 
 @dataclass(frozen=True)
 class GRPOOptions:
     norm_by_std: bool = True  # False = Dr.GRPO (Liu et al. 2025): A_i = r_i - mean
-    epsilon: float = 1e-6
-    unbiased_std: bool = True
+    epsilon: float = ALGORITHM_R1["epsilon"].default
+    unbiased_std: bool = ALGORITHM_R1["unbiased_std"].default
 
     @classmethod
     def from_config(cls, config: Mapping | None) -> GRPOOptions:
-        """Read verl's `algorithm` config: `norm_adv_by_std_in_grpo` plus our `algorithm.r1.{epsilon, unbiased_std}`."""
+        """Read verl's `algorithm` config: `norm_adv_by_std_in_grpo` plus our `algorithm.r1` (`ALGORITHM_R1`: every
+        key is checked, an unknown one fails naming it)."""
         if config is None:
             return cls()
-        get = config.get
-        r1 = get("r1", None) or {}
-        unknown = sorted(set(r1.keys()) - set(R1_KEYS))
-        if unknown:
-            raise ValueError(
-                f"unknown key(s) {', '.join('algorithm.r1.' + k for k in unknown)}; allowed: {', '.join(R1_KEYS)}"
-            )
-        eps = r1.get("epsilon", 1e-6)
-        if not isinstance(eps, int | float) or isinstance(eps, bool) or eps < 0:
-            raise ValueError(f"algorithm.r1.epsilon must be a number >= 0, got {eps!r}")
-        return cls(bool(get("norm_adv_by_std_in_grpo", True)), float(eps), bool(r1.get("unbiased_std", True)))
+        r1 = ALGORITHM_R1.parse(config.get("r1", None))
+        return cls(bool(config.get("norm_adv_by_std_in_grpo", True)), r1["epsilon"], r1["unbiased_std"])
 
 
 def group_index(index, device=None) -> tuple[torch.Tensor, int]:

@@ -55,7 +55,9 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 from pebble.common.types import RemoteTraceback
-from pebble.pool.base_pool import PoolStatus
+from pebble.pool.base_pool import PoolStatus, Task
+
+from r1_recipe.core.config import Key
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +88,17 @@ class _Retry(Exception):
         self.reason = reason
 
 
+# reward.r1.memory_mb (core.rewards.compose.REWARD_R1) and BoundedPool's memory_mb
+MEMORY_MB = Key("memory_mb", DEFAULT_MEMORY_MB, "address-space limit of each worker process: >= 512, or null for no "
+                "limit", kind="int", null=True, low=MIN_MEMORY_MB,
+                must=f"an integer number of MB >= {MIN_MEMORY_MB} (what a worker needs to import its rewards), or null "
+                     "for no limit")
+
+
 def check_memory_mb(value, key: str = "memory_mb") -> int | None:
     """`value` as a worker's address-space limit in MB: None (no limit) or an integer >= MIN_MEMORY_MB; anything
     else (0, a negative number, a limit too small to import the rewards) raises ValueError naming `key`."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MEMORY_MB:
-        raise ValueError(f"{key} must be an integer number of MB >= {MIN_MEMORY_MB} (what a worker needs to import "
-                         f"its rewards), or null for no limit; got {value!r}")
-    return value
+    return MEMORY_MB.check(value, key)
 
 
 def default_workers() -> int:
@@ -522,7 +526,7 @@ class BoundedPool:
     def _schedule(self, fn: Callable, args: tuple, timeout: float):
         """(pool, pebble's future); a pool already broken at submission is rebuilt first."""
         for _ in range(2):
-            pool = self._get()
+            pool: ProcessPool = self._get()
             try:
                 return pool, pool.schedule(fn, args=args, timeout=timeout)
             except RuntimeError:  # "Unexpected error within the Pool": broken while idle
@@ -692,7 +696,7 @@ class BoundedPool:
         of paying their start-up inside its deadlines); kills a chunk whose running call passed its deadline; fails
         or retries every task whose pool was replaced (`pool_error`), that pebble lost (`worker_died`), or that has
         been in flight longer than its deadline allows even behind a full window; settles calls past `stop_at`."""
-        pool = self._pool
+        pool: ProcessPool | None = self._pool
         # a pebble pool starts on its first task: before that it is not `active` either
         if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
             self._rebuild(pool)
@@ -770,13 +774,14 @@ def _lost(units: list[_Unit]) -> set[_Unit]:
         by_pool.setdefault(id(unit.pool), []).append(unit)
     for group in by_pool.values():
         try:
-            manager = group[0].pool._pool_manager
+            pool: ProcessPool = group[0].pool
+            manager = pool._pool_manager
             tasks = {id(t.future): t for t in list(manager.task_manager.tasks.values())}
             workers = manager.worker_manager.workers
         except (AttributeError, RuntimeError):
             continue
         for unit in group:
-            task = tasks.get(id(unit.task))
+            task: Task | None = tasks.get(id(unit.task))
             if task is not None and task.worker_id and task.worker_id not in workers:
                 found.add(unit)
     return found

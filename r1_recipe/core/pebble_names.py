@@ -1,10 +1,12 @@
-"""Every pebble name `r1_recipe.core.bounded` relies on, beyond `ProcessPool.schedule` and futures (pebble 5.2.3).
+"""Every pebble name `r1_recipe.core.bounded` relies on (pebble 5.2.3).
 
 pebble has no public way to see which worker runs a task, or whether a pool is broken before a task fails on it, so
 the pool reads some of its private state; these names have moved between 5.x releases before. The tested version is
 pinned exactly in pyproject.toml, and each name is listed here with what breaks without it, so that another version
 fails loudly instead of silently turning a safeguard off: `missing()` resolves every name (`r1-recipe doctor` reports
-them; tests/test_bounded.py checks them, and that bounded.py reads no private attribute of pebble left out here).
+them; tests/test_bounded.py checks them, walks bounded.py's source for every attribute of a pebble object it uses
+(tests/_source_walk.py, the walk that also checks verl's names) and checks that it reads no private attribute of
+pebble left out here).
 Behaviour we rely on (not a name: covered by tests/test_bounded.py) is listed at the end.
 """
 
@@ -26,6 +28,9 @@ class PebbleName:
 
 NAMES: tuple[PebbleName, ...] = (
     PebbleName("pebble", "ProcessPool", "every bounded call", private=False),
+    PebbleName("pool", "schedule", "every bounded call (with a per-task timeout)", private=False),
+    PebbleName("pool", "stop", "closing a pool, replacing a broken one", private=False),
+    PebbleName("pool", "join", "the same", private=False),
     PebbleName("pebble", "ProcessExpired", "a worker that died under a call: retried once, then worker_died",
                private=False),
     PebbleName("pebble.common.types", "RemoteTraceback", "a call's own TimeoutError (raised in the worker, with the "
@@ -35,6 +40,7 @@ NAMES: tuple[PebbleName, ...] = (
     PebbleName("pool", "active", "the same (a pool whose manager threads died)", private=False),
     PebbleName("pool", "_pool_manager.task_manager.tasks", "lost calls: a task recorded on a worker that is gone"),
     PebbleName("pool", "_pool_manager.worker_manager.workers", "lost calls: the live workers, by pid"),
+    PebbleName("pebble.pool.base_pool", "Task", "lost calls: the task records of the pool (and `_instance` below)"),
     PebbleName("task", "future", "lost calls: which task is a call's"),
     PebbleName("task", "worker_id", "lost calls: the pid of the worker a task runs on"),
 )

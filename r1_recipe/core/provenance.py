@@ -51,20 +51,28 @@ def model_fingerprint(path: str | os.PathLike) -> dict:
 def chat_template_fingerprint(model_path: str | os.PathLike, custom: str | None = None) -> dict:
     """The chat template the server applies: `custom` when given, else the model's own (chat_template.jinja or
     tokenizer_config.json's `chat_template`); its sha256 and where it came from."""
-    if custom:
-        return {"source": "custom", "sha256": hashlib.sha256(custom.encode()).hexdigest()}
+    template, source = (custom, "custom") if custom else model_chat_template(model_path)
+    if not template:
+        return {"source": source}
+    return {"source": source, "sha256": hashlib.sha256(template.encode()).hexdigest()}
+
+
+def model_chat_template(model_path: str | os.PathLike) -> tuple[str | None, str]:
+    """(the Jinja source of a local model's own chat template, where it was read); (None, why) when there is none.
+    Named templates (a list in tokenizer_config.json) give the `default` one."""
     local = Path(str(model_path)).expanduser()
     if (local / "chat_template.jinja").is_file():
-        return {"source": "model chat_template.jinja", "sha256": sha256_file(local / "chat_template.jinja")}
+        return (local / "chat_template.jinja").read_text(encoding="utf-8"), "model chat_template.jinja"
     try:
         template = json.loads((local / "tokenizer_config.json").read_text()).get("chat_template")
     except (OSError, ValueError):
         template = None
     if isinstance(template, list):  # named templates
-        template = json.dumps(template, sort_keys=True)
+        template = next((t.get("template") for t in template if isinstance(t, dict) and t.get("name") == "default"),
+                        None)
     if not template:
-        return {"source": "unknown (not a local model directory, or no chat template)"}
-    return {"source": "model tokenizer_config.json", "sha256": hashlib.sha256(template.encode()).hexdigest()}
+        return None, "unknown (not a local model directory, or no chat template)"
+    return template, "model tokenizer_config.json"
 
 
 def prompt_format(user_messages: Iterable[str]) -> str:

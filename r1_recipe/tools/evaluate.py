@@ -6,7 +6,10 @@ the reader is the one `rejection-sample` uses. Several files may be given (one p
 
 Every response is scored with the reward components (default: `accuracy` alone: math equivalence, GPQA letters,
 code through the sandboxed test harness; `--reward-config` takes a training recipe's `reward.r1` block), each call
-under a hard time bound. A truncated response (`finish_reasons` "length" or `truncated`) scores 0, as in training.
+under a hard time bound. A response is read as the `r1` reward manager reads it in training
+(r1_recipe.tools.generations: `<think>` first when the prompts opened it, by the template's rule, not a guess from the
+response), and a truncated one (`finish_reasons` "length" or `truncated`) scores 0 unless the reward block says
+`score_truncated: true`.
 Answers are then clustered per problem by vote key (`pred`) and, for keys it leaves apart, by the math verifier's
 equivalence (bounded per problem; past the bound the vote keys alone decide), and `r1_recipe.tools.passk`
 computes the metrics per `data_source` (or `--benchmark`) and over all problems pooled (`all`). Code problems
@@ -18,7 +21,7 @@ by r1_recipe.verl.generate into the parquet, or given with `--setting KEY=VALUE`
 recorded (r1_recipe.tools.eval_settings).
 
 Output in OUT: `eval.json` (metrics, intervals and per-problem values per benchmark, settings), `eval.md` (Markdown
-tables and the settings) and `samples.jsonl` (one line per response: indices, data_source, acc, pred, reasons).
+tables and the settings) and `samples.jsonl` (one line per response: indices, data_source, score, acc, pred, reasons).
 `r1-recipe eval --compare A/eval.json B/eval.json` prints the runs side by side and, for two runs, the paired
 difference B - A on their common problems with its bootstrap interval.
 """
@@ -36,12 +39,17 @@ from pathlib import Path
 from r1_recipe.core.schema import INFRA_FAILURE
 from r1_recipe.tools import eval_settings, intervals, passk
 from r1_recipe.tools.generations import (
+    THINK_HELP,
+    THINK_MODES,
     UNKNOWN_SOURCE,
     MalformedRow,
     atomic_write,
+    count_prompts,
     n_responses,
     parse_row,
     read_generations,
+    think_rule,
+    warn_if_truncation_unknown,
 )
 from r1_recipe.tools.inputs import read_json
 from r1_recipe.tools.rejection import load_reward_config
@@ -147,14 +155,15 @@ def score_rows(rows: list[dict], composer, progress: bool = True) -> list[list[d
 
 def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, benchmark: str | None = None,
              ks: Iterable[int] | None = None, cons_k: Iterable[int] | None = None, equivalence: bool = True,
-             think_in_prompt: str = "auto", prompt_key: str = "prompt", response_key: str = "responses",
+             think_in_prompt: str | None = None, prompt_key: str = "prompt", response_key: str = "responses",
              composer=None, progress: bool = True, n_boot: int = intervals.N_BOOT,
              n_boot_sampling: int = intervals.N_BOOT_SAMPLING, seed: int = intervals.SEED,
-             settings: dict | None = None) -> tuple[dict, list[dict]]:
+             settings: dict | None = None, reward_recipe: str | None = None) -> tuple[dict, list[dict]]:
     """(report, per-response records). report = {"metrics": {benchmark: {pass@1, pass@k..., cons@k...}},
     "intervals": {benchmark: {metric: {ci95, ci95_sampling}}}, "problems": {benchmark: {problem key: metrics}},
     "generation": {input: settings}, "settings": {...}}. `settings`: generation settings given by the caller (flags),
-    over those found in the inputs."""
+    over those found in the inputs. `think_in_prompt` ("yes", "no", "auto"; None: from the inputs' recorded settings,
+    else `reward_recipe`'s chat template: `generations.think_rule`)."""
     from r1_recipe.core.bounded import BoundedPool
     from r1_recipe.core.rewards.compose import Composer
 
@@ -163,6 +172,9 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
     for name, values in (("--k", ks), ("--cons-k", cons_k)):
         if values and min(values) < 1:
             raise ValueError(f"{name} values must be >= 1, got {values}")
+    count_prompts(inputs, prompt_key, response_key)  # a missing file or column is the first error
+    think_in_prompt, think_source = think_rule(think_in_prompt, inputs, reward_recipe)
+    warn_if_truncation_unknown(inputs)
     all_rows = load_samples(inputs, prompt_key, response_key, think_in_prompt)
     if not all_rows:
         raise ValueError(f"no prompt rows in {', '.join(map(str, inputs))}")
@@ -202,13 +214,15 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
             reasons = ";".join(f"{k}:{v}" for k, v in s.items() if k.endswith("reason") and v)
             infra = bool(s.get(INFRA_FAILURE))
             no_verdict[source] = no_verdict.get(source, 0) + infra
-            records.append({"prompt_index": i, "response_index": j, "data_source": source, "acc": s.get("acc"),
+            records.append({"prompt_index": i, "response_index": j, "data_source": source, "score": s.get("score"),
+                            "acc": s.get("acc"),
                             "pred": s.get("pred"), "cluster": cl[j], "chars": len(row["responses"][j]),
                             "truncated": row["truncated"][j], "no_verdict": infra, "reasons": reasons})
     for i, reason in skipped.items():  # kept in samples.jsonl with their reason, outside every metric
         row = all_rows[i]
         records += [{"prompt_index": i, "response_index": j, "data_source": benchmark or row["data_source"],
-                     "acc": None, "pred": None, "cluster": None, "chars": len(r), "truncated": row["truncated"][j],
+                     "score": None, "acc": None, "pred": None, "cluster": None, "chars": len(r),
+                     "truncated": row["truncated"][j],
                      "no_verdict": False, "reasons": reason} for j, r in enumerate(row["responses"])]
     records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
     metrics = {source: passk.average(problems) for source, problems in sorted(per_source.items())}
@@ -234,6 +248,8 @@ def evaluate(inputs: Sequence[str | os.PathLike], reward: dict | None = None, be
                     "rows": [{"prompt_index": i, "reason": r} for i, r in list(skipped.items())[:20]]},
         "settings": {"reward": {c.name: c.weight for c in composer.cfg.components},
                      "ks": ks, "cons_k": cons_k, "equivalence": equivalence, "think_in_prompt": think_in_prompt,
+                     "think_in_prompt_source": think_source, "score_truncated": composer.cfg.score_truncated,
+                     "timeout_s": composer.cfg.timeout_s,
                      "bootstrap": boot, "verifier": eval_settings.verifier_versions()},
     }
     return report, records
@@ -360,7 +376,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--k", type=_ints, help="pass@k values, comma-separated (default 1, 2, 4, ... n)")
     p.add_argument("--cons-k", type=_ints, help="cons@k values, comma-separated (default: n, all samples)")
     p.add_argument("--no-equivalence", action="store_true", help="cluster answers by canonical key only")
-    p.add_argument("--think-in-prompt", choices=("auto", "yes", "no"), default="auto")
+    p.add_argument("--think-in-prompt", choices=THINK_MODES, help=THINK_HELP)
     p.add_argument("--prompt-key", default="prompt")
     p.add_argument("--response-key", default="responses")
     p.add_argument("--compare", action="store_true", help="INPUTS are eval.json files: print them side by side "
@@ -394,7 +410,8 @@ def main(args) -> int:
         report, records = evaluate(args.inputs, load_reward_config(args.reward_config) if args.reward_config
                                    else None, args.benchmark, args.k, args.cons_k, not args.no_equivalence,
                                    args.think_in_prompt, args.prompt_key, args.response_key, n_boot=args.bootstrap,
-                                   seed=args.seed, settings=eval_settings.parse_flags(args.setting))
+                                   seed=args.seed, settings=eval_settings.parse_flags(args.setting),
+                                   reward_recipe=args.reward_config)
     except (ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as e:
         print(f"r1-recipe eval: error: {e}")
         return 2

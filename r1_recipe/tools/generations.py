@@ -5,11 +5,21 @@ A prompt row has a `prompt` (chat messages, or a string), a `responses` list, an
 `reward_model.ground_truth` (or a top-level `ground_truth`), `extra_info`, per-response `truncated` (bools) or
 `finish_reasons` ("length" = truncated). `parse_row` turns one into a `Generations`; a row whose fields cannot be
 read raises `MalformedRow` (its callers score it 0 with the reason, never stop).
+
+Scored as in training (the `r1` reward manager): a response is the text the rewards read after
+`core.rewards.tokens.scored_text` (trailing EOS strings removed, `<think>` first when the prompt opened the reasoning
+block, by the one rule `core.templates.opens_think`), and is truncated when it stopped at the length limit (training:
+no EOS within `response_length`; here: `finish_reasons` "length" or `truncated`). Whether the prompts opened `<think>`
+is a property of the chat template, not of the response: `think_rule` takes it from `--think-in-prompt`, the
+generation file's recorded settings (`eval_generate` records `think_in_prompt`) or the `--reward-config` recipe's
+`custom_chat_template`, and says so when none of them tells.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +27,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from r1_recipe.core.rewards.tokens import scored_text
 from r1_recipe.core.templates import last_user_message
 from r1_recipe.tools.inputs import count_lines, parquet_file, read_jsonl
 
+logger = logging.getLogger(__name__)
+
 UNKNOWN_SOURCE = "unknown"  # data_source of a row that has none
+THINK_MODES = ("yes", "no", "auto")  # --think-in-prompt: the prompts opened <think>, did not, guess per response
+THINK_HELP = ("whether the prompts' chat template opened <think> (the response is then scored as <think> + response, "
+              "as in training); default: recorded by eval_generate in the generation file, else the --reward-config "
+              "recipe's custom_chat_template; auto: guess per response (a warning says when it is used)")
+TRUNCATION_COLUMNS = ("truncated", "finish_reasons")
+TEMPLATE_KEY = "actor_rollout_ref.model.custom_chat_template"
 
 
 def check_columns(path: Path, columns, prompt_key: str, response_key: str) -> None:
@@ -128,14 +147,97 @@ def per_response(value, n: int) -> list:
 
 
 def open_think(response: str, mode: str) -> str:
-    """`response` with `<think>` prepended when the prompt opened it: mode "yes", "no" or "auto" (a `</think>` without
-    `<think>` means the prompt opened it)."""
+    """The text the rewards read (`scored_text`, as the `r1` manager makes it): mode "yes" (the prompts opened
+    `<think>`), "no", or "auto" (a guess per response, when the template is unknown: a `</think>` without `<think>`
+    means the prompt opened it; a response of such a prompt that never closes its reasoning is then read as a plain
+    answer, as training does not)."""
     response = str(response)
-    if "<think>" in response or mode == "no":
-        return response
-    if mode == "yes" or "</think>" in response:
-        return "<think>\n" + response.lstrip("\n")
-    return response
+    if mode in ("auto", None):
+        return scored_text(response, "</think>" in response and "<think>" not in response)
+    return scored_text(response, mode == "yes")
+
+
+# ---------------------------------------------------------------- where the think rule comes from
+
+def recorded_think(paths: Iterable[str | os.PathLike]) -> tuple[bool | None, str]:
+    """(whether the prompts opened `<think>`, the files that say so) from the settings `eval_generate` records in its
+    output (`think_in_prompt`: the served template rendered with a generation prompt); (None, "") when no file records
+    it. ValueError when two files disagree."""
+    from r1_recipe.tools.eval_settings import read_generation_settings
+
+    found = {}
+    for path in paths:
+        value = read_generation_settings(path).get("think_in_prompt")
+        if isinstance(value, bool):
+            found[str(path)] = value
+    if len(set(found.values())) > 1:
+        raise ValueError("the generation files disagree on whether their prompts opened <think> (recorded "
+                         f"think_in_prompt: {found}); score them separately, or pass --think-in-prompt yes|no")
+    return (next(iter(found.values())), ", ".join(found)) if found else (None, "")
+
+
+_TEMPLATE_REF = re.compile(r"\$\{\s*r1_template\s*:\s*([\w-]+)\s*\}")
+
+
+def recipe_template(recipe: str) -> str | None:
+    """The chat template source a recipe (name or YAML file) sets in `actor_rollout_ref.model.custom_chat_template`
+    (`${r1_template:NAME}` read from the shipped templates); None when it sets none (the model's own template)."""
+    from omegaconf import OmegaConf
+
+    from r1_recipe.core.templates import load
+    from r1_recipe.tools.recipes import compose, resolve_recipe
+
+    path, _ = resolve_recipe(recipe)
+    node = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    value, absent = node, False
+    for part in TEMPLATE_KEY.split("."):
+        if not isinstance(value, dict) or part not in value:
+            value, absent = None, True
+            break
+        value = value[part]
+    if absent and isinstance(node, dict) and node.get("defaults"):  # inherited (zero_dapo: zero's), composed
+        value = OmegaConf.select(compose(str(path))[0], TEMPLATE_KEY)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    ref = _TEMPLATE_REF.fullmatch(value.strip())
+    return load(ref.group(1)) if ref else value
+
+
+def think_rule(option: str | None, inputs: Iterable[str | os.PathLike], recipe: str | None = None) -> tuple[str, str]:
+    """(mode for `parse_row`, where it comes from): `option` (--think-in-prompt) when given; else what the generation
+    files record; else the `recipe`'s chat template rendered with a generation prompt (`core.templates`); else "auto"
+    with a warning naming the option (the per-response guess, which training does not make)."""
+    from r1_recipe.core.templates import template_opens_think
+
+    if option is not None:
+        if option not in THINK_MODES:
+            raise ValueError(f"--think-in-prompt must be one of {', '.join(THINK_MODES)}, got {option!r}")
+        return option, "--think-in-prompt"
+    opened, files = recorded_think(inputs)
+    if opened is not None:
+        return ("yes" if opened else "no"), f"recorded in {files}"
+    if recipe is not None:
+        template = recipe_template(recipe)
+        if template is not None:
+            return ("yes" if template_opens_think(template) else "no"), f"{recipe}: {TEMPLATE_KEY}"
+    logger.warning("whether the prompts opened <think> is unknown (no --think-in-prompt, no think_in_prompt recorded "
+                   "in the generation files, no custom_chat_template in a --reward-config recipe): guessing per "
+                   "response, which training does not do (a response that never closes </think> is read as a plain "
+                   "answer); pass --think-in-prompt yes|no")
+    return "auto", "guessed per response (unknown template)"
+
+
+def warn_if_truncation_unknown(paths: Iterable[str | os.PathLike]) -> None:
+    """A warning for each generation file with neither `truncated` nor `finish_reasons`: its responses cut at the
+    length limit cannot be told apart and are scored as complete (training scores them 0)."""
+    for path in map(Path, paths):
+        if path.suffix == ".parquet":
+            columns = parquet_file(path).schema_arrow.names
+        else:
+            columns = next((list(first) for _, first in read_jsonl(path)), [])
+        if not set(TRUNCATION_COLUMNS) & set(columns):
+            logger.warning("%s has no `truncated` or `finish_reasons` column: responses cut at the length limit are "
+                           "scored as complete (training scores them 0 with reason `truncated`)", path)
 
 
 
@@ -148,7 +250,7 @@ class Generations:
     """One prompt row, parsed."""
     messages: list[dict]        # the prompt's chat messages
     prompt: str                 # the last user message (the language reward's target)
-    responses: list[str]        # with `<think>` opened per `think_in_prompt`
+    responses: list[str]        # as the rewards read them (`open_think`: EOS strings removed, `<think>` per the rule)
     truncated: list[bool]       # per response: stopped at the length limit
     ground_truth: object        # None when the row has none
     data_source: str            # UNKNOWN_SOURCE when the row has none

@@ -216,7 +216,23 @@ def plan_lines(cfg, kind: str, gpu_gb: float) -> list[str]:
         if (sel("engine.param_offload", False) or sel("engine.optimizer_offload", False)) and not offload_policy:
             lines.append("note: engine.param_offload / optimizer_offload do not lower this peak (verl loads both back "
                          "for every update); engine.strategy=fsdp2 engine.offload_policy=true keeps them on the host")
-    return ["# plan:"] + [f"#   {line}" for line in lines]
+    return ["# plan:"] + [f"#   {line}" for line in lines + block_lines(cfg, kind)]
+
+
+def block_lines(cfg, kind: str) -> list[str]:
+    """r1-recipe's own config blocks with their effective values, defaults filled (core.config: the definition the
+    run validates with)."""
+    from omegaconf import OmegaConf
+
+    from r1_recipe.core.advantage import ALGORITHM_R1
+    from r1_recipe.core.rewards.compose import REWARD_R1
+    from r1_recipe.verl.generate import R1_GENERATION
+
+    blocks = {GENERATION: (R1_GENERATION,), PPO: (ALGORITHM_R1,)}.get(kind, ())
+    if kind == PPO and OmegaConf.select(cfg, "reward.reward_manager.name") == "r1":
+        blocks += (REWARD_R1,)
+    node = lambda b: OmegaConf.to_container(OmegaConf.select(cfg, b.path) or OmegaConf.create({}))  # noqa: E731
+    return [b.effective(node(b)) for b in blocks]
 
 
 def _flash_attn(override_config) -> bool:
@@ -290,7 +306,7 @@ def _run(args) -> int:
         cfg, path, shipped = compose(args.recipe, args.overrides)
         kind = entry_point(cfg)
         if args.cpu:
-            args.overrides = cpu_overrides(kind, args.overrides)
+            args.overrides = cpu_overrides(kind, args.overrides, cfg)
             cfg, path, shipped = compose(args.recipe, args.overrides)
     except RecipeError as e:
         print(f"r1-recipe run: error: {e}", file=sys.stderr)

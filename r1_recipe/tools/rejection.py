@@ -46,6 +46,8 @@ from r1_recipe.tools.filters import (
     select_batch,
 )
 from r1_recipe.tools.generations import (
+    THINK_HELP,
+    THINK_MODES,
     MalformedRow,
     as_list,
     atomic_write,
@@ -54,6 +56,8 @@ from r1_recipe.tools.generations import (
     n_responses,
     parse_row,
     per_response,
+    think_rule,
+    warn_if_truncation_unknown,
 )
 from r1_recipe.tools.inputs import parquet_file, read_parquet
 
@@ -71,8 +75,8 @@ class RejectionConfig:
     """Everything that decides the output (its hash guards a resumed run against changed settings).
 
     reward: the `reward.r1` composition block (as in the training recipe); `acc` decides correctness.
-    think_in_prompt: "auto" prepends `<think>` to responses that close `</think>` without opening it (the chat
-        template opened it); "yes" prepends it to every response lacking it; "no" never.
+    think_in_prompt: "yes" (the prompts' template opened `<think>`: every response is scored as `<think>` + response,
+        as in training), "no", "auto" (a guess per response); None: `generations.think_rule` decides in `run`.
     """
 
     filters: FilterConfig = field(default_factory=FilterConfig)
@@ -80,7 +84,7 @@ class RejectionConfig:
     prompt_key: str = "prompt"
     response_key: str = "responses"
     judge_column: str | None = None
-    think_in_prompt: str = "auto"
+    think_in_prompt: str | None = None
     shard_size: int = 256
 
     def fingerprint(self) -> dict:
@@ -347,9 +351,13 @@ def make_composer(cfg: RejectionConfig):
 
 
 def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None = None, overwrite: bool = False,
-        progress: bool = True, plot: bool = True, composer=None) -> dict:
+        progress: bool = True, plot: bool = True, composer=None, reward_recipe: str | None = None) -> dict:
     """The whole step; returns the report. Resumable: shards already in `out/shards/` are not recomputed.
-    `composer`: a reward pool to use (`make_composer`), else one is started and closed here."""
+    `composer`: a reward pool to use (`make_composer`), else one is started and closed here. `reward_recipe`: the
+    recipe `cfg.reward` comes from, whose chat template tells whether the prompts opened `<think>` when
+    `cfg.think_in_prompt` is None and the inputs do not record it."""
+    from dataclasses import replace
+
     cfg = cfg or RejectionConfig()
     out = Path(out)
     shard_dir = out / "shards"
@@ -360,6 +368,8 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     per_file = count_prompts(inputs, cfg.prompt_key, cfg.response_key)
     if not sum(per_file):
         raise ValueError(f"no prompt rows in {', '.join(inputs)}")
+    cfg = replace(cfg, think_in_prompt=think_rule(cfg.think_in_prompt, inputs, reward_recipe)[0])
+    warn_if_truncation_unknown(inputs)
     manifest = {"inputs": _input_fingerprint(inputs), "config": cfg.fingerprint(), "version": 1}
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
@@ -581,7 +591,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dedup-threshold", type=float, default=0.9)
     p.add_argument("--answer-tag", action="store_true", help="require <answer>...</answer> (R1-Zero form)")
     p.add_argument("--judge-column", help="verdict column used where a row has no ground truth")
-    p.add_argument("--think-in-prompt", choices=("auto", "yes", "no"), default="auto")
+    p.add_argument("--think-in-prompt", choices=THINK_MODES, help=THINK_HELP)
     p.add_argument("--prompt-key", default="prompt")
     p.add_argument("--response-key", default="responses")
     p.add_argument("--shard-size", type=int, default=256, help="prompts per resumable shard")
@@ -615,7 +625,8 @@ def main(args) -> int:
                               prompt_key=args.prompt_key, response_key=args.response_key,
                               judge_column=args.judge_column, think_in_prompt=args.think_in_prompt,
                               shard_size=args.shard_size)
-        report = run(args.inputs, out, cfg, overwrite=args.overwrite, plot=not args.no_plot)
+        report = run(args.inputs, out, cfg, overwrite=args.overwrite, plot=not args.no_plot,
+                     reward_recipe=args.reward_config)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"r1-recipe rejection-sample: error: {e}")
         return 2

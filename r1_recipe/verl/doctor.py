@@ -102,12 +102,12 @@ def probe() -> dict:
     try:
         trainer_base = touchpoints.resolve(touchpoints.TRAINER_MODULE)
 
-        hooked = getattr(trainer_base.PPOTrainer._compute_metrics, "__r1_dynamics__", False)
-        check("trainer hook", "r1/ training-dynamics metrics", hooked, "" if hooked else why_missing or
-              "PPOTrainer._compute_metrics is not wrapped (see r1_recipe.verl.dynamics)")
-        hooked = getattr(trainer_base.PPOTrainer._compute_advantage, "__r1_infra__", False)
-        check("trainer hook", "infra-failure policy", hooked, "" if hooked else why_missing or
-              "PPOTrainer._compute_advantage is not wrapped (see r1_recipe.verl.infra_policy)")
+        for what, hooked_name, mark, where in (
+                ("r1/ training-dynamics metrics", touchpoints.COMPUTE_METRICS, "__r1_dynamics__", "dynamics"),
+                ("infra-failure policy", touchpoints.COMPUTE_ADVANTAGE, "__r1_infra__", "infra_policy")):
+            hooked = getattr(touchpoints.resolve(touchpoints.TRAINER_MODULE, hooked_name), mark, False)
+            check("trainer hook", what, hooked, "" if hooked else why_missing or
+                  f"{hooked_name} is not wrapped (see r1_recipe.verl.{where})")
     except Exception as e:
         check("trainer hook", "r1/ training-dynamics metrics", False, f"{type(e).__name__}: {e}")
     try:

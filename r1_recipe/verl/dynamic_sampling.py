@@ -27,7 +27,9 @@ from r1_recipe.verl import touchpoints
 logger = logging.getLogger("r1_recipe")
 
 KEY = "algorithm.filter_groups"
-HOOKED = ("PPOTrainer._build_replay_buffer",)
+# verl's synchronous replay buffer and our CPU subclass of it (r1_recipe.verl.cpu.sampler: the same sampling, a
+# shorter poll): the buffers whose refills the bound counts
+SYNC = ("ReplayBuffer", "QuickPollReplayBuffer")
 # reward_extra_info keys of the `r1` manager that are strings, not numbers; and numbers that are 0 in a healthy run
 _TEXT_KEYS = ("pred",)
 _CONSTANT_KEYS = ("infra_failure",)
@@ -77,7 +79,7 @@ def check_config(cfg, dataset_rows: int | None) -> tuple[list[str], list[str]]:
     if not sel("trainer.use_v1", True):
         errors.append(f"{KEY}.enable=true with trainer.use_v1=false: verl 0.9.1's legacy trainer ignores "
                       f"{KEY} (only the v1 replay buffer filters groups)")
-    if sel("trainer.v1.sampler.custom_sampler.path"):
+    if sel("trainer.v1.sampler.custom_sampler.path") and sel("trainer.v1.sampler.custom_sampler.name") not in SYNC:
         warnings.append(f"{KEY}: trainer.v1.sampler.custom_sampler is set; verl leaves group filtering to it and "
                         "r1-recipe's bound on refills does not apply")
     if sel("reward.reward_model.enable", False) and not sel("reward.reward_model.enable_resource_pool", False):
@@ -147,25 +149,29 @@ def bound_sample(buffer, max_prompts: int, batch: int, max_batches: int, metric:
     return buffer
 
 
-def patch_trainer_module(module) -> None:
-    if not touchpoints.require_attrs(module, HOOKED, f"the bound on dynamic sampling ({KEY}.max_num_gen_batches)"):
-        return
-    cls = module.PPOTrainer
-    if getattr(cls, "__r1_dynamic_sampling__", False):
-        return
-    build = cls._build_replay_buffer
+def wrap_build_replay_buffer(build):
+    """`PPOTrainer._build_replay_buffer`, its sync buffer bounded (`bound_sample`) when max_num_gen_batches > 0."""
 
     def _build_replay_buffer(self, *args, **kwargs):
         buffer = build(self, *args, **kwargs)
         on = settings(self.config)
-        sync = type(buffer).__name__ == "ReplayBuffer"  # the async buffers refill for staleness too
+        sync = type(buffer).__name__ in SYNC  # the async buffers refill for staleness too
         if on is not None and on[1] > 0 and sync and getattr(buffer, "filter_groups_metric", None) is not None:
             batch = int(self.config.data.train_batch_size)
             bound_sample(buffer, on[1] * batch, batch, on[1], on[0])
         return buffer
 
-    cls._build_replay_buffer = _build_replay_buffer
-    cls.__r1_dynamic_sampling__ = True
+    return _build_replay_buffer
+
+
+def patch_trainer_module(module) -> None:
+    if not touchpoints.require_attrs(module, (touchpoints.BUILD_REPLAY_BUFFER,),
+                                     f"the bound on dynamic sampling ({KEY}.max_num_gen_batches)"):
+        return
+    if getattr(module.PPOTrainer, "__r1_dynamic_sampling__", False):
+        return
+    touchpoints.wrap_method(module, touchpoints.BUILD_REPLAY_BUFFER, wrap_build_replay_buffer)
+    module.PPOTrainer.__r1_dynamic_sampling__ = True
 
 
 def install() -> None:

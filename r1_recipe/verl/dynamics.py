@@ -137,12 +137,9 @@ def wrap_compute_metrics(original):
     return _compute_metrics
 
 
-HOOKED = ("PPOTrainer._compute_metrics",)
-
-
 def patch_trainer_module(module) -> None:
-    if touchpoints.require_attrs(module, HOOKED, "the r1/ training-dynamics metrics hook"):
-        module.PPOTrainer._compute_metrics = wrap_compute_metrics(module.PPOTrainer._compute_metrics)
+    if touchpoints.require_attrs(module, (touchpoints.COMPUTE_METRICS,), "the r1/ training-dynamics metrics hook"):
+        touchpoints.wrap_method(module, touchpoints.COMPUTE_METRICS, wrap_compute_metrics)
 
 
 def install() -> None:

@@ -12,9 +12,12 @@ sockets, one crash loses everything. This entry point reuses `start_server` and 
   bounded number of retries per request; a request that still fails stops the run with the finished chunks kept;
 - progress: one line per chunk (prompts done, responses/s, ETA).
 
-The output is verl's: the input rows plus a `responses` column of n strings per row, at `data.output_path`, with the
-generation settings in the parquet metadata (`generation_settings`: model and hashes, sampling, k, lengths, TP size,
-dtype, chat template, prompt format, versions; read back by `r1-recipe eval`, r1_recipe.core.provenance).
+The output is verl's: the input rows plus a `responses` column of n strings per row, at `data.output_path`, plus a
+`finish_reasons` column (the server's, per response: "length" marks a response cut at `max_tokens`, which offline
+scoring treats as training treats a response without EOS at the length limit), with the generation settings in the
+parquet metadata (`generation_settings`: model and hashes, sampling, k, lengths, TP size, dtype, chat template and
+whether its generation prompt opens `<think>` (`think_in_prompt`), prompt format, versions; read back by
+`r1-recipe eval` and `rejection-sample`, r1_recipe.core.provenance).
 Launch: `r1-recipe run eval_generate ...` (= python -m r1_recipe.verl.generate --config-path pkg://r1_recipe.recipes
 --config-name eval_generate ...).
 """
@@ -32,29 +35,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from r1_recipe.core import provenance
+from r1_recipe.core.config import Block, Key
 
-DEFAULTS = {"chunk_prompts": 64, "max_connections": 256, "request_timeout_s": 7200.0, "max_retries": 3}
+# The `r1_generation` block, defined once (core.config): ClientConfig reads it, docs/recipes.md lists it (tested), the
+# dry-run prints it.
+R1_GENERATION = Block("r1_generation", (
+    Key("chunk_prompts", 64, "prompts per chunk; each finished chunk is on disk (<output_path>.chunks/)", kind="int",
+        low=1),
+    Key("max_connections", 256, "requests in flight (= sockets), all replicas together", kind="int", low=1),
+    Key("request_timeout_s", 7200.0, "seconds for one request (one 32k-token sample at worst)", above=0),
+    Key("max_retries", 3, "retries per request, then the run stops (the same command resumes it)", kind="int",
+        low=0),
+))
 
 
 @dataclass(frozen=True)
 class ClientConfig:
-    chunk_prompts: int = DEFAULTS["chunk_prompts"]
-    max_connections: int = DEFAULTS["max_connections"]
-    request_timeout_s: float = DEFAULTS["request_timeout_s"]
-    max_retries: int = DEFAULTS["max_retries"]
-    retry_wait_s: float = 1.0
+    chunk_prompts: int = R1_GENERATION["chunk_prompts"].default
+    max_connections: int = R1_GENERATION["max_connections"].default
+    request_timeout_s: float = R1_GENERATION["request_timeout_s"].default
+    max_retries: int = R1_GENERATION["max_retries"].default
+    retry_wait_s: float = 1.0  # not a config key: the first retry's wait, doubled each time
 
     @classmethod
     def from_config(cls, node) -> ClientConfig:
-        node = dict(node or {})
-        unknown = set(node) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"r1_generation: unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-        c = cls(**{k: type(DEFAULTS[k])(v) for k, v in node.items()})
-        for key in ("chunk_prompts", "max_connections"):
-            if getattr(c, key) < 1:
-                raise ValueError(f"r1_generation.{key} must be >= 1, got {getattr(c, key)}")
-        return c
+        """From the `r1_generation` block; ValueError naming the key for an unknown key or a bad value."""
+        return cls(**R1_GENERATION.parse(node))
 
 
 class GenerationError(RuntimeError):
@@ -75,7 +81,8 @@ def _as_messages(prompt) -> list[dict]:
     return [{str(k): (v if isinstance(v, plain) else str(v)) for k, v in dict(m).items()} for m in list(prompt)]
 
 
-async def _request(session, url: str, payload: dict, cfg: ClientConfig) -> str:
+async def _request(session, url: str, payload: dict, cfg: ClientConfig) -> tuple[str, str | None]:
+    """(the response text, the server's finish reason)."""
     import aiohttp
 
     last = None
@@ -88,7 +95,8 @@ async def _request(session, url: str, payload: dict, cfg: ClientConfig) -> str:
                     data = await resp.json(content_type=None)
                     if resp.status != 200:
                         raise GenerationError(f"{url}: HTTP {resp.status}: {str(data)[:300]}")
-                    return data["choices"][0]["message"]["content"] or ""
+                    choice = data["choices"][0]
+                    return choice["message"]["content"] or "", choice.get("finish_reason")
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             last = f"{type(e).__name__}: {e}"
         if attempt < cfg.max_retries:
@@ -97,10 +105,10 @@ async def _request(session, url: str, payload: dict, cfg: ClientConfig) -> str:
 
 
 async def _generate_chunk(session, addresses: list[str], model: str, prompts: list[list[dict]], n: int,
-                          sampling: dict, cfg: ClientConfig, start_index: int) -> list[list[str]]:
+                          sampling: dict, cfg: ClientConfig, start_index: int) -> list[list[tuple[str, str | None]]]:
     sem = asyncio.Semaphore(cfg.max_connections)
 
-    async def one(i: int, messages: list[dict]) -> str:
+    async def one(i: int, messages: list[dict]) -> tuple[str, str | None]:
         address = addresses[i % len(addresses)]  # round-robin over the replicas, request by request
         async with sem:
             return await _request(session, f"http://{address}/v1/chat/completions",
@@ -165,7 +173,8 @@ def generate(dataset, prompt_key: str, addresses: list[str], model: str, n: int,
                 lo, hi = chunks[i]
                 responses = await _generate_chunk(session, addresses, model, prompts[lo:hi], n, sampling, cfg, lo)
                 part = dataset.iloc[lo:hi].copy()
-                part["responses"] = responses
+                part["responses"] = [[text for text, _ in row] for row in responses]
+                part["finish_reasons"] = [[reason or "" for _, reason in row] for row in responses]
                 tmp = parts / f".chunk_{i:06d}.parquet.tmp"
                 part.to_parquet(tmp)
                 os.replace(tmp, parts / f"chunk_{i:06d}.parquet")  # a chunk file exists only when complete
@@ -213,12 +222,25 @@ def generation_settings(config, dataset, prompt_key: str) -> dict:
                     "dtype": str(rollout.get("dtype", "bfloat16"))},
         # verl 0.9.1's server applies the served model's own template, not model.custom_chat_template
         "chat_template": provenance.chat_template_fingerprint(model.path),
+        "think_in_prompt": think_in_prompt(model.path),
         "prompt_format": provenance.prompt_format(last_user_message(_as_messages(p))
                                                   for p in dataset[prompt_key].tolist()),
         "data": [str(f) for f in (config.data.train_files if not isinstance(config.data.train_files, str)
                                   else [config.data.train_files])],
         "versions": provenance.versions("verl", "vllm", "r1-recipe", "torch", "transformers"),
     }
+
+
+def think_in_prompt(model_path) -> bool | None:
+    """Whether the served model's chat template opens `<think>` in its generation prompt (`core.templates`' rule,
+    which offline scoring then applies as the `r1` reward manager does in training); None when it cannot be read."""
+    from r1_recipe.core.templates import template_opens_think
+
+    template, _ = provenance.model_chat_template(model_path)
+    try:
+        return None if template is None else template_opens_think(template)
+    except ValueError:
+        return None
 
 
 def read_dataset(config):

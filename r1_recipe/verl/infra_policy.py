@@ -28,8 +28,6 @@ from r1_recipe.verl.dynamics import _as_list
 
 logger = logging.getLogger(__name__)
 
-HOOKED = ("PPOTrainer._compute_advantage",)
-
 
 def apply(batch) -> int:
     """Rewrite the `rm_scores` of the step's infra-failed responses (reward_extra_info `infra_failure: 1`) with
@@ -83,8 +81,9 @@ def wrap_compute_advantage(original):
 
 
 def patch_trainer_module(module) -> None:
-    if touchpoints.require_attrs(module, HOOKED, "the infra-failure policy (group mean before the advantage)"):
-        module.PPOTrainer._compute_advantage = wrap_compute_advantage(module.PPOTrainer._compute_advantage)
+    if touchpoints.require_attrs(module, (touchpoints.COMPUTE_ADVANTAGE,),
+                                 "the infra-failure policy (group mean before the advantage)"):
+        touchpoints.wrap_method(module, touchpoints.COMPUTE_ADVANTAGE, wrap_compute_advantage)
 
 
 def install() -> None:

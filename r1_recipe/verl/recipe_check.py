@@ -595,14 +595,18 @@ def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def cpu_overrides(kind: str, overrides: list[str]) -> list[str]:
+def cpu_overrides(kind: str, overrides: list[str], config=None) -> list[str]:
     """The overrides that run this kind of recipe on a CPU-only host (r1_recipe.verl.cpu.overrides) before the user's;
-    a key the user sets wins."""
+    a key the user sets wins. Given the composed `config`, the quick-poll sampler is left out where the run needs
+    verl's own replay buffer (an asynchronous `trainer.v1.trainer_mode`)."""
     from r1_recipe.verl.cpu import overrides as cpu
 
     if kind not in (SFT, PPO):
         raise RecipeError(f"--cpu runs SFT and RL recipes (verl's sft_trainer, main_ppo), not {kind}")
+    base = cpu.SFT if kind == SFT else cpu.PPO
+    if kind == PPO and config is not None and cpu.needs_verls_replay_buffer(config):
+        base = [o for o in base if not _override_key(o).startswith("trainer.v1.sampler.")]
     mine = {_override_key(o) for o in overrides}
-    return [o for o in (cpu.SFT if kind == SFT else cpu.PPO) if _override_key(o) not in mine] + list(overrides)
+    return [o for o in base if _override_key(o) not in mine] + list(overrides)
 
 

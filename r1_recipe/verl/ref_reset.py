@@ -29,25 +29,21 @@ from __future__ import annotations
 import logging
 
 from r1_recipe.core import plan
+from r1_recipe.core.advantage import ALGORITHM_R1
 from r1_recipe.core.plan import reset_due
 from r1_recipe.verl import touchpoints
 
 logger = logging.getLogger("r1_recipe")
 
 KEY = "algorithm.r1.ref_reset_steps"
-TRAINER_HOOKED = ("PPOTrainer._update_actor", "PPOTrainer._load_checkpoint")
+TRAINER_HOOKED = (touchpoints.UPDATE_ACTOR, touchpoints.LOAD_CHECKPOINT)
 
 
 def reset_steps(config) -> int | None:
     """`algorithm.r1.ref_reset_steps` (None when unset or null); ValueError naming the key when it is not a positive
-    integer."""
+    integer (the block's one definition: core.advantage.ALGORITHM_R1)."""
     r1 = (config.get("algorithm", None) or {}).get("r1", None) or {}
-    steps = r1.get("ref_reset_steps", None)
-    if steps is None:
-        return None
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"{KEY} must be a positive number of steps (or null), got {steps!r}")
-    return steps
+    return ALGORITHM_R1["ref_reset_steps"].check(r1.get("ref_reset_steps", None), KEY)
 
 
 def updates_per_step(config) -> int:
@@ -101,13 +97,8 @@ def _reset(trainer, why: str) -> None:
     logger.warning("r1-recipe: reference model reset to the current policy (%s, step %d)", why, trainer.global_steps)
 
 
-def patch_trainer_module(module) -> None:
-    if not touchpoints.require_attrs(module, TRAINER_HOOKED, f"the reference reset ({KEY})"):
-        return
-    cls = module.PPOTrainer
-    if getattr(cls, "__r1_ref_reset__", False):
-        return
-    load_checkpoint, update_actor = cls._load_checkpoint, cls._update_actor
+def wrap_load_checkpoint(load_checkpoint):
+    """`PPOTrainer._load_checkpoint`, then the start-up checks, and on a resumed run the reference := the policy."""
 
     def _load_checkpoint(self, *args, **kwargs):
         result = load_checkpoint(self, *args, **kwargs)
@@ -124,6 +115,12 @@ def patch_trainer_module(module) -> None:
                                self.global_steps, KEY, every, ups, last, self.global_steps, last)
         return result
 
+    return _load_checkpoint
+
+
+def wrap_update_actor(update_actor):
+    """`PPOTrainer._update_actor`, then the reset when this step completes a multiple of ref_reset_steps updates."""
+
     def _update_actor(self, *args, **kwargs):
         result = update_actor(self, *args, **kwargs)
         every = getattr(self, "_r1_ref_reset_steps", None)
@@ -131,8 +128,17 @@ def patch_trainer_module(module) -> None:
             _reset(self, f"every {every} policy updates")
         return result
 
-    cls._load_checkpoint, cls._update_actor = _load_checkpoint, _update_actor
-    cls.__r1_ref_reset__ = True
+    return _update_actor
+
+
+def patch_trainer_module(module) -> None:
+    if not touchpoints.require_attrs(module, TRAINER_HOOKED, f"the reference reset ({KEY})"):
+        return
+    if getattr(module.PPOTrainer, "__r1_ref_reset__", False):
+        return
+    touchpoints.wrap_method(module, touchpoints.LOAD_CHECKPOINT, wrap_load_checkpoint)
+    touchpoints.wrap_method(module, touchpoints.UPDATE_ACTOR, wrap_update_actor)
+    module.PPOTrainer.__r1_ref_reset__ = True
 
 
 def install() -> None:

@@ -10,10 +10,11 @@ Differences from verl's `naive` manager, and why:
 - the response is decoded with special tokens kept (then trailing EOS/pad removed), so `<think>`/`<answer>` survive
   even where a tokenizer marks them special; it is decoded in the reward worker, not in this process (the largest
   per-sample cost of a reward process; see r1_recipe.core.rewards.tokens);
-- when the prompt ends with `<think>` (chat templates that open the reasoning block), the response is scored as if
-  it began with `<think>`, so the format reward does not drop to 0 for every sample;
-- a response that hit `rollout.response_length` without EOS is truncated: every component gives 0 with reason
-  `truncated` (unless `reward.r1.score_truncated: true`);
+- when the prompt ends with `<think>` (chat templates that open the reasoning block: `core.templates.opens_think`,
+  the rule `r1-recipe eval` and `rejection-sample` apply too), the response is scored as if it began with `<think>`,
+  so the format reward does not drop to 0 for every sample;
+- a response that hit `rollout.response_length` without EOS is truncated (offline: `finish_reasons` "length"): every
+  component gives 0 with reason `truncated` (unless `reward.r1.score_truncated: true`);
 - `extra_info` passed to components also holds `data_source` and `prompt` (the last user message), which the
   language-consistency reward uses;
 - DAPO's overlong reward shaping is read from the keys verl's `dapo` manager reads
@@ -31,6 +32,7 @@ import dataclasses
 import functools
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
@@ -43,9 +45,12 @@ from r1_recipe.core.rewards.format import EOS_STRINGS
 from r1_recipe.core.rewards.overlong import OverlongShaping
 from r1_recipe.core.rewards.tokens import TokenIds
 from r1_recipe.core.rewards.types import RewardOutput, no_verdict
-from r1_recipe.core.templates import last_user_message
+from r1_recipe.core.templates import last_user_message, opens_think
 from r1_recipe.verl import touchpoints
 from r1_recipe.verl.touchpoints import config_value
+
+if TYPE_CHECKING:
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +75,8 @@ class R1RewardManager(RewardManagerBase):
         if cfg.workers is None and not os.environ.get("R1_RECIPE_WORKERS"):
             cfg = dataclasses.replace(cfg, workers=node_share(config_value(config, "reward.num_workers")))
         self.composer = Composer(cfg, setup=((tokens.setup, (self._key, tokenizer, eos_strings)),))
-        self.reward_model = self._reward_model_client(config, tokenizer, reward_router_address, reward_model_tokenizer)
+        self.reward_model: RewardLoopWorker | None = self._reward_model_client(config, tokenizer, reward_router_address,
+                                                                                reward_model_tokenizer)
         self.max_response_length = config_value(config, "actor_rollout_ref.rollout.response_length") or config_value(
             config, "data.max_response_length"
         )
@@ -121,13 +127,14 @@ class R1RewardManager(RewardManagerBase):
         ids = response_ids[:length]
         ended = length > 0 and int(ids[-1]) == self.eos_token_id
         truncated = not ended and self.max_response_length is not None and length >= int(self.max_response_length)
-        return TokenIds.of(self._key, ids, "<think>" if self.prompt_opens_think(data) else ""), truncated, length
+        return TokenIds.of(self._key, ids, self.prompt_opens_think(data)), truncated, length
 
     def prompt_opens_think(self, data: DataProto) -> bool:
+        """`core.templates.opens_think` of the rendered prompt's end (its last 8 valid tokens, decoded)."""
         prompt_ids = data.batch["prompts"][-1]
         valid = data.batch["attention_mask"][-1][: prompt_ids.shape[-1]].bool()
         tail = prompt_ids[valid][-8:].tolist()
-        return self.tokenizer.decode(tail, skip_special_tokens=False).rstrip().endswith("<think>")
+        return opens_think(self.tokenizer.decode(tail, skip_special_tokens=False))
 
     async def run_single(self, data: DataProto) -> dict:
         # multi-sequence outputs: score the last sequence, as verl's managers do; read in place (no DataProto slice)

@@ -35,5 +35,6 @@ def _register(module) -> None:
 
 def install() -> None:
     from r1_recipe.verl.hooks import after_import
+    from r1_recipe.verl.touchpoints import HYDRA_PLUGINS_MODULE
 
-    after_import("hydra.core.plugins", _register, "the recipes' Hydra search path")
+    after_import(HYDRA_PLUGINS_MODULE, _register, "the recipes' Hydra search path")

@@ -1,27 +1,15 @@
 """Weighted composition of named reward components under one deadline per sample (DeepSeek-R1 §2.2.2: the rule
 reward is the sum of accuracy and format; §2.3.2 adds language consistency).
 
-Config (the `reward.r1` block of a recipe, or a plain dict)::
+Config: the `reward.r1` block of a recipe, or a plain dict, defined once in `REWARD_R1` (key, type, default, check,
+meaning: `components`, `timeout_s`, `step_budget_s`, `acc_component`, `score_truncated`, `workers`, `memory_mb`,
+`infra_warn_rate`, `reward_model`; docs/rewards.md lists them, tests/test_config_schema.py checks that it does).
 
-    components:            # name -> weight, or name -> {weight: w, <options of the component>}
-      accuracy: 1.0
-      format: {weight: 1.0, answer_tag: true}
-    timeout_s: 10          # deadline per sample: its run time in a worker, all its components and signals
-    step_budget_s: null    # optional: seconds from the first sample of a burst (a step) after which the rest fail,
-                           # waiting for a worker included
-    acc_component: null    # which component's score is reported as `acc` (default: accuracy, math or code)
-    score_truncated: false # a truncated response (no EOS within the length limit) gets 0 from every component
-    workers: null          # worker processes per reward process (default: R1_RECIPE_WORKERS or the usable cores)
-    memory_mb: 4096        # address-space limit of each worker, >= 512 (what a worker needs to import its
-                           # rewards), or null for no limit
-    infra_warn_rate: 0.02  # warn loudly when more than this share of a window of samples are infra failures
-    reward_model: null     # {weight: 1.0, timeout_s: 300}: rows with reward_model.style == "model" also get a
-                           # reward-model score (verl reward loop only, see r1_recipe.verl.reward_manager)
-
-Options: a component's options are its named keyword parameters (`registry.option_names`); an unknown key fails when
-the config is parsed, naming its full path. `accuracy` routes to `math` or `code`: its flat options go to the branch
-whose options they are, its nested `math: {...}` / `code: {...}` blocks are checked against that branch.
-A component may also carry `validate_options(options)` (raises ValueError on bad values), called at parse time.
+Options: a component's options are its named keyword parameters (`registry.option_names`), with the types of their
+annotations (`registry.check_option_types`); an unknown key or a value of the wrong type fails when the config is
+parsed, naming its full path. `accuracy` routes to `math` or `code`: its flat options go to the branch whose options
+they are, its nested `math: {...}` / `code: {...}` blocks are checked against that branch. A component may also
+carry `validate_options(options)` (raises ValueError on bad values), called at parse time.
 
 One scoring path and one deadline rule: every sample is one call in a pool worker that runs all its components in
 order (each stopped by an in-worker alarm shortly before the sample's deadline) and, for the reward manager, its
@@ -54,7 +42,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from r1_recipe.core import schema
-from r1_recipe.core.bounded import DEFAULT_MEMORY_MB, BoundedPool, BoundExceeded, check_memory_mb, task_deadline
+from r1_recipe.core.bounded import MEMORY_MB, BoundedPool, BoundExceeded, task_deadline
+from r1_recipe.core.config import Block, Key
 from r1_recipe.core.rewards import registry
 from r1_recipe.core.rewards.tokens import as_text
 from r1_recipe.core.rewards.types import RewardOutput, as_output, no_verdict
@@ -62,8 +51,6 @@ from r1_recipe.core.rewards.types import RewardOutput, as_output, no_verdict
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMPONENTS = {"accuracy": 1.0, "format": 1.0}
-_KEYS = {"components", "timeout_s", "step_budget_s", "acc_component", "score_truncated", "workers", "memory_mb",
-         "infra_warn_rate", "reward_model"}
 MODEL_ROW = "model-scored row"  # reason of the accuracy component on a row the reward model scores
 RULE_ROW = "rule-scored row"    # reason of `reward_model` on a row with a ground truth
 INFRA_KEY = schema.INFRA_FAILURE
@@ -72,6 +59,35 @@ _MAX_WARNINGS = 20
 _WINDOW = 256          # samples per infra-failure rate check
 SOFT_MARGIN_S = 0.5    # components stop this long before the sample's deadline, so the verdicts still come back
 RESERVE_S = 0.1        # kept per component still to run (a slow first one must not starve the cheap rest)
+
+# The `reward.r1` block, defined once (core.config): parse_config reads it, docs/rewards.md lists it (tested), the
+# dry-run prints it.
+REWARD_R1 = Block("reward.r1", (
+    Key("components", None, "name -> weight, or name -> {weight: w, <options of the component>}; null: "
+        "accuracy 1.0 and format 1.0", kind="mapping", null=True,
+        must="a mapping of component names to weights (or null)"),
+    Key("timeout_s", 10.0, "deadline per sample: its run time in a worker, all its components and its signals",
+        above=0, must="a positive number of seconds"),
+    Key("step_budget_s", None, "seconds from a step's first sample, waiting included, after which the rest fail "
+        "(`step_budget`)", above=0, null=True),
+    Key("acc_component", None, "the component reported as `acc`: accuracy, else math, else code, else the total",
+        kind="str", null=True),
+    Key("score_truncated", False, "false: a truncated response (no EOS within the length limit) gets 0 from every "
+        "component", kind="bool"),
+    Key("workers", None, "pool processes per reward process; default R1_RECIPE_WORKERS, else (the r1 manager) the "
+        "node's cores shared by verl's reward.num_workers reward processes, else the usable cores", kind="int",
+        above=0, null=True, must="a positive integer or null"),
+    MEMORY_MB,
+    Key("infra_warn_rate", 0.02, "an ERROR log when more than this share of 256 samples are infra failures", low=0,
+        high=1),
+    Key("reward_model", None, "{weight: 1.0, timeout_s: 300}: rows with reward_model.style == model also get a "
+        "reward-model score (verl reward loop only)", kind="mapping", null=True,
+        must="a mapping {weight: w, timeout_s: s} (or null)"),
+))
+REWARD_MODEL = Block("reward.r1.reward_model", (
+    Key("weight", 1.0, "weight of the reward model's score"),
+    Key("timeout_s", 300.0, "seconds per request; past it the row has no verdict", above=0),
+))
 
 
 @dataclass(frozen=True)
@@ -85,21 +101,21 @@ class Component:
 class ModelReward:
     """A preference reward model's score, added with `weight` for rows whose `reward_model.style` is "model"
     (DeepSeek-R1 §2.3.4: general data is scored by a reward model, reasoning data by rules)."""
-    weight: float = 1.0
-    timeout_s: float = 300.0
+    weight: float = REWARD_MODEL["weight"].default
+    timeout_s: float = REWARD_MODEL["timeout_s"].default
 
 
 @dataclass(frozen=True)
 class ComposeConfig:
     components: tuple[Component, ...]
-    timeout_s: float = 10.0
-    step_budget_s: float | None = None
-    acc_component: str | None = None
-    score_truncated: bool = False
-    workers: int | None = None
-    memory_mb: int | None = DEFAULT_MEMORY_MB
-    infra_warn_rate: float = 0.02
-    reward_model: ModelReward | None = None
+    timeout_s: float = REWARD_R1["timeout_s"].default
+    step_budget_s: float | None = REWARD_R1["step_budget_s"].default
+    acc_component: str | None = REWARD_R1["acc_component"].default
+    score_truncated: bool = REWARD_R1["score_truncated"].default
+    workers: int | None = REWARD_R1["workers"].default
+    memory_mb: int | None = REWARD_R1["memory_mb"].default
+    infra_warn_rate: float = REWARD_R1["infra_warn_rate"].default
+    reward_model: ModelReward | None = REWARD_R1["reward_model"].default
 
 
 def _plain(obj):
@@ -113,24 +129,7 @@ def _plain(obj):
     return obj
 
 
-def _number(value, key: str, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or (
-            positive and value <= 0):
-        raise ValueError(f"{key} must be a {'positive' if positive else 'finite'} number, got {value!r}")
-    return float(value)
-
-
-def _parse_model_reward(rm, key: str) -> ModelReward | None:
-    if rm is None:
-        return None
-    if not isinstance(rm, dict):
-        raise ValueError(f"{key} must be a mapping {{weight: w, timeout_s: s}}, got {rm!r}")
-    unknown = set(rm) - {"weight", "timeout_s"}
-    if unknown:
-        names = ", ".join(f"{key}.{k}" for k in sorted(unknown))
-        raise ValueError(f"unknown key(s) {names}; allowed: timeout_s, weight")
-    return ModelReward(_number(rm.get("weight", 1.0), f"{key}.weight"),
-                       _number(rm.get("timeout_s", 300.0), f"{key}.timeout_s", positive=True))
+_WEIGHT = Key("weight", 1.0, "the component's weight in `score`", must="a finite number")
 
 
 def _unknown(keys, allowed, key: str) -> None:
@@ -141,11 +140,13 @@ def _unknown(keys, allowed, key: str) -> None:
 
 
 def check_options(fn, options: dict, key: str) -> None:
-    """The one options check: names against the component's schema (and its branches'), then its own values check.
-    Raises ValueError naming the full key path (e.g. `reward.r1.components.accuracy.math.fallback`)."""
+    """The one options check: names against the component's schema (and its branches'), types against its
+    signature's annotations, then its own values check. Raises ValueError naming the full key path (e.g.
+    `reward.r1.components.accuracy.math.fallback`)."""
     branches = getattr(fn, "branches", ())  # e.g. accuracy -> math, code
     if branches:
-        schemas = {b: registry.option_names(registry.get(b)) for b in branches}
+        fns = {b: registry.get(b) for b in branches}
+        schemas = {b: registry.option_names(f) for b, f in fns.items()}
         flat = set().union(*(s or () for s in schemas.values()))
         for b in branches:
             nested = options.get(b)
@@ -153,11 +154,15 @@ def check_options(fn, options: dict, key: str) -> None:
                 raise ValueError(f"{key}.{b} must be a mapping of {b} options, got {nested!r}")
             if schemas[b] is not None:
                 _unknown(nested or {}, schemas[b], f"{key}.{b}")
+            registry.check_option_types(fns[b], nested or {}, f"{key}.{b}")
+            flat_here = {k: v for k, v in options.items() if k not in branches and k in (schemas[b] or ())}
+            registry.check_option_types(fns[b], flat_here, key)
         _unknown(set(options) - set(branches), flat, key)
     else:
         names = registry.option_names(fn)
         if names is not None:
             _unknown(options, names, key)
+        registry.check_option_types(fn, options, key)
     validate = getattr(fn, "validate_options", None)
     if validate is not None:
         try:
@@ -167,19 +172,10 @@ def check_options(fn, options: dict, key: str) -> None:
 
 
 def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfig:
-    """Validate a composition config, component options included; errors name the full key path
+    """Validate a composition config (`REWARD_R1`), component options included; errors name the full key path
     (e.g. `reward.r1.components.format.weight`). This is the one place reward options are checked."""
-    cfg = _plain(cfg) or {}
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{prefix} must be a mapping, got {type(cfg).__name__}")
-    unknown = set(cfg) - _KEYS
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(f'{prefix}.{k}' for k in sorted(unknown))}; "
-                         f"allowed: {', '.join(sorted(_KEYS))}")
-    raw = cfg.get("components")
-    raw = DEFAULT_COMPONENTS if raw is None else raw
-    if not isinstance(raw, dict):
-        raise ValueError(f"{prefix}.components must map component names to weights, got {raw!r}")
+    values = REWARD_R1.parse(_plain(cfg), prefix)
+    raw = DEFAULT_COMPONENTS if values["components"] is None else values["components"]
     known = registry.available()
     components = []
     for name, spec in raw.items():
@@ -187,36 +183,22 @@ def parse_config(cfg: Mapping | None, prefix: str = "reward.r1") -> ComposeConfi
         if name not in known:
             raise ValueError(f"{key}: unknown reward component {name!r}; available: {', '.join(known)}")
         options = dict(spec) if isinstance(spec, dict) else {"weight": spec}
-        weight = _number(options.pop("weight", 1.0), f"{key}.weight")
+        weight = _WEIGHT.check(options.pop("weight", _WEIGHT.default), f"{key}.weight")
         check_options(registry.get(name), options, key)
         components.append(Component(name, weight, options))
     if not components:
         raise ValueError(f"{prefix}.components is empty")
-    timeout = cfg.get("timeout_s", 10.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ValueError(f"{prefix}.timeout_s must be a positive number of seconds, got {timeout!r}")
-    budget = cfg.get("step_budget_s")
-    if budget is not None:
-        budget = _number(budget, f"{prefix}.step_budget_s", positive=True)
-    workers = cfg.get("workers")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"{prefix}.workers must be a positive integer or null, got {workers!r}")
-    rate = _number(cfg.get("infra_warn_rate", 0.02), f"{prefix}.infra_warn_rate")
-    acc = cfg.get("acc_component")
+    acc = values["acc_component"]
     if acc is not None and acc not in raw:
         raise ValueError(f"{prefix}.acc_component={acc!r} is not one of the configured components {list(raw)}")
     if acc is None:
         acc = next((c for c in _ACC_CANDIDATES if c in raw), None)
+    rm = values["reward_model"]
     return ComposeConfig(
         components=tuple(components),
-        timeout_s=float(timeout),
-        step_budget_s=budget,
+        **{k: v for k, v in values.items() if k not in ("components", "acc_component", "reward_model")},
         acc_component=acc,
-        score_truncated=bool(cfg.get("score_truncated", False)),
-        workers=workers,
-        memory_mb=check_memory_mb(cfg.get("memory_mb", DEFAULT_MEMORY_MB), f"{prefix}.memory_mb"),
-        infra_warn_rate=rate,
-        reward_model=_parse_model_reward(cfg.get("reward_model"), f"{prefix}.reward_model"),
+        reward_model=None if rm is None else ModelReward(**REWARD_MODEL.parse(rm, f"{prefix}.reward_model")),
     )
 
 

@@ -16,6 +16,7 @@ lists them for `r1-recipe doctor`); the other components stay usable.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import threading
@@ -146,6 +147,44 @@ def option_names(fn: Callable) -> frozenset[str] | None:
         return None
     named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return frozenset(p.name for p in named[3:])
+
+
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
+          "list": (list, tuple), "tuple": (list, tuple), "dict": (dict,)}
+
+
+@functools.lru_cache(maxsize=64)
+def option_types(fn: Callable) -> dict[str, tuple[type, ...]]:
+    """The types each option accepts, read from the signature's annotations (`bool`, `int`, `float` (an int too),
+    `str`, `list[...]` / `tuple[...]` (a YAML list), `dict`, unions of these and `None`); an option annotated otherwise
+    (or not at all) is not type-checked."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for name, p in params.items():
+        note = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+        parts = [part.strip().split("[")[0] for part in str(note).split("|")]
+        if parts and all(part in _TYPES for part in parts):
+            out[name] = tuple(t for part in parts for t in _TYPES[part])
+    return out
+
+
+def check_option_types(fn: Callable, options: dict, key: str) -> None:
+    """ValueError naming `key.option` when an option's value has a type its annotation does not allow (a bool is
+    never taken for a number, YAML's `false` never for a string)."""
+    types = option_types(fn)
+    for name, value in options.items():
+        allowed = types.get(name)
+        if allowed is None:
+            continue
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            names = " or ".join(dict.fromkeys("null" if t is type(None) else "list" if t is tuple else t.__name__
+                                              for t in allowed))
+            raise ValueError(f"{key}.{name} must be {names}, got {value!r}")
 
 
 def provider(name: str) -> str:

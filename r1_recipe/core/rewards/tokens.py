@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from r1_recipe.core.rewards.format import strip_eos
+from r1_recipe.core.rewards.format import EOS_STRINGS, strip_eos
+from r1_recipe.core.templates import THINK_OPEN
 
 _decoders: dict[str, tuple] = {}  # in a pool worker: key -> (tokenizer, end-of-sequence strings)
 
@@ -23,26 +24,32 @@ def setup(key: str, tokenizer, eos_strings: tuple[str, ...]) -> None:
     _decoders[key] = (tokenizer, tuple(eos_strings))
 
 
+def scored_text(text: str, think_opened: bool, eos_strings=EOS_STRINGS) -> str:
+    """The text the rewards read, the same in training and offline: the response with trailing end-of-sequence strings
+    removed and, when the prompt opened the reasoning block (`core.templates.opens_think`), `<think>` put first."""
+    return (THINK_OPEN if think_opened else "") + strip_eos(text, eos_strings)
+
+
 @dataclass(frozen=True)
 class TokenIds:
-    """A response as token ids (`ids`: int32 bytes), decoded in the worker with special tokens kept, then trailing
-    end-of-sequence strings removed; `prefix` is put before the text (`<think>` when the prompt opened it)."""
+    """A response as token ids (`ids`: int32 bytes), decoded in the worker with special tokens kept, then made the
+    scored text (`scored_text`: trailing end-of-sequence strings removed, `<think>` first when `think_opened`)."""
 
     key: str
     ids: bytes
-    prefix: str = ""
+    think_opened: bool = False
 
     @classmethod
-    def of(cls, key: str, ids, prefix: str = "") -> TokenIds:
+    def of(cls, key: str, ids, think_opened: bool = False) -> TokenIds:
         """From a 1-D tensor, array or list of token ids."""
         if hasattr(ids, "cpu"):
             ids = ids.cpu().numpy()
-        return cls(key, np.asarray(ids, dtype=np.int32).tobytes(), prefix)
+        return cls(key, np.asarray(ids, dtype=np.int32).tobytes(), think_opened)
 
     def text(self) -> str:
         tokenizer, eos_strings = _decoders[self.key]
         ids = np.frombuffer(self.ids, dtype=np.int32).tolist()
-        return self.prefix + strip_eos(tokenizer.decode(ids, skip_special_tokens=False), eos_strings)
+        return scored_text(tokenizer.decode(ids, skip_special_tokens=False), self.think_opened, eos_strings)
 
 
 def as_text(response) -> str:

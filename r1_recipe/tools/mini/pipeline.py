@@ -2,10 +2,10 @@
 (§2.2.1-2.2.2) -> evaluation by the paper's protocol (pass@1 over k samples, cons@k; §3) before and after RL ->
 report.
 
-Host on CPU: the cold start is a plain PyTorch loop (next-token loss on the response only), GRPO runs in TRL's
-GRPOTrainer with r1-recipe's `Composer` as the reward and the algorithm values of r1_recipe/recipes/zero.yaml
-(r1_recipe.tools.mini.recipe), or with `host="verl"` in verl's own `main_ppo` on r1_recipe/recipes/zero.yaml itself
-(r1_recipe.tools.mini.verl_host). Why TRL is the default: docs/miniature.md.
+Host on CPU: the cold start is a plain PyTorch loop (next-token loss on the response only); GRPO runs in verl's own
+`main_ppo` on r1_recipe/recipes/zero.yaml itself with r1-recipe's plugin (`r1_grpo`, the `r1` reward manager, the
+`r1/` metrics; r1_recipe.tools.mini.verl_host), or with `host="trl"` in TRL's GRPOTrainer with r1-recipe's `Composer`
+as the reward and the algorithm values of zero.yaml mapped onto TRL (r1_recipe.tools.mini.recipe). docs/miniature.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from r1_recipe.tools.passk import pass_cons
 
 logger = logging.getLogger(__name__)
 
-HOSTS = ("trl", "verl")
+HOSTS = ("verl", "trl")
 
 
 @dataclass
@@ -49,7 +49,7 @@ class MiniConfig:
     k: int = 8                   # samples per eval problem for pass@1 and cons@k
     max_new_tokens: int = 48
     threads: int = 1             # torch CPU threads: one is fastest for a model this small, the more so on a busy host
-    host: str = "trl"            # GRPO host: trl (in-process) or verl (main_ppo subprocess; docs/miniature.md)
+    host: str = "verl"           # GRPO host: verl (main_ppo subprocess) or trl (in-process); docs/miniature.md
 
     def __post_init__(self):
         for name in ("max_operand", "sft_samples", "sft_steps", "sft_batch", "grpo_steps", "grpo_prompts", "k",
@@ -222,6 +222,18 @@ def grpo(model_dir: Path, tok, train: list, cfg: MiniConfig, rl: RLValues, compo
     return trainer.model, [h for h in trainer.state.log_history if "reward" in h]
 
 
+def dynamics_table(history: list[dict]) -> str:
+    """The `r1/` training-dynamics metrics (r1-recipe's reward manager and trainer hook, logged by verl) at the first
+    and the last GRPO step, as a markdown table; empty when the host logged none (TRL)."""
+    keys = sorted(k for k in history[0] if k.startswith("r1/")) if history else []
+    if not keys:
+        return ""
+    first, last = history[0], history[-1]
+    md = [f"| training dynamics (verl, `r1/` metrics) | step {first['step']} | step {last['step']} |", "|---|---|---|"]
+    md += [f"| {k} | {first[k]:.3f} | {last.get(k, float('nan')):.3f} |" for k in keys]
+    return "\n".join(md) + "\n\n"
+
+
 def write_report(out: Path, history: list[dict], before: dict, after: dict, cfg: MiniConfig, timings: dict) -> str:
     """Write curves (PNG), table (markdown + JSON) to `out`; return the markdown table."""
     import matplotlib
@@ -246,8 +258,8 @@ def write_report(out: Path, history: list[dict], before: dict, after: dict, cfg:
     md += [f"| {label} | {before[key]:.3f} | {after[key]:.3f} |" for label, key in rows]
     table = "\n".join(md)
     (out / "report.md").write_text(f"# R1 in miniature (seed {cfg.seed}, GRPO in {cfg.host})\n\n{table}\n\n"
-                                   f"timings (s): {json.dumps(timings)}\n\n![reward](reward.png) "
-                                   "![accuracy](accuracy.png) ![length](response_length.png)\n")
+                                   f"{dynamics_table(history)}timings (s): {json.dumps(timings)}\n\n"
+                                   "![reward](reward.png) ![accuracy](accuracy.png) ![length](response_length.png)\n")
     (out / "metrics.json").write_text(json.dumps({"config": asdict(cfg), "before": before, "after": after,
                                                   "timings": timings, "history": history}, indent=1))
     return table
@@ -270,7 +282,9 @@ def run(cfg: MiniConfig) -> dict:
     samples = data.sft_samples(train, cfg.sft_samples, cfg.seed, cfg.hasty, cfg.slip)
     tok = mini_model.build_tokenizer([p + c for p, c in samples])
     model = mini_model.build_model(len(tok), cfg.seed)
-    rl, sft_schedule = recipe.rl_values(cfg.recipe), recipe.sft_values(cfg.sft_recipe)
+    # verl runs the recipe as written: only the evaluation's values are read from it; TRL needs every value mapped
+    rl = recipe.rl_values(cfg.recipe) if cfg.host == "trl" else recipe.eval_values(cfg.recipe)
+    sft_schedule = recipe.sft_values(cfg.sft_recipe)
     # the RL recipe's reward (accuracy + format, weight 1 each, each under a hard time bound); one worker process
     composer = Composer({**rl.reward, "workers": 1})
     print(f"[mini] {len(train)} problems, {len(samples)} cold-start samples, "

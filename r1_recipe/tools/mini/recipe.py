@@ -26,7 +26,7 @@ SCHEDULERS = {"constant": "constant", "cosine": "cosine"}
 
 
 class MiniRecipeError(ValueError):
-    """A recipe value the miniature (TRL) host cannot reproduce; the message names the key."""
+    """A recipe value the miniature run cannot use (on the TRL host: cannot reproduce); the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,14 @@ class RLValues:
     eval_temperature: float
     eval_top_p: float
     group_size: int            # the recipe's G (rollout.n); the miniature run overrides it as a size
+    reward: dict
+
+
+@dataclass(frozen=True)
+class EvalValues:
+    """What the evaluation and its Composer read from an RL recipe, on either host."""
+    eval_temperature: float
+    eval_top_p: float
     reward: dict
 
 
@@ -73,10 +81,8 @@ def _pick(table: dict, value, key: str) -> str:
 
 
 def rl_values(recipe: str = "zero") -> RLValues:
-    """GRPO values of an RL recipe, mapped onto TRL's GRPOConfig. Raises MiniRecipeError naming the key it cannot
-    map."""
-    from omegaconf import OmegaConf
-
+    """GRPO values of an RL recipe, mapped onto TRL's GRPOConfig (the TRL host). Raises MiniRecipeError naming the key
+    it cannot map."""
     c = _compose(recipe)
     alg, actor, rollout = c.algorithm, c.actor_rollout_ref.actor, c.actor_rollout_ref.rollout
     if alg.adv_estimator not in ("r1_grpo", "grpo"):
@@ -86,9 +92,7 @@ def rl_values(recipe: str = "zero") -> RLValues:
     if actor.use_kl_loss and actor.kl_loss_type not in ("low_var_kl", "k3"):
         raise MiniRecipeError(f"actor_rollout_ref.actor.kl_loss_type={actor.kl_loss_type!r}: TRL's KL is k3 "
                               "(low_var_kl)")
-    if "r1" not in c.reward:
-        raise MiniRecipeError("reward.r1 is missing: the miniature run scores with r1-recipe's Composer")
-    val = rollout.val_kwargs
+    ev = _eval_values(c)
     return RLValues(
         loss_type=_pick(LOSS_TYPES, actor.loss_agg_mode, "actor_rollout_ref.actor.loss_agg_mode"),
         scale_rewards="group" if alg.norm_adv_by_std_in_grpo else "none",
@@ -100,9 +104,23 @@ def rl_values(recipe: str = "zero") -> RLValues:
         lr_scheduler_type=_pick(SCHEDULERS, actor.optim.lr_scheduler_type,
                                 "actor_rollout_ref.actor.optim.lr_scheduler_type"),
         temperature=float(rollout.temperature), top_p=float(rollout.top_p),
-        eval_temperature=float(val.temperature), eval_top_p=float(val.top_p),
-        group_size=int(rollout.n),
-        reward=OmegaConf.to_container(c.reward.r1, resolve=True))
+        eval_temperature=ev.eval_temperature, eval_top_p=ev.eval_top_p, group_size=int(rollout.n), reward=ev.reward)
+
+
+def eval_values(recipe: str = "zero") -> EvalValues:
+    """The evaluation's sampling (`rollout.val_kwargs`) and reward (`reward.r1`) of an RL recipe: all the verl host
+    reads itself, since verl runs the recipe's algorithm as written (no mapping, so no TRL limits)."""
+    return _eval_values(_compose(recipe))
+
+
+def _eval_values(c) -> EvalValues:
+    from omegaconf import OmegaConf
+
+    if "r1" not in c.reward:
+        raise MiniRecipeError("reward.r1 is missing: the miniature run scores with r1-recipe's Composer")
+    val = c.actor_rollout_ref.rollout.val_kwargs
+    return EvalValues(eval_temperature=float(val.temperature), eval_top_p=float(val.top_p),
+                      reward=OmegaConf.to_container(c.reward.r1, resolve=True))
 
 
 def sft_values(recipe: str = "cold_start_sft") -> SFTValues:

@@ -1,4 +1,4 @@
-"""The miniature run's GRPO stage on verl's own trainer (`r1-recipe mini --host verl`).
+"""The miniature run's GRPO stage on verl's own trainer (`r1-recipe mini`, the default host).
 
 `main_ppo` runs `r1_recipe/recipes/zero.yaml` unchanged but for the CPU overrides (`r1_recipe.verl.cpu.overrides.PPO`:
 where things run) and sizes (steps, prompts per step, G, learning rate, lengths: the same values the TRL host uses),
@@ -66,6 +66,7 @@ def check_prompts(recipe: str, model_dir: Path, problems: list[tuple[int, int]])
 
 def overrides(cfg, model_dir: Path, train_file: Path, ckpt: Path, max_prompt_len: int, n_problems: int) -> list[str]:
     """Sizes only (plus where the data, model and checkpoint are); the algorithm stays the recipe's."""
+    from r1_recipe.tools.mini.recipe import _compose
     from r1_recipe.verl.recipe_check import PPO, cpu_overrides
 
     tokens = 2 * cfg.grpo_prompts * cfg.group_size * (max_prompt_len + cfg.max_new_tokens)
@@ -88,7 +89,7 @@ def overrides(cfg, model_dir: Path, train_file: Path, ckpt: Path, max_prompt_len
         f"trainer.save_freq={cfg.grpo_steps}", "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
         f"trainer.default_local_dir={ckpt}", "trainer.val_before_train=false", "trainer.test_freq=-1",
         "trainer.logger=[console,file]", f"trainer.experiment_name=mini_seed{cfg.seed}",
-    ])
+    ], _compose(cfg.recipe))
 
 
 def history(metrics_file: Path) -> list[dict]:
@@ -160,7 +161,7 @@ def _wait(proc, metrics_file: Path, total: int) -> int:
     """Wait for verl, printing a progress line from its file logger now and then."""
     every, seen = max(1, total // 6), 0
     while proc.poll() is None:
-        time.sleep(2)
+        time.sleep(0.5)
         if metrics_file.exists():
             steps = history(metrics_file)
             for s in steps[seen:]:

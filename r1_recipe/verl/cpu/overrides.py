@@ -1,10 +1,12 @@
 """Command-line overrides that run a recipe on a CPU-only host with verl's own trainers (docs/cpu.md).
 
-They only change *where* things run (device, FSDP flavour, attention kernel, Ray resources), never the recipe's
-method. Model and batch sizes stay the caller's business.
+They only change *where* things run (device, FSDP flavour, attention kernel, Ray resources) and how fast (`PPO_SPEED`),
+never the recipe's method. Model and batch sizes stay the caller's business.
 """
 
 from __future__ import annotations
+
+POLL_INTERVAL = 0.05   # seconds between the replay buffer's checks for finished rollouts (r1_recipe.verl.cpu.sampler)
 
 # verl.trainer.sft_trainer (recipes cold_start_sft, sft_all, distill), launched with torchrun --nproc_per_node=1.
 SFT = [
@@ -13,6 +15,28 @@ SFT = [
     "engine.strategy=fsdp2",                               # FSDP1 needs an accelerator for sync_module_states
     "+model.override_config.attn_implementation=sdpa",     # verl defaults to flash_attention_2
     "data.num_workers=0",
+]
+
+# Settings that only make a CPU run of main_ppo faster (docs/cpu.md, measured in bench/verl_cpu_step_bench.py):
+# verl's defaults are right for GPUs and cost seconds a step on a CPU.
+PPO_SPEED = [
+    # verl packs a micro-batch into one sequence for flash-attention's variable-length kernel; SDPA then attends over
+    # a dense (tokens x tokens) mask, quadratic in the micro-batch: 45 % of a CPU step went there. Padded rows instead.
+    "actor_rollout_ref.model.use_remove_padding=false",
+    # FSDP computes in float32 (verl's default is bf16 mixed precision): bf16 matmuls are slower on most CPUs, and the
+    # rollout `hf` samples in float32, so the actor's recomputed log-probs then match the rollout's exactly
+    "+actor_rollout_ref.actor.fsdp_config.mixed_precision={param_dtype:fp32}",
+    "+actor_rollout_ref.ref.fsdp_config.mixed_precision={param_dtype:fp32}",
+    "+ray_kwargs.ray_init.include_dashboard=false",        # one process fewer to start: nobody looks at it
+    # verl's replay buffer waits for a step's rollouts in 2 s polls; r1_recipe.verl.cpu.sampler polls every 50 ms
+    "trainer.v1.sampler.custom_sampler.path=pkg://r1_recipe.verl.cpu.sampler",
+    "trainer.v1.sampler.custom_sampler.name=QuickPollReplayBuffer",
+    f"+trainer.v1.sampler.sampler_kwargs.poll_interval={POLL_INTERVAL}",
+    # what verl gives its own buffer but not a custom one (DAPO group filtering, refills, batch sizes), from the config
+    "+trainer.v1.sampler.sampler_kwargs.filter_groups=${algorithm.filter_groups}",
+    "+trainer.v1.sampler.sampler_kwargs.sync_refill_failed_groups=${trainer.v1.sampler.sync_refill_failed_groups}",
+    "+trainer.v1.sampler.sampler_kwargs.train_batch_size=${data.train_batch_size}",
+    "+trainer.v1.sampler.sampler_kwargs.gen_batch_size=${data.gen_batch_size}",
 ]
 
 # verl.trainer.main_ppo (recipes zero, reasoning_rl, all_scenarios_rl) with rollout `hf`
@@ -37,7 +61,16 @@ PPO = [
     "actor_rollout_ref.actor.use_torch_compile=false",
     "actor_rollout_ref.actor.fsdp_config.use_torch_compile=false",
     "actor_rollout_ref.ref.fsdp_config.use_torch_compile=false",
+    *PPO_SPEED,
 ]
+
+
+def needs_verls_replay_buffer(config) -> bool:
+    """Whether a composed main_ppo config runs an asynchronous trainer, whose replay buffer is another verl class: then
+    the quick-poll sampler of `PPO_SPEED` (a subclass of the sync buffer) is left out."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.select(config, "trainer.v1.trainer_mode", default="sync") != "sync"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,8 +38,6 @@ CODE_LANGUAGES = {"python": ("python", "py", "python3", "py3")}
 MAX_CODE_CHARS = 100_000
 FAILURE_KINDS = ("wrong_answer", "runtime_error", "timeout", "memory", "output_limit", "sandbox_violation",
                  "compile_error", "sandbox_error")
-_OPTIONS = {"mode", "timeout_s", "total_timeout_s", "memory_mb", "max_output_bytes", "max_tests", "backend",
-            "sandbox_fusion_url", "allow_unsandboxed", "language", "preamble"}
 PREAMBLE_MODES = ("call", "all", "none")  # which programs get the judge preamble (sandbox.PREAMBLE)
 
 
@@ -99,9 +97,8 @@ def _failure_kind(res: RunResult) -> str:
 
 
 def _validate(options: dict) -> None:
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise ValueError(f"unknown code reward option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+    """The values of `code_reward`'s options (its signature declares their names, defaults and types, checked by
+    `compose.check_options` before this)."""
     if options.get("mode", "pass_rate") not in ("pass_rate", "all_pass"):
         raise ValueError(f"code reward option mode must be 'pass_rate' or 'all_pass', got {options['mode']!r}")
     if options.get("backend", "local") not in ("local", "sandbox_fusion"):
@@ -112,9 +109,10 @@ def _validate(options: dict) -> None:
         raise ValueError(f"code reward option preamble must be one of {PREAMBLE_MODES}, got {options['preamble']!r}")
     if options.get("language", "python") not in CODE_LANGUAGES:
         raise ValueError(f"code reward language must be one of {sorted(CODE_LANGUAGES)}, got {options['language']!r}")
-    for key in ("timeout_s", "total_timeout_s"):
-        if key in options and not (isinstance(options[key], int | float) and options[key] > 0):
-            raise ValueError(f"code reward option {key} must be a positive number, got {options[key]!r}")
+    for key in ("timeout_s", "total_timeout_s", "memory_mb", "max_output_bytes", "max_tests"):
+        value = options.get(key)
+        if value is not None and not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
+            raise ValueError(f"code reward option {key} must be a positive number, got {value!r}")
     if options.get("backend", "local") == "local":
         level = isolation_level()  # logs the level at start-up
         if level != "bwrap" and not sandbox.unsandboxed_allowed(options.get("allow_unsandboxed", False)):
