@@ -4,18 +4,22 @@ Synthetic set: PROMPTS prompts x N responses (default 2,500 x 8 = 20k) in verl's
 boxed answers, with wrong, truncated, mixed-language, code-block and repetitive responses mixed in; lengths 0.3-3 kB.
 
 - ours: `r1_recipe.tools.rejection.run` (accuracy component = math-verify under the bounded pool's hard time
-  bounds, all filters, selection, shard files, report; the PNG plot is left out of the timing). Its reward pool is
-  started and warmed before the clock starts, as the peer's Ray is.
+  bounds, all filters, selection, shard files, report; the PNG plot is left out of the timing) with one reward worker
+  per core. Each run gets a new reward pool, started and warmed (every worker has imported its rewards) before the
+  clock starts, as the peer's Ray is; so no run finds the verdicts of an earlier one in the workers' caches.
 - peer: verl 0.9.1 `verl/trainer/main_eval.py` as it runs: a local Ray (num_cpus = cores) and its `process_item` remote
   task per prompt, which loads the custom reward function and calls it per response, `reward_fn(data_source, r,
   ground_truth)`; the function is verl's `default_compute_score` (for this data source: verl's string-normalising
   `math_reward`). `main_eval.main` itself is not called because in 0.9.1 it reads `config.custom_reward_function` while
   `process_item` reads `config.reward.custom_reward_function`; the loop below is its loop. Peer only scores: no
-  filters, no output set. Ray start-up is excluded from the peer's time.
+  filters, no output set. Ray start-up is excluded from the peer's time, and every Ray worker has imported
+  `main_eval` and the reward before the clock starts.
 
-Each is run `--repeat` times (default 2), alternating, and the best time of each counts: on a shared machine the load
-of other jobs varies from one run to the next. Run: `python bench/rejection_bench.py [--prompts 2500] [--n 8]`.
-Prints one summary line with the ratio.
+Both use every core of the machine (`os.sched_getaffinity`): ours its parent process and one reward worker per core,
+the peer its driver, Ray's own processes and one worker per core. Each is run `--repeat` times (default 3),
+alternating; on a shared machine the load of other jobs varies from one run to the next, so the summary gives the
+ratio of the best times and the median (min-max) of the ratios of the runs paired in turn.
+Run: `python bench/rejection_bench.py [--prompts 2500] [--n 8]`. Prints one summary line with the ratio.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -83,9 +88,25 @@ def run_peer(df: pd.DataFrame, tmp: str, cpus: int, source: str = PEER_REWARD, l
     with open(path, "w") as f:
         f.write(source)
     config = OmegaConf.create({"reward": {"custom_reward_function": {"path": path, "name": "compute_score"}}})
+    def warm_worker(config) -> int:
+        """In a Ray worker: what `process_item` imports and loads, then this worker's pid (held briefly, so that the
+        warm-up tasks of one round land on different workers). Defined here so that Ray ships it by value."""
+        from verl.trainer.main_eval import process_item  # noqa: F401
+        from verl.trainer.ppo.reward import get_custom_reward_fn
+
+        get_custom_reward_fn(config)
+        time.sleep(0.3)
+        return os.getpid()
+
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
-        ray.get(process_item.remote(config, DATA_SOURCE, list(df.responses[0][:1]), df.reward_model[0]))  # warm
+        warm = ray.remote(warm_worker)
+        seen: set[int] = set()
+        for _ in range(20):  # every worker imports main_eval and the reward before the clock starts
+            seen.update(ray.get([warm.remote(config) for _ in range(cpus)]))
+            if len(seen) >= cpus:
+                break
+        ray.get(process_item.remote(config, DATA_SOURCE, list(df.responses[0][:1]), df.reward_model[0]))
         t0 = time.perf_counter()
         tasks = [process_item.remote(config, df.data_source[i], df.responses[i], df.reward_model[i])
                  for i in range(len(df))]
@@ -101,13 +122,18 @@ def run_peer(df: pd.DataFrame, tmp: str, cpus: int, source: str = PEER_REWARD, l
     return elapsed
 
 
-def warm_composer():
-    """Our reward pool, started and warm (as the peer's Ray is started and warmed before its clock starts)."""
-    from r1_recipe.core.rewards.compose import Composer
-    from r1_recipe.tools.rejection import RejectionConfig
+def warm_composer(cpus: int, tmp: str):
+    """A new reward pool with one worker per core, started and warm (as the peer's Ray is started and warmed before
+    its clock starts): every worker has imported the rewards and filters (when it started) and run a small
+    rejection sampling of other prompts (so it has run every step once, as the peer's warm-up task has)."""
+    from r1_recipe.tools.rejection import ACCURACY_ONLY, RejectionConfig, make_composer, run
 
-    composer = Composer(RejectionConfig().reward)
-    list(composer.score_many([("\\boxed{1}", "1", None)] * 8 * composer.pool.workers))
+    composer = make_composer(RejectionConfig(reward={**ACCURACY_ONLY, "workers": cpus}))
+    warm = os.path.join(tmp, "warm.parquet")
+    if not os.path.exists(warm):
+        make_set(8 * cpus, 8, seed=1).to_parquet(warm)
+    run([warm], tempfile.mkdtemp(dir=tmp), RejectionConfig(shard_size=1), progress=False, plot=False,
+        composer=composer)
     return composer
 
 
@@ -129,31 +155,33 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--peer-math-verify", action="store_true",
                         help="also time main_eval with verl's math-verify scorer (the verifier ours uses)")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs of each, alternating; the best of each counts (a shared machine's load varies)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each, alternating (a shared machine's load varies from run to run)")
     args = parser.parse_args()
-    cpus = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         df = make_set(args.prompts, args.n)
         gen = os.path.join(tmp, "gen.parquet")
         df.to_parquet(gen)
         total = args.prompts * args.n
-        composer = warm_composer()
         times_ours, times_peer = [], []
-        try:
-            for attempt in range(args.repeat):
+        for attempt in range(args.repeat):
+            composer = warm_composer(cpus, tmp)
+            try:
                 times_ours.append(run_ours(gen, tmp, composer, attempt)[0])
-                times_peer.append(run_peer(pd.read_parquet(gen), tmp, cpus))
-        finally:
-            composer.pool.close()
+            finally:
+                composer.pool.close()
+            times_peer.append(run_peer(pd.read_parquet(gen), tmp, cpus))
         ours, peer = min(times_ours), min(times_peer)
+        pairs = sorted(p / o for o, p in zip(times_ours, times_peer, strict=True))
         extra = ""
         if args.peer_math_verify:
             peer_mv = run_peer(pd.read_parquet(gen), tmp, cpus, PEER_REWARD_MATH_VERIFY, "math_verify")
             extra = f" | peer with verl math_verify {total / peer_mv:.0f} resp/s, ratio {peer_mv / ours:.2f}x"
-    print(f"rejection_bench: {total} responses on {cpus} cores (load {os.getloadavg()[0]:.1f}), best of "
-          f"{args.repeat} | ours (score+filter+select+write) {total / ours:.0f} resp/s | verl main_eval process_item "
-          f"(score only) {total / peer:.0f} resp/s | ratio ours/peer {peer / ours:.2f}x{extra}")
+    print(f"rejection_bench: {total} responses on {cpus} cores (load {os.getloadavg()[0]:.1f}), {args.repeat} runs "
+          f"each | ours (score+filter+select+write) best {total / ours:.0f} resp/s | verl main_eval process_item "
+          f"(score only) best {total / peer:.0f} resp/s | ratio ours/peer {peer / ours:.2f}x (best times); per pair "
+          f"median {statistics.median(pairs):.2f}x, min {pairs[0]:.2f}x, max {pairs[-1]:.2f}x{extra}")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ from r1_recipe.tools.filters import (
     FILTER_NAMES,
     Candidate,
     FilterConfig,
+    check_paragraphs,
     first_failure,
     jaccard,
     judge_verdict,
     repeat_ratio,
+    repetitive,
     select,
     selection_order,
     shingles,
@@ -107,6 +109,31 @@ def test_random_selection_is_seeded_by_prompt_and_repeatable():
 def test_shingle_similarity_ignores_case_and_punctuation():
     assert jaccard(shingles("A b, c d e f!"), shingles("a B c d. e f")) == 1.0
     assert jaccard(shingles("a b c d e f"), shingles("a b c d e g")) == pytest.approx(1 / 3)
+
+
+# ASCII texts take the bytes fast paths; " ·" (a non-ASCII separator, no word) sends the same words down the regex path
+FAST_PATH_TEXTS = ["Step 1: we add 3 and 4. " * 12, "snake_case x_1 and 2x_y, A-B a.b " * 9, "3 plus 4 is 7. " * 20,
+                   "Straße x_ü Ünder 42 ok " * 8, "我们 合并 3 与 4 。" * 10, "ab " * 25 + "cd ef " * 3,
+                   "a b c d e f g h i j k l m n o p q r s t u v", "too short", ""]
+
+
+@pytest.mark.parametrize("text", FAST_PATH_TEXTS)
+def test_fast_paths_give_the_regex_paths_verdicts(text):
+    slow = text + " ·"
+    for n in (1, 2, 3, 10):
+        assert repeat_ratio(text, n) == repeat_ratio(slow, n)
+        for limit in (-0.1, 0.0, 0.1, 0.3, 0.5, 0.9, 1.0):  # the early exit reads only part of the n-grams
+            assert repetitive(text, n, limit) is (repeat_ratio(text, n) > limit)
+    assert sorted(map(repr, shingles(text))) == sorted(map(repr, shingles(slow)))
+    for units in (1, 2, 3, 5, 8, 40, 600):  # ASCII paragraphs too short to hold `units` words are not counted
+        cfg = FilterConfig(max_paragraph_units=units)
+        assert check_paragraphs(cand(text), cfg) == check_paragraphs(cand(slow), cfg)
+
+
+def test_shingles_treat_underscores_and_digits_as_word_characters_in_every_script():
+    assert shingles("a_b 12 C", 2) == frozenset({(b"a_b", b"12"), (b"12", b"c")})
+    assert shingles("a_b 12 É", 2) == frozenset({(b"a_b", b"12"), (b"12", "é".encode())})
+    assert jaccard(shingles("x_1 y z w v u"), shingles("X_1, y z w v u!")) == 1.0
 
 
 def test_bad_configuration_fails_naming_the_value():

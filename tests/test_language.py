@@ -10,6 +10,7 @@ from r1_recipe.core.rewards.language import (
     chain_of_thought,
     count_units,
     detect_language,
+    language_mixed,
     language_reward,
     language_share,
     resolve_target,
@@ -69,6 +70,19 @@ def test_chain_of_thought_is_the_think_block():
     assert chain_of_thought("opened by the prompt </think> answer") == "opened by the prompt "
     assert chain_of_thought("<think> never closed") == " never closed"
     assert chain_of_thought("no tags <answer>7</answer>") == "no tags  7 "
+
+
+@pytest.mark.parametrize("text", ["We add sin x and Cos y, a b c, then LOG 2x_1 to it.", "ab", "a", "", "x_y z1 22 ok",
+                                  "Straße und Größe", "θ is the angle", "αβ γδ words", "我们 add 3", "x" * 5])
+def test_ascii_fast_paths_agree_with_the_script_regexes(text):
+    # " ·": a non-ASCII character of no script, which sends the same words down the regex path
+    assert count_units(text, strip=False) == count_units(text + " ·", strip=False)
+    assert count_units(text) == count_units(text + " ·")
+    for target in (None, "en", "fr", "zh", "el"):
+        language = target or detect_language(text)  # a text with no tags is its own reasoning
+        for share in (0.0, 0.5, 0.95, 1.0, 1.01):
+            expected = language is not None and language_share(text, language)[0] < share
+            assert language_mixed(text, target=target, min_share=share) is expected
 
 
 def test_reward_is_the_share_of_target_language_words_in_the_reasoning_only():

@@ -16,6 +16,7 @@ from r1_recipe.core.rewards.math import (
     verify_batch,
     vote_key,
 )
+from r1_recipe.core.rewards.math.reward import gold_texts
 from r1_recipe.rewards import get
 
 # --- extraction ------------------------------------------------------------------------------------------------
@@ -45,6 +46,24 @@ from r1_recipe.rewards import get
 )
 def test_extract_answer_finds_the_final_answer_or_says_why_not(text, expected):
     assert extract_answer(text) == expected
+
+
+def test_unclosed_reasoning_never_counts_unless_think_policy_allows_it():
+    for text in ("<think> it is \\boxed{42} and I go on", "<think> it is \\boxed{4", "<think> Answer: 5", "<think>"):
+        assert extract_answer(text, think_policy="ignore") == (None, "unclosed_think")
+    assert extract_answer("<think> it is \\boxed{42} and I go on", think_policy="allow") == ("42", "think:boxed")
+    assert extract_answer("<think> it is \\boxed{4", think_policy="allow") == (None, "unclosed_think")
+    # turn markers, with ASCII or full-width bars, and thought-tag aliases are still read
+    assert extract_answer("<｜User｜>\\boxed{1}<｜Assistant｜><think>x</think> \\boxed{2}") == ("2", "boxed")
+    assert extract_answer("<|begin_of_thought|>\\boxed{1}<|end_of_thought|> \\boxed{3}") == ("3", "boxed")
+
+
+def test_gold_texts_are_a_fresh_list_each_time():
+    golds = gold_texts("#### 72")
+    assert golds == ["72"]
+    golds.append("73")  # the caller's list: the remembered golds are not changed
+    assert gold_texts("#### 72") == ["72"]
+    assert gold_texts("") == [] and gold_texts(["7", "\\boxed{8}"]) == ["7", "8"]
 
 
 def test_fallbacks_are_configurable_and_last_number_is_opt_in():

@@ -11,6 +11,7 @@ and returns the first reason, so every dropped response is counted under exactly
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import re
 from collections.abc import Sequence
@@ -23,6 +24,11 @@ _FENCE = re.compile(r"^\s*```", re.M)
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _NORM = re.compile(r"\W+", re.U)
 _UNIT_TOKENS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+", re.U)
+# ASCII text, the common case, tokenised by bytes.translate + split in C (the regexes' tokens, several times faster):
+# letters lower-cased, the token's other characters kept, everything else a separator
+_ASCII_UNITS = bytes(b | 0x20 if chr(b).isalpha() else b if chr(b).isalnum() else 0x20 for b in range(128)) + b" " * 128
+_ASCII_WORDS = bytes(b | 0x20 if chr(b).isalpha() else b if chr(b).isalnum() or b == 0x5F else 0x20
+                     for b in range(128)) + b" " * 128
 
 SELECTION_RULES = ("random", "shortest", "first")
 JUDGE_TRUE = frozenset({"1", "true", "yes", "correct", "right", "pass", "passed", "y"})
@@ -108,10 +114,15 @@ def check_structure(c: Candidate, cfg: FilterConfig) -> str:
     return f"format:{reason}" if reason else ""
 
 
+def _units(text: str) -> list:
+    """The units of `text`, lower case: words and CJK characters (bytes for ASCII text, else str)."""
+    return text.encode().translate(_ASCII_UNITS).split() if text.isascii() else _UNIT_TOKENS.findall(text.lower())
+
+
 def repeat_ratio(text: str, n: int) -> float:
     """Share of the unit n-grams of `text` that repeat an earlier one (0: none, near 1: one loop); units are words
     and CJK characters. Texts shorter than 2n units give 0."""
-    units = _UNIT_TOKENS.findall(text.lower())
+    units = _units(text)
     total = len(units) - n + 1
     if total < n + 1:
         return 0.0
@@ -119,8 +130,33 @@ def repeat_ratio(text: str, n: int) -> float:
     return 1.0 - distinct / total
 
 
+def repetitive(text: str, n: int, max_ratio: float) -> bool:
+    """`repeat_ratio(text, n) > max_ratio`, reading only the n-grams the verdict needs: it stops as soon as enough
+    distinct n-grams were seen for a ratio within the limit, or too few are left for one. The least such count is
+    found with `repeat_ratio`'s own float expression, so the verdict is the same."""
+    units = _units(text)
+    total = len(units) - n + 1
+    if total < n + 1:
+        return 0.0 > max_ratio
+    lo, hi = 0, total + 1  # the least count of distinct n-grams that is not too repetitive (total + 1: none is)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if 1.0 - mid / total > max_ratio else (lo, mid)  # non-increasing in `mid`
+    grams = zip(*(units[i:] for i in range(n)), strict=False)
+    seen: set = set()
+    read = 0
+    while True:
+        want = lo - len(seen)  # distinct n-grams still missing; each of the next `want` may be one
+        if want <= 0:
+            return False
+        if want > total - read:
+            return True
+        seen.update(itertools.islice(grams, want))
+        read += want
+
+
 def check_repetition(c: Candidate, cfg: FilterConfig) -> str:
-    return "repetition" if repeat_ratio(c.response, cfg.repeat_ngram) > cfg.max_repeat_ratio else ""
+    return "repetition" if repetitive(c.response, cfg.repeat_ngram, cfg.max_repeat_ratio) else ""
 
 
 def check_language(c: Candidate, cfg: FilterConfig) -> str:
@@ -129,16 +165,18 @@ def check_language(c: Candidate, cfg: FilterConfig) -> str:
 
 
 def check_paragraphs(c: Candidate, cfg: FilterConfig) -> str:
+    limit = cfg.max_paragraph_units
     for paragraph in _PARAGRAPH.split(strip_eos(c.response)):
-        # a unit takes at least one character: shorter paragraphs cannot be too long
-        if len(paragraph) > cfg.max_paragraph_units and \
-                sum(count_units(paragraph, strip=False).values()) > cfg.max_paragraph_units:
+        # a unit takes at least one character, and in ASCII text (only words of two letters or more, apart) three
+        # less one: shorter paragraphs cannot be too long, and need no counting
+        if len(paragraph) > limit and (not paragraph.isascii() or (len(paragraph) + 1) // 3 > limit) and \
+                sum(count_units(paragraph, strip=False).values()) > limit:
             return "long_paragraph"
     return ""
 
 
 def check_code_blocks(c: Candidate, cfg: FilterConfig) -> str:
-    return "code_block" if not c.is_code and _FENCE.search(c.response) else ""
+    return "code_block" if not c.is_code and "```" in c.response and _FENCE.search(c.response) else ""
 
 
 def check_correct(c: Candidate, cfg: FilterConfig) -> str:
@@ -192,9 +230,12 @@ def judge_verdict(value) -> bool | None:
     return None if not text else text in JUDGE_TRUE
 
 
-def shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
-    """The word n-grams of `text` (lower case, punctuation ignored), built by zip in C."""
-    words = _NORM.sub(" ", text.lower()).split()
+def shingles(text: str, n: int = 5) -> frozenset[tuple[bytes, ...]]:
+    """The word n-grams of `text` (lower case, punctuation ignored; words as UTF-8 bytes), built by zip in C."""
+    if text.isascii():
+        words = text.encode().translate(_ASCII_WORDS).split()
+    else:
+        words = [w.encode("utf-8", "surrogatepass") for w in _NORM.sub(" ", text.lower()).split()]
     if len(words) < n:
         return frozenset({tuple(words)})
     return frozenset(zip(*(words[i:] for i in range(n)), strict=False))
@@ -203,7 +244,17 @@ def shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
 def jaccard(a: frozenset, b: frozenset) -> float:
     if not a and not b:
         return 1.0
-    return len(a & b) / len(a | b)
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)
+
+
+def _similar(a: frozenset, b: frozenset, threshold: float) -> bool:
+    """`jaccard(a, b) >= threshold`, without intersecting sets whose sizes alone rule it out (the Jaccard index is
+    at most the smaller size over the larger, and float division keeps that order)."""
+    small, large = sorted((len(a), len(b)))
+    if large and small / large < threshold:
+        return False
+    return jaccard(a, b) >= threshold
 
 
 def selection_order(responses: Sequence[str], rule: str, key: str = "", seed: int = 0) -> list[int]:
@@ -226,16 +277,27 @@ def select(responses: Sequence[str], passed: Sequence[bool], cfg: FilterConfig, 
     duplicate of one already kept, stop at K. Returns one label per response: "kept", "near_duplicate", "over_k",
     or "" for responses that failed a filter earlier."""
     labels = ["" for _ in responses]
-    kept: list[frozenset] = []
+    kept: list[int] = []
+    sh: dict[int, frozenset] = {}  # shingles, computed when there is something to compare them with
+
+    def of(i: int) -> frozenset:
+        if i not in sh:
+            sh[i] = shingles(responses[i])
+        return sh[i]
+
     for i in selection_order(responses, cfg.selection, key, cfg.seed):
         if not passed[i]:
             continue
-        sh = shingles(responses[i])
-        if any(jaccard(sh, other) >= cfg.dedup_threshold for other in kept):
+        if any(_similar(of(i), of(j), cfg.dedup_threshold) for j in kept):
             labels[i] = "near_duplicate"
         elif len(kept) >= cfg.k:
             labels[i] = "over_k"
         else:
-            kept.append(sh)
+            kept.append(i)
             labels[i] = "kept"
     return labels
+
+
+def select_batch(batch: Sequence[tuple[Sequence[str], Sequence[bool], str]], cfg: FilterConfig) -> list[list[str]]:
+    """`select` for each `(responses, passed, key)` of a batch (one call of a reward worker for many prompts)."""
+    return [select(responses, passed, cfg, key=key) for responses, passed, key in batch]

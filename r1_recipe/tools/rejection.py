@@ -19,6 +19,10 @@ filter, kept-per-prompt histogram, length distribution), `lengths.png`, and with
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import gc
+import importlib
 import json
 import logging
 import os
@@ -40,6 +44,7 @@ from r1_recipe.tools.filters import (
     content_failure,
     judge_verdict,
     select,
+    select_batch,
 )
 from r1_recipe.tools.generations import (
     THINK_HELP,
@@ -113,6 +118,17 @@ class Shard:
     malformed: list = field(default_factory=list)  # records of unreadable rows
     scores: dict = field(default_factory=dict)     # candidate index -> reward result
     failures: list = field(default_factory=list)   # (filter, reason) per response; ("", "") when it passed
+    labels: list = field(default_factory=list)     # the selection's label per response (empty: not selected yet)
+
+    def prompts(self) -> Iterator[range]:
+        """The candidate indices of each prompt, in order."""
+        i = 0
+        while i < len(self.cands):
+            end = i + 1
+            while end < len(self.cands) and self.meta[end][0] == self.meta[i][0]:
+                end += 1
+            yield range(i, end)
+            i = end
 
 
 def prepare_shard(rows: pd.DataFrame, start: int, cfg: RejectionConfig, index: int = 0) -> Shard:
@@ -202,31 +218,87 @@ def score_shards(shards: Iterable[Shard], composer, cfg: RejectionConfig) -> Ite
         k += 1
 
 
+SELECT_BATCH = 32  # prompts per selection call in the reward workers
+
+
+def _selection(shard: Shard, group: range, cfg: RejectionConfig) -> tuple[list[str], list[bool], str]:
+    """`select`'s arguments for one prompt: the texts (blank where a filter dropped the response: selection skips
+    those, and only their count matters), which passed every filter, the prompt key of the seeded shuffle."""
+    passed = [not shard.failures[k][0] for k in group]
+    texts = [shard.cands[k].response if ok else "" for k, ok in zip(group, passed, strict=True)]
+    return texts, passed, json.dumps(shard.meta[group[0]][3], sort_keys=True)
+
+
+def select_shards(shards: Iterable[Shard], pool, cfg: RejectionConfig, timeout: float,
+                  depth: int = 4) -> Iterator[Shard]:
+    """Yield each scored and filtered shard, in order, with its selection `labels`. Prompts where two or more
+    responses passed every filter are selected in the reward workers, `SELECT_BATCH` at a time, while this process
+    goes on reading verdicts (the near-duplicate check builds word 5-gram sets, the costliest step left here); the
+    others here, where there is nothing to compare. A batch the pool gives no answer on (its deadline, a dead
+    worker) is selected here: the same function, so the same labels. At most `depth` shards wait for their labels."""
+    pending: collections.deque = collections.deque()
+
+    def submit(shard: Shard):
+        batches, batch, where = [], [], []
+        shard.labels = [""] * len(shard.cands)
+        for group in shard.prompts():
+            args = _selection(shard, group, cfg)
+            if sum(args[1]) < 2:  # nothing to compare: no 5-gram sets are built
+                shard.labels[group.start:group.stop] = select(*args[:2], cfg.filters, key=args[2])
+                continue
+            batch.append(args)
+            where.append(group)
+            if len(batch) == SELECT_BATCH:
+                batches.append((batch, where))
+                batch, where = [], []
+        if batch:
+            batches.append((batch, where))
+        return [(pool.submit(select_batch, b, cfg.filters, timeout=timeout), b, w) for b, w in batches]
+
+    def finish(shard: Shard, calls) -> Shard:
+        for future, batch, where in calls:
+            try:
+                labels = future.result()
+            except Exception as e:  # no answer from the pool: select here
+                logger.debug("selection in the reward workers failed (%s); selecting here", e)
+                labels = select_batch(batch, cfg.filters)
+            for group, group_labels in zip(where, labels, strict=True):
+                shard.labels[group.start:group.stop] = group_labels
+        return shard
+
+    try:
+        for shard in shards:
+            pending.append((shard, submit(shard)))
+            while pending and (len(pending) > depth or all(f.done() for f, _, _ in pending[0][1])):
+                yield finish(*pending.popleft())
+        while pending:
+            yield finish(*pending.popleft())
+    finally:
+        for _, calls in pending:
+            for future, _, _ in calls:
+                future.cancel()
+
+
 def process_shard(shard: Shard, cfg: RejectionConfig) -> pd.DataFrame:
-    """The per-prompt selection of a scored and filtered shard; one record per response (columns `SHARD_COLUMNS`),
-    `status` "kept" or the filter that dropped it."""
+    """The records of a scored and filtered shard, after the per-prompt selection (`shard.labels`, made here when
+    empty); one record per response (columns `SHARD_COLUMNS`), `status` "kept" or the filter that dropped it."""
     cands, meta, failures = shard.cands, shard.meta, shard.failures
+    if not shard.labels:
+        shard.labels = [""] * len(cands)
+        for group in shard.prompts():
+            texts, passed, key = _selection(shard, group, cfg)
+            shard.labels[group.start:group.stop] = select(texts, passed, cfg.filters, key=key)
     records = []
-    i = 0
-    while i < len(cands):  # per prompt: selection among the responses that passed every filter
-        p = meta[i][0]
-        j_end = i
-        while j_end < len(cands) and meta[j_end][0] == p:
-            j_end += 1
-        group = range(i, j_end)
-        labels = select([cands[k].response for k in group], [not failures[k][0] for k in group], cfg.filters,
-                        key=json.dumps(meta[i][3], sort_keys=True))
-        for k, label in zip(group, labels, strict=True):
-            prompt_index, response_index, data_source, prompt_msgs = meta[k]
-            status = failures[k][0] or label
-            result = shard.scores.get(k, {})
-            messages = None
-            if status == "kept":
-                messages = [*prompt_msgs, {"role": "assistant", "content": sft_assistant(cands[k].response)}]
-            records.append(_record(prompt_index, response_index, data_source, cands[k].acc, result, status,
-                                   failures[k][1] or ("" if status == "kept" else status),
-                                   len(cands[k].response), messages))
-        i = j_end
+    for k, label in enumerate(shard.labels):
+        prompt_index, response_index, data_source, prompt_msgs = meta[k]
+        status = failures[k][0] or label
+        result = shard.scores.get(k, {})
+        messages = None
+        if status == "kept":
+            messages = [*prompt_msgs, {"role": "assistant", "content": sft_assistant(cands[k].response)}]
+        records.append(_record(prompt_index, response_index, data_source, cands[k].acc, result, status,
+                               failures[k][1] or ("" if status == "kept" else status), len(cands[k].response),
+                               messages))
     records.extend(shard.malformed)
     records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
     return pd.DataFrame.from_records(records, columns=SHARD_COLUMNS)
@@ -248,6 +320,21 @@ def _record(prompt_index, response_index, data_source, acc, result: dict, status
 
 # ---------------------------------------------------------------- the run
 
+@contextlib.contextmanager
+def _fewer_collections(young: int = 20_000):
+    """Python's cyclic collector, run less often while the responses stream through: it starts after every 700 new
+    containers, and this loop makes dozens per response (verdicts, records), so at the default it walks the heap
+    some thousand times per 10^4 responses, ~25% of this process's time. Unreachable cycles are still collected,
+    per `young` new containers; the threshold is restored after."""
+    old = gc.get_threshold()
+    if old[0]:  # 0: the collector is off, leave it so
+        gc.set_threshold(max(old[0], young), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
 def _input_fingerprint(paths: list[str]) -> list:
     out = []
     for p in paths:
@@ -256,14 +343,21 @@ def _input_fingerprint(paths: list[str]) -> list:
     return out
 
 
+def make_composer(cfg: RejectionConfig):
+    """The reward pool of a run (`run`'s `composer`): its workers also import the filters when they start, since they
+    run them next to the scoring."""
+    from r1_recipe.core.rewards.compose import Composer
+
+    return Composer(cfg.reward, setup=((importlib.import_module, (content_failure.__module__,)),))
+
+
 def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None = None, overwrite: bool = False,
         progress: bool = True, plot: bool = True, composer=None, reward_recipe: str | None = None) -> dict:
     """The whole step; returns the report. Resumable: shards already in `out/shards/` are not recomputed.
-    `reward_recipe`: the recipe `cfg.reward` comes from, whose chat template tells whether the prompts opened
-    `<think>` when `cfg.think_in_prompt` is None and the inputs do not record it."""
+    `composer`: a reward pool to use (`make_composer`), else one is started and closed here. `reward_recipe`: the
+    recipe `cfg.reward` comes from, whose chat template tells whether the prompts opened `<think>` when
+    `cfg.think_in_prompt` is None and the inputs do not record it."""
     from dataclasses import replace
-
-    from r1_recipe.core.rewards.compose import Composer
 
     cfg = cfg or RejectionConfig()
     out = Path(out)
@@ -296,7 +390,7 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
         logger.info("resuming: %d of %d shards already done", done, n_shards)
     own_composer = composer is None and done < n_shards
     if own_composer:
-        composer = Composer(cfg.reward)
+        composer = make_composer(cfg)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -310,11 +404,13 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
                 bar.update(len(rows))
 
     try:
-        for shard in score_shards(todo(), composer, cfg):
-            records = process_shard(shard, cfg)
-            atomic_write(paths[shard.index], lambda p, r=records: r.to_parquet(p, index=False))
-            if bar is not None:
-                bar.update(shard.rows)
+        with _fewer_collections():
+            scored = score_shards(todo(), composer, cfg)
+            for shard in select_shards(scored, composer.pool, cfg, composer.cfg.timeout_s):
+                records = process_shard(shard, cfg)
+                atomic_write(paths[shard.index], lambda p, r=records: r.to_parquet(p, index=False))
+                if bar is not None:
+                    bar.update(shard.rows)
     finally:
         if bar is not None:
             bar.close()

@@ -9,7 +9,7 @@ Registers, at import time (verl only imports this module, never calls it):
 - the bound on DAPO's dynamic sampling, `algorithm.filter_groups.max_num_gen_batches` (r1_recipe.verl.dynamic_sampling);
 - OmegaConf resolver `r1_template` (`custom_chat_template: ${r1_template:r1_zero}`);
 - Hydra's search path for the recipes (pkg://verl.trainer.config, pkg://r1_recipe.recipes: r1_recipe.verl.searchpath);
-- rollout `hf` (`actor_rollout_ref.rollout.name=hf`, r1_recipe.verl.cpu.hf_rollout), on every host, when verl's
+- rollout `hf` (`actor_rollout_ref.rollout.name=hf`, r1_recipe.verl.hf_rollout), on every host, when verl's
   rollout modules are imported;
 - on hosts with no accelerator only: verl platform `cpu` (r1_recipe.verl.cpu.platform).
 
@@ -102,7 +102,7 @@ except Exception:
 
 # Rollout `hf` (Hugging Face generate on the CPU or the trainer's GPU; vLLM stays the default), on every host.
 try:
-    from r1_recipe.verl.cpu.hf_rollout import install as _install_hf_rollout
+    from r1_recipe.verl.hf_rollout import install as _install_hf_rollout
 
     _install_hf_rollout()
 except Exception:

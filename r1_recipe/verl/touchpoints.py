@@ -209,9 +209,9 @@ RECEIVED: dict[str, dict[str, str]] = {
     "r1_recipe.verl.dynamic_sampling:bound_sample": {"buffer": REPLAY_BUFFER},
     "r1_recipe.verl.dynamic_sampling:patch_trainer_module": {"module": f"{TRAINER_MODULE}:"},
     "r1_recipe.verl.dynamic_sampling:wrap_build_replay_buffer._build_replay_buffer": {"self": PPO_TRAINER},
-    "r1_recipe.verl.cpu.hf_rollout:_register_replica": {"replica": "verl.workers.rollout.replica:"},
-    "r1_recipe.verl.cpu.hf_rollout:_register_adapter": {"base": "verl.workers.rollout.base:"},
-    "r1_recipe.verl.cpu.hf_rollout:_replica_class.HFReplica._placement": {"platform": PLATFORM},
+    "r1_recipe.verl.hf_rollout:_register_replica": {"replica": "verl.workers.rollout.replica:"},
+    "r1_recipe.verl.hf_rollout:_register_adapter": {"base": "verl.workers.rollout.base:"},
+    "r1_recipe.verl.hf_rollout:_replica_class.HFReplica._placement": {"platform": PLATFORM},
     "r1_recipe.verl.searchpath:_register": {"module": f"{HYDRA_PLUGINS_MODULE}:"},
 }
 

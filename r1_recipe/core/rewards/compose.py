@@ -30,6 +30,7 @@ is 0; `r1/reward/infra_failures` counts them per step.
 
 from __future__ import annotations
 
+import _signal
 import collections
 import functools
 import logging
@@ -269,7 +270,8 @@ def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: flo
         hard, late = min(budget_end, hard), "step_budget"
     soft = hard - SOFT_MARGIN_S
     alarm = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGALRM, _on_alarm) if alarm else None
+    # `_signal.signal`: `signal.signal` wraps the old handler in an enum by way of a caught ValueError (~3 us a call)
+    previous = _signal.signal(signal.SIGALRM, _on_alarm) if alarm else None
     try:
         outs = []
         for i, (fn, opts, why) in enumerate(zip(fns, options, skip, strict=True)):
@@ -290,7 +292,7 @@ def score_sample(fns, options, skip, sample, with_signals: bool, budget_end: flo
         return outs, signals, extra
     finally:
         if alarm:
-            signal.signal(signal.SIGALRM, previous)
+            _signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------- the parent side
@@ -323,40 +325,47 @@ class Composer:
         self._budget_end: float | None = None
 
     @functools.cached_property
+    def _weighted(self) -> tuple[tuple[str, float], ...]:
+        """(name, weight) of every score in the sum: the components, then the reward model when configured."""
+        rm = self.cfg.reward_model
+        return tuple((c.name, c.weight) for c in self.cfg.components) + ((("reward_model", rm.weight),) if rm else ())
+
+    @functools.cached_property
     def keys(self) -> list[str]:
-        names = [c.name for c in self.cfg.components] + (["reward_model"] if self.cfg.reward_model else [])
+        names = [n for n, _ in self._weighted]
         return ["score", "acc", "pred", *names, *(f"{n}_reason" for n in names), INFRA_KEY]
+
+    @functools.cached_property
+    def _acc_index(self) -> int | None:
+        names = [c.name for c in self.cfg.components]
+        return None if self.cfg.acc_component is None else names.index(self.cfg.acc_component)
 
     def assemble(self, outputs: Iterable[RewardOutput], model_out: RewardOutput | None = None) -> dict:
         """Weighted sum plus the fixed key set; `outputs` in component order, `model_out` the reward model's score
         (only with `reward_model` configured; None on a rule-scored row)."""
         outputs = list(outputs)
-        info: dict = {}
-        total = 0.0
-        weighted = list(zip(self.cfg.components, outputs, strict=True))
         if self.cfg.reward_model is not None:
-            weighted.append((Component("reward_model", self.cfg.reward_model.weight),
-                             model_out or RewardOutput(0.0, RULE_ROW)))
+            outputs.append(model_out or RewardOutput(0.0, RULE_ROW))
+        total = 0.0
+        scores = []
         infra = []
-        for c, out in weighted:
+        for (name, weight), out in zip(self._weighted, outputs, strict=True):
             score = float(out.score) if math.isfinite(out.score) else 0.0
-            total += c.weight * score
-            info[c.name] = score
-            info[f"{c.name}_reason"] = out.reason or ""
+            total += weight * score
+            scores.append(score)
             if out.infra:
-                infra.append((c.name, out.reason))
-        acc_out = None
-        if self.cfg.acc_component is not None:
-            acc_out = outputs[[c.name for c in self.cfg.components].index(self.cfg.acc_component)]
-        info["score"] = total
-        info["acc"] = info[self.cfg.acc_component] if acc_out is not None else total
-        # `pred` drives verl's maj@N, which votes by string equality: the vote key (when the component gives one,
-        # e.g. math: 0.5 and \frac{1}{2} -> "1/2", \frac{\sqrt2}{2} and \frac{1}{\sqrt2} -> "≈0.7071067812") makes
-        # those votes equivalence-aware.
-        info["pred"] = str(acc_out.info.get("key") or acc_out.pred or "") if acc_out is not None else ""
-        info[INFRA_KEY] = float(bool(infra))
+                infra.append((name, out.reason))
+        acc, pred = total, ""
+        if self._acc_index is not None:
+            acc_out = outputs[self._acc_index]
+            acc = scores[self._acc_index]
+            # `pred` drives verl's maj@N, which votes by string equality: the vote key (when the component gives one,
+            # e.g. math: 0.5 and \frac{1}{2} -> "1/2", \frac{\sqrt2}{2} and \frac{1}{\sqrt2} -> "≈0.7071067812")
+            # makes those votes equivalence-aware.
+            pred = str(acc_out.info.get("key") or acc_out.pred or "")
         self._record(infra)
-        return {k: info[k] for k in self.keys}
+        return dict(zip(self.keys, (total, acc, pred, *scores, *(out.reason or "" for out in outputs),
+                                    float(bool(infra))), strict=True))
 
     def _record(self, infra: list[tuple[str, str]]) -> None:
         """Log infra failures, (component, reason) pairs (the first few one by one), and warn loudly when a window's
@@ -383,9 +392,14 @@ class Composer:
                 self._window, self._window_reasons = [0, 0], {}
 
     def _plan(self, truncated: bool, model_row: bool) -> tuple[str, ...]:
-        cut = truncated and not self.cfg.score_truncated
-        return tuple("truncated" if cut else MODEL_ROW if model_row and c.name == self.cfg.acc_component else ""
-                     for c in self.cfg.components)
+        return self._plans[bool(truncated and not self.cfg.score_truncated), bool(model_row)]
+
+    @functools.cached_property
+    def _plans(self) -> dict[tuple[bool, bool], tuple[str, ...]]:
+        """The skip plan per (cut as truncated, model-scored row): per component, why it gets 0 without running."""
+        return {(cut, model_row): tuple("truncated" if cut else MODEL_ROW if model_row and c.name ==
+                                        self.cfg.acc_component else "" for c in self.cfg.components)
+                for cut in (False, True) for model_row in (False, True)}
 
     def _finish(self, skip, result, failure: RewardOutput | None, model_out, truncated: bool, signals: bool) -> dict:
         if result is None:  # the whole sample failed in the pool: every component that should have run gets why

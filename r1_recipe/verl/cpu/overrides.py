@@ -40,7 +40,7 @@ PPO_SPEED = [
 ]
 
 # verl.trainer.main_ppo (recipes zero, reasoning_rl, all_scenarios_rl) with rollout `hf`
-# (r1_recipe.verl.cpu.hf_rollout).
+# (r1_recipe.verl.hf_rollout).
 PPO = [
     "trainer.device=cpu",
     "trainer.n_gpus_per_node=1",

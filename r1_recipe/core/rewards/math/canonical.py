@@ -313,6 +313,11 @@ def canonical_answer(pred: str) -> str:
     """
     if pred is None:
         return ""
+    return _canonical(str(pred)[:MAX_ANSWER_CHARS])  # what parse_answer reads
+
+
+@functools.lru_cache(maxsize=4096)  # the responses of a group often give the same answer
+def _canonical(pred: str) -> str:
     return parse_answer(pred)[3]
 
 

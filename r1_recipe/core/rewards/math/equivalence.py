@@ -267,7 +267,12 @@ def vote_key(pred: str) -> str:
     `≈0.7071067812` and `(x+1)^2` and `x^2+2x+1` share `[x]≈2.487609254`; an expression equal to a rational
     (`\\sqrt{4}`) gets that rational's key (`2`). Costs one parse (~ms) for symbolic answers only.
     """
-    text, percent, node, key = parse_answer(pred or "")
+    return _vote_key(str(pred or "")[:MAX_ANSWER_CHARS])  # what parse_answer reads
+
+
+@functools.lru_cache(maxsize=4096)  # the responses of a group often give the same answer
+def _vote_key(pred: str) -> str:
+    text, percent, node, key = parse_answer(pred)
     if percent or node[0] != "str" or "=" in text or _RELATION.match(text) or _HEDGE.search(text):
         return key
     if re.fullmatch(r"[A-Za-z\s]+", text):  # words and names (`yes`, `Even`, `xy`): their canonical key

@@ -170,6 +170,8 @@ _THOUGHT_TAGS = (("<|begin_of_thought|>", "<think>"), ("<|end_of_thought|>", "</
 
 def _response(text: str) -> str:
     text = strip_eos(text)
+    if "<|" not in text and "<｜" not in text:  # every turn marker and thought tag starts so: none to look for
+        return text
     turns = list(_ASSISTANT_TURN.finditer(text))
     if turns:
         text = text[turns[-1].end() :]
@@ -304,8 +306,10 @@ def extract_answer(
     close = text.rfind("</think>")
     if close >= 0:
         think, final = text[:close], text[close + len("</think>") :]
-    elif "<think>" in text:
-        think, final = text, ""  # the reasoning never ended: the response was cut off
+    elif "<think>" in text:  # the reasoning never ended: the response was cut off
+        if think_policy != "allow":
+            return None, "unclosed_think"  # whatever the reasoning holds: an answer in it would not count
+        think, final = text, ""
     else:
         think, final = "", text
     answer, where = _from_region(final, fallbacks, multiple)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from r1_recipe.core.rewards.math.canonical import MAX_ANSWER_CHARS, MAX_CHARS, _split_top, normalize
@@ -107,12 +108,24 @@ def gold_texts(ground_truth) -> list[str]:
     """The accepted answers, each as the text the response is compared with ([] when there is none). verl datasets
     carry the gold as a string, a number, a list of accepted answers (a numpy array when read from parquet), or a
     dict {"ground_truth": ...}."""
+    if isinstance(ground_truth, str):  # the common case: remembered, unless too long to keep
+        fn = _gold_texts_of if len(ground_truth) <= _CACHED_GOLD_CHARS else _gold_texts_of.__wrapped__
+        return list(fn(ground_truth))
     if isinstance(ground_truth, dict):
         ground_truth = ground_truth.get("ground_truth", ground_truth.get("answer"))
     if hasattr(ground_truth, "tolist"):  # numpy arrays and scalars from parquet
         ground_truth = ground_truth.tolist()
     items = ground_truth if isinstance(ground_truth, list | tuple) else [ground_truth]
     return [text for text in map(_gold_text, items) if text]
+
+
+_CACHED_GOLD_CHARS = 20_000  # golds up to this long are remembered (a worked solution as the gold is this long)
+
+
+@functools.lru_cache(maxsize=1024)  # the responses of a group share the gold
+def _gold_texts_of(ground_truth: str) -> tuple[str, ...]:
+    text = _gold_text(ground_truth)
+    return (text,) if text else ()
 
 
 def _gold_text(ground_truth) -> str:

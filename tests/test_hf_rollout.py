@@ -1,4 +1,4 @@
-"""Rollout `hf` (r1_recipe.verl.cpu.hf_rollout): the server verl's agent loop talks to, without Ray; its placement on
+"""Rollout `hf` (r1_recipe.verl.hf_rollout): the server verl's agent loop talks to, without Ray; its placement on
 the trainer worker's device and its dtype. Device-dependent tests take the device as a parameter: `cpu` here, `cuda`
 too where a GPU is visible."""
 
@@ -10,8 +10,8 @@ import types
 import pytest
 import torch
 
-from r1_recipe.verl.cpu import hf_rollout
-from r1_recipe.verl.cpu.hf_rollout import (
+from r1_recipe.verl import hf_rollout
+from r1_recipe.verl.hf_rollout import (
     HFRolloutServer,
     Placement,
     _generate_kwargs,
