@@ -279,6 +279,101 @@ def test_a_task_lost_by_the_pool_is_retried_at_once_instead_of_waiting_for_its_d
 
 
 # ---- calls handed to a worker in chunks keep their own deadlines ---------------------------------------------------
+class _KillOnTake:
+    """Kills the worker that unpickles it: inside pebble's task transaction, which holds both of the channel's locks
+    while a worker reads a task and acknowledges it; only the first time (the file `marker` records it)."""
+
+    def __init__(self, marker: str, value):
+        self.marker, self.value = marker, value
+
+    def __reduce__(self):
+        return _kill_once, (self.marker, self.value)
+
+
+class _KillOnSend(_KillOnTake):
+    """Kills the worker that pickles it as a result: under the channel's writer lock (made in the worker by
+    `_killing_result`); only the first time."""
+
+    def __reduce__(self):
+        _kill_once(self.marker, None)
+        return _same, (self.value,)
+
+
+def _kill_once(marker, value):
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return value
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _same(value):
+    return value
+
+
+def _killing_result(marker, value):
+    return _KillOnSend(marker, value)
+
+
+def _meet(folder, n):
+    """Returns once `n` workers called it (so that all of them are up and then idle at the channel)."""
+    Path(folder, str(os.getpid())).touch()
+    wait_for(lambda: len(os.listdir(folder)) >= n, 30)
+    return len(os.listdir(folder))
+
+
+def test_the_channel_lock_records_its_holder_until_its_last_release():
+    from r1_recipe.core.bounded import _SPAWN
+
+    lock = _SPAWN.RLock()
+    assert lock.holder.value == 0
+    assert lock.acquire() and lock.acquire(timeout=1)  # pebble takes it recursively (recv and ack in a transaction)
+    lock.release()
+    assert lock.holder.value == os.getpid()
+    lock.release()
+    assert lock.holder.value == 0
+    with lock:
+        assert lock.holder.value == os.getpid()
+    assert lock.holder.value == 0 and lock.acquire(block=False)
+
+
+@pytest.mark.parametrize("at", ["take", "send"])
+def test_a_worker_killed_holding_the_channel_lock_gets_its_pool_replaced(tmp_path, caplog, at):
+    """pebble guards the pool<->worker channel with two multiprocessing locks; a worker killed while it holds them
+    (taking a task off the channel, or sending a result) leaves them held for ever: every other worker blocks on
+    them, pebble can neither time out nor cancel a task (it stops a worker only once it holds the lock), and the pool
+    looks healthy while no call finishes (until pebble's 60 s lock timeouts kill the blocked workers; before the
+    fix every call here ended in timeout at its `stop_at`, 30 s then, and so did the next one). The pool is replaced
+    within a second, and every call, the killed one included, gets its real result: the killed call is retried once,
+    and ("send") the calls still waiting in the stalled pool, the killed call's retry among them, go back to the queue
+    uncharged (without that the retry failed with pool_error); "take" charges them one try (one of them went with
+    the dead worker), which these calls have to spare."""
+    marker = str(tmp_path / "killed")
+    (tmp_path / "met").mkdir()
+    p = BoundedPool(workers=2, memory_mb=None)
+    try:
+        assert list(p.map(_meet, [(str(tmp_path / "met"), 2)] * 2, timeout=40)) == [2, 2]
+
+        async def step():
+            # far above the fix (~1 s, plus a new pool's start-up: ~20 s at load 28), which `timeout` does not charge
+            stop_at = time.monotonic() + 60
+            # one call runs while the other worker dies in the window: with none running, pebble would find the
+            # pool broken by itself ("All workers expired")
+            busy = asyncio.ensure_future(p.arun(sleepy_length, "abcd", 2.0, timeout=10, stop_at=stop_at))
+            await asyncio.sleep(0.3)
+            killed = (p.arun(_same, _KillOnTake(marker, 5), timeout=10, stop_at=stop_at) if at == "take" else
+                      p.arun(_killing_result, marker, 5, timeout=10, stop_at=stop_at))
+            return await asyncio.gather(busy, killed, p.arun(length, "abc", None, timeout=10, stop_at=stop_at),
+                                        return_exceptions=True)
+
+        assert asyncio.run(step()) == [4, 5, 3]
+        assert os.path.exists(marker)  # a worker did die in the window
+        assert p.rebuilds == 1 and "died holding its channel lock" in caplog.text  # the stall, not a broken pool
+        assert p.run(length, "ab", None, timeout=10) == 2  # and later calls run
+    finally:
+        p.close()
+
+
 def c_hang(n):
     """n back, or (n < 0) hours of a loop in C (in constant memory) that no Python signal interrupts."""
     return sum(range(10**14)) if n < 0 else n

@@ -40,6 +40,8 @@ import importlib
 import logging
 import math
 import multiprocessing
+import multiprocessing.context
+import multiprocessing.synchronize
 import os
 import resource
 import select
@@ -220,6 +222,66 @@ def task_deadline() -> float | None:
     return _deadline
 
 
+class _HeldRLock(multiprocessing.synchronize.RLock):
+    """A multiprocessing RLock that also records, in shared memory, the pid of the process holding it (0: none).
+
+    pebble guards the channel between a pool and its workers with two of these: a worker holds both while it takes a
+    task off the channel (unpickling it, which may import the task's module) and acknowledges it, and the writer one
+    while it sends a result. A worker killed in that window (SIGKILL, the OOM killer) leaves them held for ever:
+    every other worker blocks on them, pebble (which stops a worker only once it holds them) can neither time out
+    nor cancel a task, and the pool looks healthy while no call finishes, until pebble's 60 s lock timeouts end the
+    blocked workers one after the other. The holder's pid lets the monitor see that and replace the pool
+    (`_dead_holder`). A kill between taking the lock and recording the pid (a few bytecodes) is not seen."""
+
+    def __init__(self, ctx):
+        self.holder = ctx.RawValue("i", 0)
+        super().__init__(ctx=ctx)
+
+    def _make_methods(self) -> None:  # multiprocessing's hook, called in every process that unpickles the lock
+        acquire, release, holder, pid = self._semlock.acquire, self._semlock.release, self.holder, os.getpid()
+        depth = 0  # pebble takes these recursively (a worker's recv and ack inside its task transaction)
+
+        def take(block=True, timeout=None):
+            nonlocal depth
+            if not acquire(block, timeout):
+                return False
+            depth += 1
+            holder.value = pid
+            return True
+
+        def give():
+            nonlocal depth
+            depth -= 1
+            if depth == 0:
+                holder.value = 0
+            release()
+
+        self.acquire, self.release = take, give
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *_):
+        self.release()
+
+    def __getstate__(self):
+        return super().__getstate__(), self.holder
+
+    def __setstate__(self, state):
+        self.holder = state[1]
+        super().__setstate__(state[0])
+
+
+class _Spawn(multiprocessing.context.SpawnContext):
+    """The `spawn` start method, whose RLock (what pebble makes its channel locks of) records its holder."""
+
+    def RLock(self):  # noqa: N802 (multiprocessing's name)
+        return _HeldRLock(self)
+
+
+_SPAWN = _Spawn()
+
+
 def _classify(error: BaseException) -> BaseException:
     """pebble's failure -> ours: a timeout, a retryable infrastructure failure, or the task's own exception (which
     pebble rebuilds with its remote traceback as the cause: a task's own TimeoutError is not a timeout of ours)."""
@@ -343,6 +405,7 @@ class BoundedPool:
         self._monitor: threading.Thread | None = None
         self._dir: str | None = None  # progress files of chunks
         self._chunks = 0
+        self._suspect = 0  # a dead process seen holding the pool's channel lock at the last scan
 
     @property
     def started(self) -> bool:
@@ -641,14 +704,19 @@ class BoundedPool:
             task.cancel()  # `_on_done` frees the slot
             self._forget(unit)
 
-    def _abandon(self, unit: _Unit, error: BaseException, hung: bool = False) -> None:
+    def _abandon(self, unit: _Unit, error: BaseException | None, hung: bool = False) -> None:
         """Take `unit` back from pebble (cancelling its task kills its worker) and fail, retry or requeue its calls
-        (under the lock)."""
+        (under the lock); with no `error`, its calls go back to the front of the queue as they were (uncharged)."""
         task, unit.task = unit.task, None
         self._inflight.pop(unit, None)
         if task is not None:
             task.cancel()
-        self._unit_failed(unit, error, hung)
+        if error is not None:
+            self._unit_failed(unit, error, hung)
+        else:
+            for job in unit.jobs:
+                job.unit = None
+            self._queue.extendleft(reversed([j for j in unit.jobs if not j.future.done()]))
         self._forget(unit)
 
     # ---------------------------------------------------------------- the pool's health
@@ -666,7 +734,7 @@ class BoundedPool:
                     max_workers=self.workers,
                     initializer=_init_worker,
                     initargs=(self.memory_mb, self.preload, self._pid, self.setup),
-                    context=multiprocessing.get_context("spawn"),
+                    context=_SPAWN,
                 )
                 self._ensure_monitor()
             return self._pool
@@ -693,13 +761,27 @@ class BoundedPool:
         """One scan; returns the time.time() of the next chunk deadline it knows of (inf when none).
 
         Rebuilds a pool that broke while idle (and starts its workers, so that the next step finds them warm instead
-        of paying their start-up inside its deadlines); kills a chunk whose running call passed its deadline; fails
-        or retries every task whose pool was replaced (`pool_error`), that pebble lost (`worker_died`), or that has
-        been in flight longer than its deadline allows even behind a full window; settles calls past `stop_at`."""
+        of paying their start-up inside its deadlines), or whose channel lock a dead worker holds (seen at two scans
+        in a row, so that a worker pebble is just starting is in its table: `_HeldRLock`); kills a chunk whose
+        running call passed its deadline; fails or retries every task whose pool was replaced (`pool_error`; a task
+        still waiting in a pool whose worker died sending a result goes back to the queue uncharged: no worker took
+        it), that pebble lost (`worker_died`), or that has been in flight longer than its deadline allows even behind
+        a full window; settles calls past `stop_at`."""
         pool: ProcessPool | None = self._pool
+        why, spared = None, None
         # a pebble pool starts on its first task: before that it is not `active` either
         if pool is not None and pool._context.status != PoolStatus.CREATED and not pool.active:
-            self._rebuild(pool)
+            why = "a worker died"
+        elif pool is not None:
+            dead, taking = _dead_holder(pool)
+            if dead and dead == self._suspect:
+                why = f"worker {dead} died holding its channel lock, which stalls every other worker"
+                # one that died taking a task took one of the waiting ones with it (pebble cannot tell which): they
+                # are all charged, as when a pool breaks
+                spared = None if taking else pool
+            self._suspect = dead
+        if why is not None:
+            self._rebuild(pool, why)
             try:
                 self._get().schedule(os.getpid)
             except (RuntimeError, BoundExceeded):  # broken again, or closed meanwhile
@@ -721,7 +803,8 @@ class BoundedPool:
                 index, start = running.get(unit, (-1, 0.0))
                 due = min(start + unit.run_s[index], unit.ends[index]) + 0.1 if index >= 0 else math.inf
                 if unit.pool is not self._pool:
-                    self._abandon(unit, _Retry("pool_error"))
+                    waited = unit.pool is spared and not (unit.task.running() or unit.task.done())
+                    self._abandon(unit, None if waited else _Retry("pool_error"))
                 elif unit in lost:
                     self._abandon(unit, _Retry("worker_died"))
                 elif wall >= due:
@@ -734,14 +817,15 @@ class BoundedPool:
             self._pump()
         return upcoming
 
-    def _rebuild(self, broken: ProcessPool) -> None:
+    def _rebuild(self, broken: ProcessPool, why: str = "a worker died") -> None:
         """Replace `broken` (once, however many callers saw it fail); its workers are stopped in the background."""
         with self._lock:
             if self._pool is not broken:
                 return
             self._pool = None
+            self._suspect = 0
             self.rebuilds += 1
-        logger.warning("reward worker pool broken (a worker died); rebuilt it (rebuild %d)", self.rebuilds)
+        logger.warning("reward worker pool broken (%s); rebuilt it (rebuild %d)", why, self.rebuilds)
         threading.Thread(target=_stop, args=(broken,), daemon=True).start()
 
     def close(self) -> None:
@@ -785,6 +869,23 @@ def _lost(units: list[_Unit]) -> set[_Unit]:
             if task is not None and task.worker_id and task.worker_id not in workers:
                 found.add(unit)
     return found
+
+
+def _dead_holder(pool: ProcessPool) -> tuple[int, bool]:
+    """`(pid, taking)` of a process that is gone while it holds one of `pool`'s channel locks (see `_HeldRLock`),
+    else `(0, False)`: a holder that is neither this process nor one of the pool's live workers (pebble drops a dead
+    worker from its table within 0.1 s). `taking`: it held the reader lock, which a worker takes only to take a task
+    off the channel (holding the writer lock alone, it was sending a result). Reads pebble's private state (see
+    r1_recipe.core.pebble_names); nothing is found when it has another shape, before the pool started or after it
+    stopped (pebble has no channel then)."""
+    try:
+        mutex = pool._pool_manager.worker_manager.workers_channel.mutex
+        reader, writer = mutex.reader_mutex.holder.value, mutex.writer_mutex.holder.value
+        workers = pool._pool_manager.worker_manager.workers
+    except AttributeError:
+        return 0, False
+    dead = next((pid for pid in (reader, writer) if pid and pid != os.getpid() and pid not in workers), 0)
+    return dead, bool(dead) and dead == reader
 
 
 _GUARD_FIX = ("The reward workers use the 'spawn' start method, which imports the main module again in every worker, "

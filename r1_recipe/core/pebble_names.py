@@ -43,6 +43,9 @@ NAMES: tuple[PebbleName, ...] = (
     PebbleName("pebble.pool.base_pool", "Task", "lost calls: the task records of the pool (and `_instance` below)"),
     PebbleName("task", "future", "lost calls: which task is a call's"),
     PebbleName("task", "worker_id", "lost calls: the pid of the worker a task runs on"),
+    PebbleName("pool", "_pool_manager.worker_manager.workers_channel.mutex.reader_mutex", "a worker killed holding "
+               "the channel lock stalls the pool: the monitor replaces it (`_dead_holder`)"),
+    PebbleName("pool", "_pool_manager.worker_manager.workers_channel.mutex.writer_mutex", "the same"),
 )
 
 BEHAVIOUR = (
@@ -52,15 +55,21 @@ BEHAVIOUR = (
     "the pool's initializer runs after pebble installed its SIGTERM handler in the worker (ours restores the default "
     "action, so a worker in C code dies at once)",
     "a worker dead with no task running marks the pool broken for good (`schedule` raises RuntimeError)",
+    "the channel's two locks are made with the pool's context's `RLock()` and taken with acquire/release "
+    "(`_HeldRLock` records their holder); a worker holds both while it takes a task off the channel and acknowledges "
+    "it, the writer one while it sends a result, and pebble stops a worker (timeout, cancel) only once it holds them",
 )
 
 
 def _instance(owner: str):
-    """A pool that is never started (no process, no thread) or a bare task record, to read attributes from."""
+    """A pool that is never started (no process, no thread; its channel made, as at its start) or a bare task record,
+    to read attributes from."""
     if owner == "pool":
         from pebble import ProcessPool
 
-        return ProcessPool(max_workers=1)
+        pool = ProcessPool(max_workers=1)
+        pool._pool_manager.worker_manager.create_channels()  # pipes and their locks (freed with the pool)
+        return pool
     from concurrent.futures import Future
 
     from pebble.pool.base_pool import Task
