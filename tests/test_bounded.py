@@ -136,6 +136,20 @@ def test_a_sample_whose_worker_dies_twice_fails_as_worker_died():
         p.close()
 
 
+def test_a_cold_pool_s_start_up_is_not_charged_to_its_first_calls():
+    """A worker that takes 4 s to start (imports and set-up on a loaded machine: the CLI tools start a cold pool) does
+    not make calls under a 0.5 s deadline time out: the deadline is run time in a worker, and the pool's backstop for
+    lost calls counts from when a worker took the call, not from when it was handed over (it used to: 3 x 0.5 + 1 s
+    after hand-over, every first call of a slow-starting pool came back `timeout`)."""
+    p = BoundedPool(workers=1, memory_mb=None, setup=((time.sleep, (4.0,)),))
+    try:
+        start = time.monotonic()
+        assert list(p.map(length, [("a", None), ("bb", None)], timeout=0.5, default=lambda e, item: repr(e))) == [1, 2]
+        assert 4.0 <= time.monotonic() - start < 4.0 + 4.0  # start-up, then two short calls (slack: a loaded machine)
+    finally:
+        p.close()
+
+
 def test_the_deadline_is_run_time_waiting_for_a_worker_is_not_charged():
     """One worker, two 1.5 s calls under a 2 s deadline submitted together: the second waits for the worker and still
     gets its whole 2 s (a burst larger than the workers is not failed for queueing); `stop_at` bounds a call from

@@ -65,6 +65,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
 MONITOR_S = 0.5  # how often the pool is checked for a broken state, lost calls and stalled ones
+# How long a call handed to pebble may wait for a worker to take it before it is failed as lost: far above a worker's
+# start-up (spawn, imports and preloads: under a second idle, ~20 s measured on a 2-core host at load 28), which is
+# never charged to the call's deadline.
+START_S = 60.0
 DEFAULT_MEMORY_MB = 4096
 # The smallest address-space limit (RLIMIT_AS) a worker may get: a worker that has imported sympy, math-verify and
 # the built-in rewards maps ~270 MB (VmSize, Python 3.11, x86-64), and the math cases of bench/data and the code
@@ -363,13 +367,14 @@ class _Job:
 class _Unit:
     """One pebble task: a single call, or a chunk of calls run one after the other (`path`: its progress file)."""
 
-    __slots__ = ("jobs", "run_s", "ends", "path", "pool", "task", "since")
+    __slots__ = ("jobs", "run_s", "ends", "path", "pool", "task", "since", "started")
 
     def __init__(self, jobs: list[_Job], run_s: list[float], ends: list[float], path: str | None):
         self.jobs, self.run_s, self.ends, self.path = jobs, run_s, ends, path
         self.pool: ProcessPool | None = None
         self.task = None  # pebble's future while in flight
         self.since = 0.0  # time.monotonic() when handed to pebble
+        self.started = 0.0  # time.monotonic() when the monitor first saw that a worker took it (0: not yet)
 
 
 class BoundedPool:
@@ -623,7 +628,8 @@ class BoundedPool:
             self._rebuild(unit.pool)
         if unit.path is None:
             job = unit.jobs[0]
-            job.ran += time.monotonic() - unit.since  # at most its run time (one task ahead of it at most)
+            # its run time, as the monitor saw it (waiting for a worker, start-up included, is not charged)
+            job.ran += time.monotonic() - unit.started if unit.started else 0.0
             self._failed(job, error)
             return
         index, start = _progress(unit.path)
@@ -800,6 +806,8 @@ class BoundedPool:
             for unit in units:
                 if unit.task is None:
                     continue
+                if not unit.started and unit.task.running():  # a worker took it (acknowledged to pebble)
+                    unit.started = now
                 index, start = running.get(unit, (-1, 0.0))
                 due = min(start + unit.run_s[index], unit.ends[index]) + 0.1 if index >= 0 else math.inf
                 if unit.pool is not self._pool:
@@ -809,7 +817,9 @@ class BoundedPool:
                     self._abandon(unit, _Retry("worker_died"))
                 elif wall >= due:
                     self._abandon(unit, BoundExceeded("timeout"), hung=True)
-                elif now > unit.since + rounds * sum(unit.run_s) + 1.0 or any(
+                # the backstop for a call that no deadline kill reached: from when a worker took it (a cold pool's
+                # start-up is not charged), or START_S for a worker to take it at all
+                elif now > (unit.started or unit.since + START_S) + rounds * sum(unit.run_s) + 1.0 or any(
                         j.stop_at is not None and now >= j.stop_at for j in unit.jobs if not j.future.done()):
                     self._abandon(unit, BoundExceeded("timeout"))
                 else:
