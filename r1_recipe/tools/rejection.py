@@ -403,20 +403,24 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
             elif bar is not None:
                 bar.update(len(rows))
 
+    output = _Output(out, paths)
     try:
         with _fewer_collections():
             scored = score_shards(todo(), composer, cfg)
             for shard in select_shards(scored, composer.pool, cfg, composer.cfg.timeout_s):
                 records = process_shard(shard, cfg)
                 atomic_write(paths[shard.index], lambda p, r=records: r.to_parquet(p, index=False))
+                output.add(shard.index, records)
                 if bar is not None:
                     bar.update(shard.rows)
+        records = output.close()
     finally:
+        output.abort()
         if bar is not None:
             bar.close()
         if own_composer:
             composer.pool.close()
-    return finish(out, paths, n_prompts=sum(per_file), plot=plot)
+    return _report(out, records, n_prompts=sum(per_file), plot=plot)
 
 
 def _sft_schema():
@@ -427,31 +431,68 @@ def _sft_schema():
                       ("response_index", pa.int64()), ("acc", pa.float64())])
 
 
-def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
-    """Stream the kept rows of every shard into `sft.parquet`; write `report.json` (+ `lengths.png`) from the
-    small per-response columns (the texts are never all in memory)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class _Output:
+    """`sft.parquet`, written as the shards finish (in shard order; a shard done by an earlier run is read from its
+    file when its turn comes) to a temporary file that replaces `sft.parquet` once every shard is in; and the small
+    per-response columns the report needs, kept in memory (the texts are never all in memory). Nothing is read back
+    at the end: the shards this run made are written from the records in hand."""
 
-    schema = _sft_schema()
-    small = []
-    tmp = out / f".sft.parquet.tmp-{os.getpid()}"
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for path in shard_paths:
-            records = pd.read_parquet(path)
-            kept = records[records["status"] == "kept"]
-            if len(kept):
-                writer.write_table(pa.Table.from_pydict({
-                    "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
-                                 for msgs in kept["messages"]],
-                    "data_source": [None if v is None else str(v) for v in kept["data_source"]],
-                    "prompt_index": kept["prompt_index"].astype("int64").tolist(),
-                    "response_index": kept["response_index"].astype("int64").tolist(),
-                    "acc": [None if v is None or v != v else float(v) for v in kept["acc"]],
-                }, schema=schema))
-            small.append(records[["prompt_index", "status", "reason", "chars"]])
-    os.replace(tmp, out / "sft.parquet")
-    records = pd.concat(small, ignore_index=True)
+    def __init__(self, out: Path, shard_paths: list[Path]):
+        import pyarrow.parquet as pq
+
+        self.out, self.shard_paths, self.next, self.small = out, shard_paths, 0, []
+        self.tmp = out / f".sft.parquet.tmp-{os.getpid()}"
+        self.schema = _sft_schema()
+        self.writer = pq.ParquetWriter(self.tmp, self.schema)
+
+    def add(self, index: int, records: pd.DataFrame | None = None) -> None:
+        """The records of shard `index` (None: read from its file), after those of the shards before it."""
+        while self.next < index:
+            self._write(pd.read_parquet(self.shard_paths[self.next]))
+        if records is not None:
+            self._write(records)
+
+    def _write(self, records: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        kept = records[records["status"] == "kept"]
+        if len(kept):
+            self.writer.write_table(pa.Table.from_pydict({
+                "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
+                             for msgs in kept["messages"]],
+                "data_source": [None if v is None else str(v) for v in kept["data_source"]],
+                "prompt_index": kept["prompt_index"].astype("int64").tolist(),
+                "response_index": kept["response_index"].astype("int64").tolist(),
+                "acc": [None if v is None or v != v else float(v) for v in kept["acc"]],
+            }, schema=self.schema))
+        self.small.append(records[["prompt_index", "status", "reason", "chars"]])
+        self.next += 1
+
+    def close(self) -> pd.DataFrame:
+        """Write the shards not written yet, put `sft.parquet` in place; the report's columns of every response."""
+        self.add(len(self.shard_paths))
+        self.writer.close()
+        os.replace(self.tmp, self.out / "sft.parquet")
+        return pd.concat(self.small, ignore_index=True)
+
+    def abort(self) -> None:
+        """Remove the temporary file of a run that failed (the shards stay); nothing after `close`."""
+        if self.writer.is_open:
+            self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
+    """`sft.parquet` and `report.json` (+ `lengths.png`) from the shard files alone."""
+    output = _Output(out, shard_paths)
+    try:
+        records = output.close()
+    finally:
+        output.abort()
+    return _report(out, records, n_prompts, plot)
+
+
+def _report(out: Path, records: pd.DataFrame, n_prompts: int, plot: bool) -> dict:
     report = build_report(records, n_prompts)
     atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report, indent=1)))
     if plot:
