@@ -361,7 +361,8 @@ def make_composer(cfg: RejectionConfig):
     """The reward pool of a run (`run`'s `composer`): its workers also import the filters when they start, since they
     run them next to the scoring. It hands the workers up to `CHUNK` calls per task, each call with its own deadline
     as before: at 16 a task, the per-task cost (pebble's pipes and threads, futures, the progress file) was ~0.4 of
-    the ~3.2 CPU-s of a 20k-response run (bench/rejection_bench.py)."""
+    the ~3.2 CPU-s of a 20k-response run (bench/rejection_bench.py). A worker killed at a call's hard deadline loses
+    the results of the calls before it in its task, which are run again."""
     from r1_recipe.core.rewards.compose import Composer
 
     return Composer(cfg.reward, setup=((importlib.import_module, (content_failure.__module__,)),), chunk=CHUNK)
