@@ -376,6 +376,8 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     `cfg.think_in_prompt` is None and the inputs do not record it."""
     from dataclasses import replace
 
+    import pyarrow.parquet as pq
+
     cfg = cfg or RejectionConfig()
     out = Path(out)
     shard_dir = out / "shards"
@@ -425,9 +427,9 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
         with _fewer_collections():
             scored = score_shards(todo(), composer, cfg)
             for shard in select_shards(scored, composer.pool, cfg, composer.cfg.timeout_s):
-                records = process_shard(shard, cfg)
-                atomic_write(paths[shard.index], lambda p, r=records: r.to_parquet(p, index=False))
-                output.add(shard.index, records)
+                table = _arrow(process_shard(shard, cfg))
+                atomic_write(paths[shard.index], lambda p, t=table: pq.write_table(t, p, compression="snappy"))
+                output.add(shard.index, table)
                 if bar is not None:
                     bar.update(shard.rows)
         records = output.close()
@@ -440,7 +442,12 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     return _report(out, records, n_prompts=sum(per_file), plot=plot)
 
 
-_SFT_COLUMNS = ("messages", "data_source", "prompt_index", "response_index", "acc")
+def _arrow(records: pd.DataFrame):
+    """A shard's records as the Table `DataFrame.to_parquet` writes (its file's bytes are the same), converted once for
+    the shard file and `sft.parquet`."""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(records, preserve_index=False)
 
 
 def _sft_schema():
@@ -465,28 +472,23 @@ class _Output:
         self.schema = _sft_schema()
         self.writer = pq.ParquetWriter(self.tmp, self.schema)
 
-    def add(self, index: int, records: pd.DataFrame | None = None) -> None:
-        """The records of shard `index` (None: read from its file), after those of the shards before it."""
+    def add(self, index: int, table=None) -> None:
+        """The records of shard `index` (a pyarrow Table; None: read from its file), after those of the shards before
+        it."""
+        import pyarrow.parquet as pq
+
         while self.next < index:
-            self._write(pd.read_parquet(self.shard_paths[self.next]))
-        if records is not None:
-            self._write(records)
+            self._write(pq.read_table(self.shard_paths[self.next]))
+        if table is not None:
+            self._write(table)
 
-    def _write(self, records: pd.DataFrame) -> None:
-        import pyarrow as pa
+    def _write(self, table) -> None:
+        import pyarrow.compute as pc
 
-        kept = np.flatnonzero(records["status"].to_numpy() == "kept")
-        if len(kept):
-            column = {name: records[name].to_numpy()[kept] for name in _SFT_COLUMNS}
-            self.writer.write_table(pa.Table.from_pydict({
-                "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
-                             for msgs in column["messages"]],
-                "data_source": [None if v is None else str(v) for v in column["data_source"]],
-                "prompt_index": column["prompt_index"].astype("int64").tolist(),
-                "response_index": column["response_index"].astype("int64").tolist(),
-                "acc": [None if v is None or v != v else float(v) for v in column["acc"]],
-            }, schema=self.schema))
-        self.small.append(records[["prompt_index", "status", "reason", "chars"]])
+        kept = table.filter(pc.equal(table["status"], "kept"))
+        if kept.num_rows:
+            self.writer.write_table(kept.select(list(self.schema.names)).cast(self.schema))
+        self.small.append(table.select(["prompt_index", "status", "reason", "chars"]).to_pandas())
         self.next += 1
 
     def close(self) -> pd.DataFrame:
