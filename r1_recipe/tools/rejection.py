@@ -422,8 +422,9 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
             elif bar is not None:
                 bar.update(len(rows))
 
-    output = _Output(out, paths)
+    output = None
     try:
+        output = _Output(out, paths)
         with _fewer_collections():
             scored = score_shards(todo(), composer, cfg)
             for shard in select_shards(scored, composer.pool, cfg, composer.cfg.timeout_s):
@@ -434,7 +435,8 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
                     bar.update(shard.rows)
         records = output.close()
     finally:
-        output.abort()
+        if output is not None:
+            output.abort()
         if bar is not None:
             bar.close()
         if own_composer:
