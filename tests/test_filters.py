@@ -130,6 +130,28 @@ def test_fast_paths_give_the_regex_paths_verdicts(text):
         assert check_paragraphs(cand(text), cfg) == check_paragraphs(cand(slow), cfg)
 
 
+def test_repetition_shortcut_bound_never_exceeds_the_distinct_ngrams_and_keeps_the_verdicts():
+    """`repetitive` first counts the n-grams that hold a unit's first occurrence (a lower bound of the distinct ones,
+    without building them); texts of a few words repeated test both sides of the bound."""
+    import random
+
+    from r1_recipe.tools.filters import _fresh_ngrams, _units
+
+    assert _fresh_ngrams("a b a b a b".split(), 2) == 2  # (a b), (b a): the starts after the last new word add none
+    assert _fresh_ngrams("a b c d e f".split(), 2) == 5
+    assert _fresh_ngrams("a x x x x x b".split(), 2) == 3  # starts 0, 5 (b) and 1; the x-only starts 2-4 are not
+    rng = random.Random(0)
+    for _ in range(400):
+        vocab = [f"w{i}" for i in range(rng.randint(1, 12))]
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 80)))
+        units = _units(text)
+        for n in (1, 2, 3, 5, 10):
+            if len(units) >= n:
+                assert _fresh_ngrams(units, n) <= len(set(zip(*(units[i:] for i in range(n)), strict=False)))
+            for limit in (0.0, 0.1, 0.3, 0.6):
+                assert repetitive(text, n, limit) is (repeat_ratio(text, n) > limit)
+
+
 def test_shingles_treat_underscores_and_digits_as_word_characters_in_every_script():
     assert shingles("a_b 12 C", 2) == frozenset({(b"a_b", b"12"), (b"12", b"c")})
     assert shingles("a_b 12 É", 2) == frozenset({(b"a_b", b"12"), (b"12", "é".encode())})

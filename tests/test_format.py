@@ -2,7 +2,7 @@
 
 import pytest
 
-from r1_recipe.core.rewards.format import check_format, format_reward
+from r1_recipe.core.rewards.format import EOS_STRINGS, check_format, format_reward, strip_eos
 from r1_recipe.rewards import get
 
 GOOD = "<think> 2 + 2 is 4 </think> <answer> 4 </answer>"
@@ -48,3 +48,12 @@ def test_chat_form_without_answer_tags():
 
 def test_registered_as_format():
     assert get("format") is format_reward
+
+
+@pytest.mark.parametrize("text, stripped", [
+    ("The answer. ", "The answer."), ("The answer.<|im_end|>", "The answer."),
+    ("x <|endoftext|>\n</s> <|eot_id|>  ", "x"), ("</s>", ""), ("a</s>b", "a</s>b"), ("", ""),
+])
+def test_strip_eos_removes_every_trailing_end_of_sequence_string(text, stripped):
+    assert strip_eos(text) == stripped
+    assert strip_eos(text, tuple(EOS_STRINGS)) == stripped  # the general loop (another tuple) agrees

@@ -26,6 +26,16 @@ def test_cjk_counts_per_character_and_other_scripts_per_word():
     assert count_units("Привет мир, hello") == {"cyrillic": 2, "latin": 1}
 
 
+def test_every_script_is_counted_and_absent_scripts_are_not():
+    """Scripts absent from the text skip their own pass (one pass finds which non-Latin scripts occur): the counts,
+    and their order, are those of a pass per script."""
+    counts = count_units("Hello world 我们 ひら 한국 привет мир αβγ مرحبا שלום नमस्ते สวัสดี")
+    assert list(counts.items()) == [("han", 2), ("kana", 2), ("hangul", 2), ("latin", 2), ("cyrillic", 2),
+                                    ("greek", 1), ("arabic", 1), ("hebrew", 1), ("devanagari", 1), ("thai", 1)]
+    assert list(count_units("Step one: 我们合并 3 and 4, so x = 7.").items()) == [("han", 4), ("latin", 4)]
+    assert list(count_units("Größe ὁ λόγος, ἀρχή").items()) == [("latin", 1), ("greek", 2)]  # ὁ: one letter
+
+
 def test_maths_and_code_spans_are_not_words():
     text = ("我们计算 $x^2 + y$ and then `print(total)` 得到 \\frac{1}{2} $$\\sum_i a_i$$ \\(ab\\) \\[cd\\]\n"
             "```python\nfor item in rows: pass\n```")

@@ -162,12 +162,16 @@ def test_resume_after_an_interrupted_run_gives_the_same_output(generations, comp
     with pytest.raises(KeyboardInterrupt):
         run([generations], tmp_path, CFG, progress=False, composer=composer)
     assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["shard-00000.parquet"]  # no partial file
+    # sft.parquet is written as the shards finish, to a temporary file removed when the run fails
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "shards"]
 
     calls.clear()
     monkeypatch.setattr(rejection, "process_shard", real)
     resumed = run([generations], tmp_path, CFG, progress=False, composer=composer)
     assert resumed == json.loads((reference / "report.json").read_text())
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "sft.parquet"), pd.read_parquet(reference / "sft.parquet"))
+    # the shard read back from its file and those written from memory give the same bytes as an uninterrupted run
+    assert (tmp_path / "sft.parquet").read_bytes() == (reference / "sft.parquet").read_bytes()
 
 
 def test_resuming_with_other_settings_is_refused_unless_overwriting(generations, composer, result, tmp_path):

@@ -10,8 +10,10 @@ and returns the first reason, so every dropped response is counted under exactly
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
+import operator
 import random
 import re
 from collections.abc import Sequence
@@ -142,6 +144,8 @@ def repetitive(text: str, n: int, max_ratio: float) -> bool:
     while lo < hi:
         mid = (lo + hi) // 2
         lo, hi = (mid + 1, hi) if 1.0 - mid / total > max_ratio else (lo, mid)  # non-increasing in `mid`
+    if _fresh_ngrams(units, n) >= lo:  # enough distinct n-grams without building them (most texts)
+        return False
     grams = zip(*(units[i:] for i in range(n)), strict=False)
     seen: set = set()
     read = 0
@@ -153,6 +157,18 @@ def repetitive(text: str, n: int, max_ratio: float) -> bool:
             return True
         seen.update(itertools.islice(grams, want))
         read += want
+
+
+def _fresh_ngrams(units: list, n: int) -> int:
+    """A lower bound of the number of distinct n-grams of `units`, found in C without building them: an n-gram that
+    holds the first occurrence of a unit occurs nowhere earlier (an earlier copy would hold that unit earlier), so
+    each start whose n units include a first occurrence begins a distinct n-gram. Counted as every start less those
+    in gaps between first occurrences longer than n, and those after the last one."""
+    total = len(units) - n + 1
+    firsts = sorted(dict(zip(reversed(units), range(len(units) - 1, -1, -1), strict=True)).values())  # first indices
+    gaps = sorted(map(operator.sub, firsts[1:], firsts))
+    long = bisect.bisect_right(gaps, n)
+    return total - (sum(gaps[long:]) - n * (len(gaps) - long)) - max(0, total - 1 - firsts[-1])
 
 
 def check_repetition(c: Candidate, cfg: FilterConfig) -> str:

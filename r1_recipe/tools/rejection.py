@@ -288,20 +288,28 @@ def process_shard(shard: Shard, cfg: RejectionConfig) -> pd.DataFrame:
         for group in shard.prompts():
             texts, passed, key = _selection(shard, group, cfg)
             shard.labels[group.start:group.stop] = select(texts, passed, cfg.filters, key=key)
-    records = []
-    for k, label in enumerate(shard.labels):
-        prompt_index, response_index, data_source, prompt_msgs = meta[k]
-        status = failures[k][0] or label
-        result = shard.scores.get(k, {})
-        messages = None
-        if status == "kept":
-            messages = [*prompt_msgs, {"role": "assistant", "content": sft_assistant(cands[k].response)}]
-        records.append(_record(prompt_index, response_index, data_source, cands[k].acc, result, status,
-                               failures[k][1] or ("" if status == "kept" else status), len(cands[k].response),
-                               messages))
-    records.extend(shard.malformed)
-    records.sort(key=lambda r: (r["prompt_index"], r["response_index"]))
-    return pd.DataFrame.from_records(records, columns=SHARD_COLUMNS)
+    status = [failure[0] or label for failure, label in zip(failures, shard.labels, strict=True)]
+    results = [shard.scores.get(k, _NO_SCORE) for k in range(len(cands))]
+    columns = {  # built column by column (a dict per record, then a frame of them, took twice as long)
+        "prompt_index": [m[0] for m in meta], "response_index": [m[1] for m in meta],
+        "data_source": [m[2] for m in meta], "acc": [c.acc for c in cands],
+        "score": [r.get("score") for r in results], "pred": [r.get("pred") for r in results], "status": status,
+        "reason": [failure[1] or ("" if st == "kept" else st) for failure, st in zip(failures, status, strict=True)],
+        "reward_reasons": [_reward_reasons(r) for r in results], "chars": [len(c.response) for c in cands],
+        "messages": [[*m[3], {"role": "assistant", "content": sft_assistant(c.response)}] if st == "kept" else None
+                     for m, c, st in zip(meta, cands, status, strict=True)],
+    }
+    if shard.malformed:  # their records go in prompt order, as every record does
+        for record in shard.malformed:
+            for name, values in columns.items():
+                values.append(record[name])
+        keys = list(zip(columns["prompt_index"], columns["response_index"], strict=True))
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        columns = {name: [values[i] for i in order] for name, values in columns.items()}
+    return pd.DataFrame(columns, columns=SHARD_COLUMNS)
+
+
+_NO_SCORE: dict = {}
 
 
 def _filters_failed(error: BaseException, item: tuple) -> tuple[str, str]:
@@ -313,19 +321,23 @@ def _record(prompt_index, response_index, data_source, acc, result: dict, status
     return {
         "prompt_index": prompt_index, "response_index": response_index, "data_source": data_source, "acc": acc,
         "score": result.get("score"), "pred": result.get("pred"), "status": status, "reason": reason,
-        "reward_reasons": ";".join(f"{n}:{v}" for n, v in result.items() if n.endswith("_reason") and v),
-        "chars": chars, "messages": messages,
+        "reward_reasons": _reward_reasons(result), "chars": chars, "messages": messages,
     }
+
+
+def _reward_reasons(result: dict) -> str:
+    return ";".join(f"{n}:{v}" for n, v in result.items() if n.endswith("_reason") and v)
 
 
 # ---------------------------------------------------------------- the run
 
 @contextlib.contextmanager
-def _fewer_collections(young: int = 20_000):
+def _fewer_collections(young: int = 100_000):
     """Python's cyclic collector, run less often while the responses stream through: it starts after every 700 new
     containers, and this loop makes dozens per response (verdicts, records), so at the default it walks the heap
     some thousand times per 10^4 responses, ~25% of this process's time. Unreachable cycles are still collected,
-    per `young` new containers; the threshold is restored after."""
+    per `young` new containers; the threshold is restored after. (At 20,000, a 20k-response run spent 16-34 ms in
+    4 collections, which met thousands of responses in flight; at 100,000, ~2.5 ms in 2.)"""
     old = gc.get_threshold()
     if old[0]:  # 0: the collector is off, leave it so
         gc.set_threshold(max(old[0], young), *old[1:])
@@ -343,12 +355,18 @@ def _input_fingerprint(paths: list[str]) -> list:
     return out
 
 
+CHUNK = 128  # calls per pool task (the pool's default, 16, is for training's small batches)
+
+
 def make_composer(cfg: RejectionConfig):
     """The reward pool of a run (`run`'s `composer`): its workers also import the filters when they start, since they
-    run them next to the scoring."""
+    run them next to the scoring. It hands the workers up to `CHUNK` calls per task, each call with its own deadline
+    as before: at 16 a task, the per-task cost (pebble's pipes and threads, futures, the progress file) was ~0.4 of
+    the ~3.2 CPU-s of a 20k-response run (bench/rejection_bench.py). A worker killed at a call's hard deadline loses
+    the results of the calls before it in its task, which are run again."""
     from r1_recipe.core.rewards.compose import Composer
 
-    return Composer(cfg.reward, setup=((importlib.import_module, (content_failure.__module__,)),))
+    return Composer(cfg.reward, setup=((importlib.import_module, (content_failure.__module__,)),), chunk=CHUNK)
 
 
 def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None = None, overwrite: bool = False,
@@ -358,6 +376,8 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
     recipe `cfg.reward` comes from, whose chat template tells whether the prompts opened `<think>` when
     `cfg.think_in_prompt` is None and the inputs do not record it."""
     from dataclasses import replace
+
+    import pyarrow.parquet as pq
 
     cfg = cfg or RejectionConfig()
     out = Path(out)
@@ -403,20 +423,34 @@ def run(inputs: list[str], out: str | os.PathLike, cfg: RejectionConfig | None =
             elif bar is not None:
                 bar.update(len(rows))
 
+    output = None
     try:
+        output = _Output(out, paths)
         with _fewer_collections():
             scored = score_shards(todo(), composer, cfg)
             for shard in select_shards(scored, composer.pool, cfg, composer.cfg.timeout_s):
-                records = process_shard(shard, cfg)
-                atomic_write(paths[shard.index], lambda p, r=records: r.to_parquet(p, index=False))
+                table = _arrow(process_shard(shard, cfg))
+                atomic_write(paths[shard.index], lambda p, t=table: pq.write_table(t, p, compression="snappy"))
+                output.add(shard.index, table)
                 if bar is not None:
                     bar.update(shard.rows)
+        records = output.close()
     finally:
+        if output is not None:
+            output.abort()
         if bar is not None:
             bar.close()
         if own_composer:
             composer.pool.close()
-    return finish(out, paths, n_prompts=sum(per_file), plot=plot)
+    return _report(out, records, n_prompts=sum(per_file), plot=plot)
+
+
+def _arrow(records: pd.DataFrame):
+    """A shard's records as the Table `DataFrame.to_parquet` writes (its file's bytes are the same), converted once for
+    the shard file and `sft.parquet`."""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(records, preserve_index=False)
 
 
 def _sft_schema():
@@ -427,31 +461,64 @@ def _sft_schema():
                       ("response_index", pa.int64()), ("acc", pa.float64())])
 
 
-def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
-    """Stream the kept rows of every shard into `sft.parquet`; write `report.json` (+ `lengths.png`) from the
-    small per-response columns (the texts are never all in memory)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class _Output:
+    """`sft.parquet`, written as the shards finish (in shard order; a shard done by an earlier run is read from its
+    file when its turn comes) to a temporary file that replaces `sft.parquet` once every shard is in; and the small
+    per-response columns the report needs, kept in memory (the texts are never all in memory). Nothing is read back
+    at the end: the shards this run made are written from the records in hand."""
 
-    schema = _sft_schema()
-    small = []
-    tmp = out / f".sft.parquet.tmp-{os.getpid()}"
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for path in shard_paths:
-            records = pd.read_parquet(path)
-            kept = records[records["status"] == "kept"]
-            if len(kept):
-                writer.write_table(pa.Table.from_pydict({
-                    "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
-                                 for msgs in kept["messages"]],
-                    "data_source": [None if v is None else str(v) for v in kept["data_source"]],
-                    "prompt_index": kept["prompt_index"].astype("int64").tolist(),
-                    "response_index": kept["response_index"].astype("int64").tolist(),
-                    "acc": [None if v is None or v != v else float(v) for v in kept["acc"]],
-                }, schema=schema))
-            small.append(records[["prompt_index", "status", "reason", "chars"]])
-    os.replace(tmp, out / "sft.parquet")
-    records = pd.concat(small, ignore_index=True)
+    def __init__(self, out: Path, shard_paths: list[Path]):
+        import pyarrow.parquet as pq
+
+        self.out, self.shard_paths, self.next, self.small = out, shard_paths, 0, []
+        self.tmp = out / f".sft.parquet.tmp-{os.getpid()}"
+        self.schema = _sft_schema()
+        self.writer = pq.ParquetWriter(self.tmp, self.schema)
+
+    def add(self, index: int, table=None) -> None:
+        """The records of shard `index` (a pyarrow Table; None: read from its file), after those of the shards before
+        it."""
+        import pyarrow.parquet as pq
+
+        while self.next < index:
+            self._write(pq.read_table(self.shard_paths[self.next]))
+        if table is not None:
+            self._write(table)
+
+    def _write(self, table) -> None:
+        import pyarrow.compute as pc
+
+        kept = table.filter(pc.equal(table["status"], "kept"))
+        if kept.num_rows:
+            self.writer.write_table(kept.select(list(self.schema.names)).cast(self.schema))
+        self.small.append(table.select(["prompt_index", "status", "reason", "chars"]).to_pandas())
+        self.next += 1
+
+    def close(self) -> pd.DataFrame:
+        """Write the shards not written yet, put `sft.parquet` in place; the report's columns of every response."""
+        self.add(len(self.shard_paths))
+        self.writer.close()
+        os.replace(self.tmp, self.out / "sft.parquet")
+        return pd.concat(self.small, ignore_index=True)
+
+    def abort(self) -> None:
+        """Remove the temporary file of a run that failed (the shards stay); nothing after `close`."""
+        if self.writer.is_open:
+            self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
+    """`sft.parquet` and `report.json` (+ `lengths.png`) from the shard files alone."""
+    output = _Output(out, shard_paths)
+    try:
+        records = output.close()
+    finally:
+        output.abort()
+    return _report(out, records, n_prompts, plot)
+
+
+def _report(out: Path, records: pd.DataFrame, n_prompts: int, plot: bool) -> dict:
     report = build_report(records, n_prompts)
     atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report, indent=1)))
     if plot:

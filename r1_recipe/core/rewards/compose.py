@@ -302,9 +302,10 @@ class Composer:
     """Scores responses with the configured components. Safe to share between threads and coroutines."""
 
     def __init__(self, cfg: ComposeConfig | Mapping | None = None, pool: BoundedPool | None = None,
-                 setup: tuple = ()):
+                 setup: tuple = (), chunk: int = 16):
         """`setup`: `(function, args)` pairs each worker of a pool built here runs at start (e.g.
-        `core.rewards.tokens.setup` for responses sent as `TokenIds`)."""
+        `core.rewards.tokens.setup` for responses sent as `TokenIds`). `chunk`: at most this many queued calls per
+        task of a pool built here (`BoundedPool`'s `chunk`; batch tools that stream many calls use more)."""
         self.cfg = cfg if isinstance(cfg, ComposeConfig) else parse_config(cfg)
         # Resolved here, in the parent: an import error surfaces at start-up, and workers get the function itself
         # (components registered with @register in a user's module work without an entry point).
@@ -315,7 +316,7 @@ class Composer:
             modules = [m for fn in self.fns for m in (fn.__module__, *getattr(fn, "preload", ()))]
             modules.append("r1_recipe.core.signals")
             pool = BoundedPool(self.cfg.workers, self.cfg.memory_mb, preload=tuple(dict.fromkeys(modules)),
-                               setup=setup)
+                               setup=setup, chunk=chunk)
         self.pool = pool
         self._lock = threading.Lock()
         self._warnings = 0

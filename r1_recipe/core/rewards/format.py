@@ -22,6 +22,8 @@ MAX_CHARS = MAX_RESPONSE_CHARS
 def strip_eos(text: str, eos_strings=EOS_STRINGS) -> str:
     """Remove trailing end-of-sequence strings and whitespace."""
     text = text.rstrip()
+    if eos_strings is EOS_STRINGS and not text.endswith(EOS_STRINGS):  # the common case, in one C call
+        return text
     changed = True
     while changed:
         changed = False

@@ -116,15 +116,20 @@ def count_units(text: str, strip: bool = True) -> Counter:
         if n:
             counts["latin"] = n
         return counts
-    # one C-level findall per script (a Python loop over matches is several times slower on long reasoning)
+    # one C-level findall per script (a Python loop over matches is several times slower on long reasoning); one
+    # pass first finds the characters of the scripts other than Latin and Greek: a script none of them belongs to has
+    # no units, and no pass of its own (most texts hold one or two scripts)
+    others = "".join(set(_NON_LATIN.findall(text)))
     for script in (*_CJK, *_WORD_SCRIPTS):
         if script == "latin":  # words of two letters or more (one letter is a variable), less maths function names
             found = _LATIN_WORDS.findall(text)
             n = len(found) - sum(map(_MATH_WORDS.__contains__, map(str.lower, found)))
         elif script == "greek":
             n = len(_GREEK_WORDS.findall(text))
-        else:
+        elif others and _SCRIPT_RE[script].search(others):
             n = len(_SCRIPT_RE[script].findall(text))
+        else:
+            n = 0
         if n:
             counts[script] = n
     return counts
