@@ -273,7 +273,12 @@ class _HeldRLock(multiprocessing.synchronize.RLock):
 
     def __setstate__(self, state):
         self.holder = state[1]
-        super().__setstate__(state[0])
+        try:
+            super().__setstate__(state[0])
+        except FileNotFoundError:
+            # a worker still being spawned when its pool was stopped (a broken pool being replaced): the pool's
+            # semaphores are gone, so it has nothing to serve; it exits without a traceback on stderr
+            raise SystemExit(1) from None
 
 
 class _Spawn(multiprocessing.context.SpawnContext):
