@@ -3,6 +3,7 @@ pass@1/cons@k come from r1_recipe.tools.passk, tested in test_passk.py)."""
 
 import json
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -188,7 +189,7 @@ def test_mini_on_the_trl_host(tmp_path):
     assert not (out / "verl").exists()
 
 
-def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_path):
+def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_path, monkeypatch):
     """The RL parquet holds the bare question; the zero recipe's chat template renders exactly the prompt the
     miniature trains and evaluates on. The overrides change sizes and places, never the recipe's algorithm."""
     import pandas as pd
@@ -212,7 +213,8 @@ def test_verl_host_data_renders_the_miniatures_prompt_and_sets_sizes_only(tmp_pa
     (tmp_path / "chat.yaml").write_text(chat)
     with pytest.raises(verl_host.VerlHostError, match="custom_chat_template renders"):
         verl_host.check_prompts(str(tmp_path / "chat.yaml"), tmp_path / "tok", train)
-    args = verl_host.overrides(MiniConfig(grpo_steps=60), tmp_path / "m", tmp_path / "t.parquet", tmp_path / "c",
+    monkeypatch.chdir(tmp_path)  # `--out` is relative by default (outputs/mini) and main_ppo runs in --out/verl
+    args = verl_host.overrides(MiniConfig(grpo_steps=60), Path("m"), Path("t.parquet"), Path("c"),
                                max_prompt_len=96, n_problems=100)
     # the CPU placement and speed overrides (docs/cpu.md), then sizes and places only: no algorithm key but the
     # reference reset, which a 60-step run never reaches

@@ -65,9 +65,12 @@ def check_prompts(recipe: str, model_dir: Path, problems: list[tuple[int, int]])
 
 
 def overrides(cfg, model_dir: Path, train_file: Path, ckpt: Path, max_prompt_len: int, n_problems: int) -> list[str]:
-    """Sizes only (plus where the data, model and checkpoint are); the algorithm stays the recipe's."""
+    """Sizes only (plus where the data, model and checkpoint are, as absolute paths: main_ppo runs in `--out`/verl,
+    and `--out` is relative by default); the algorithm stays the recipe's."""
     from r1_recipe.tools.mini.recipe import _compose
     from r1_recipe.verl.recipe_check import PPO, cpu_overrides
+
+    model_dir, train_file, ckpt = (Path(p).resolve() for p in (model_dir, train_file, ckpt))
 
     tokens = 2 * cfg.grpo_prompts * cfg.group_size * (max_prompt_len + cfg.max_new_tokens)
     return cpu_overrides(PPO, [  # the CPU placement overrides first (`r1-recipe run --cpu`), then these
