@@ -117,7 +117,7 @@ def grpo(model_dir: Path, train: list, cfg, out: Path) -> tuple:
     """GRPO in verl's `main_ppo` from the cold-start checkpoint `model_dir`. Returns (trained model, history)."""
     from transformers import AutoModelForCausalLM
 
-    work = out / "verl"
+    work = (out / "verl").resolve()  # main_ppo runs there: every path it is given is absolute
     work.mkdir(parents=True, exist_ok=True)
     train_file = write_parquet(train, work / "train.parquet")
     prompt_len = check_prompts(cfg.recipe, model_dir, train)
