@@ -114,8 +114,11 @@ def quick(tmp_path_factory):
 
     if torch.cuda.is_available():
         pytest.skip("the CPU platform is only registered without GPUs")
-    out = tmp_path_factory.mktemp("mini_quick") / "mini"
-    assert main(["mini", "--quick", "--out", str(out)]) == 0
+    where = tmp_path_factory.mktemp("mini_quick")
+    with pytest.MonkeyPatch.context() as mp:  # a relative --out, as `bash scripts/mini.sh` gives (outputs/mini)
+        mp.chdir(where)
+        assert main(["mini", "--quick", "--out", "mini"]) == 0
+    out = where / "mini"
     return SimpleNamespace(out=out, metrics=json.loads((out / "metrics.json").read_text()))
 
 
