@@ -508,16 +508,6 @@ class _Output:
         self.tmp.unlink(missing_ok=True)
 
 
-def finish(out: Path, shard_paths: list[Path], n_prompts: int, plot: bool = True) -> dict:
-    """`sft.parquet` and `report.json` (+ `lengths.png`) from the shard files alone."""
-    output = _Output(out, shard_paths)
-    try:
-        records = output.close()
-    finally:
-        output.abort()
-    return _report(out, records, n_prompts, plot)
-
-
 def _report(out: Path, records: pd.DataFrame, n_prompts: int, plot: bool) -> dict:
     report = build_report(records, n_prompts)
     atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report, indent=1)))
