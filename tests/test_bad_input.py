@@ -7,14 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-
-from r1_recipe.tools.cli import main
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+from _cli import run
 
 
 def rows(n: int) -> list[dict]:

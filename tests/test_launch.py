@@ -9,9 +9,9 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from _cli import run
 
 from r1_recipe.core import plan
-from r1_recipe.tools.cli import main
 from r1_recipe.tools.recipes import compose, expand_paths
 
 QWEN_7B = {"model_type": "qwen2", "hidden_size": 3584, "num_attention_heads": 28, "num_key_value_heads": 4,
@@ -53,12 +53,6 @@ def d(tmp_path_factory):
 def rl_args(d, model="q7b"):
     return [f"actor_rollout_ref.model.path={d / model}", f"data.train_files={d / 'train.parquet'}",
             f"data.val_files={d / 'val.parquet'}"]
-
-
-def run(capsys, *argv):
-    rc = main(list(argv))
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 # ------------------------------------------------------------------------------------ 4. the objective (dual clip)

@@ -6,9 +6,9 @@ import json
 import sys
 
 import pytest
+from _cli import run
 
 from r1_recipe.tools import recipes as recipe_cli
-from r1_recipe.tools.cli import main
 from r1_recipe.verl import recipe_check
 
 
@@ -26,12 +26,6 @@ def d(tmp_path_factory):
 def zero_args(d) -> list[str]:
     return [f"actor_rollout_ref.model.path={d / 'model'}", f"data.train_files={d / 'train.parquet'}",
             f"data.val_files={d / 'val.parquet'}", "data.max_response_length=2048"]
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def test_ls_lists_every_recipe_with_its_description(capsys):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from _cli import run
 from omegaconf import OmegaConf
 
-from r1_recipe.tools.cli import main
 from r1_recipe.tools.recipes import available, compose
 from r1_recipe.verl.recipe_check import PPO, validate
 
@@ -68,12 +68,6 @@ def d(tmp_path_factory):
 def args(d, train="train.parquet") -> list[str]:
     return [f"actor_rollout_ref.model.path={d / 'model'}", f"data.train_files={d / train}",
             f"data.val_files={d / 'val.parquet'}"]
-
-
-def run(capsys, *argv):
-    rc = main(list(argv))
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
