@@ -217,20 +217,25 @@ def test_a_step_stops_after_max_num_gen_batches_batches_of_prompts():
     assert over.drawn == [8, 8] and over.refill_fn == over.drawn.append  # the trainer's refill_fn is restored
 
 
-def test_the_trainer_hook_bounds_only_the_sync_buffer_with_a_positive_bound(d):
+def hooked_trainer(buffer_name: str):
+    """A fake verl trainer module patched by the dynamic-sampling hook, whose trainer builds a buffer of that class
+    name."""
     from types import SimpleNamespace
 
     from r1_recipe.verl import dynamic_sampling
 
-    class ReplayBuffer(FakeBuffer):
-        pass
+    buffer = type(buffer_name, (FakeBuffer,), {})
 
     class PPOTrainer:
         def _build_replay_buffer(self):
-            return ReplayBuffer([])
+            return buffer([])
 
     dynamic_sampling.patch_trainer_module(SimpleNamespace(PPOTrainer=PPOTrainer, __name__="fake"))
-    trainer = PPOTrainer()
+    return PPOTrainer()
+
+
+def test_the_trainer_hook_bounds_only_the_sync_buffer_with_a_positive_bound(d):
+    trainer = hooked_trainer("ReplayBuffer")
     trainer.config = compose("zero_dapo", args(d))[0]
     assert trainer._build_replay_buffer().sample.__name__ == "guarded"
     trainer.config = compose("zero_dapo", [*args(d), "algorithm.filter_groups.max_num_gen_batches=0"])[0]
@@ -240,19 +245,9 @@ def test_the_trainer_hook_bounds_only_the_sync_buffer_with_a_positive_bound(d):
 def test_the_bound_covers_the_cpu_quick_poll_buffer_too(d):
     """`--cpu` runs select r1-recipe's QuickPollReplayBuffer (a subclass of verl's sync buffer, shorter poll): its
     refills are bounded like verl's, and start-up does not warn that the bound is off."""
-    from types import SimpleNamespace
-
-    from r1_recipe.verl import dynamic_sampling
     from r1_recipe.verl.cpu import sampler
 
-    QuickPoll = type(sampler.NAME, (FakeBuffer,), {})
-
-    class PPOTrainer:
-        def _build_replay_buffer(self):
-            return QuickPoll([])
-
-    dynamic_sampling.patch_trainer_module(SimpleNamespace(PPOTrainer=PPOTrainer, __name__="fake"))
-    trainer = PPOTrainer()
+    trainer = hooked_trainer(sampler.NAME)
     trainer.config = compose("zero_dapo", args(d))[0]
     assert trainer._build_replay_buffer().sample.__name__ == "guarded"
     quick = ["trainer.v1.sampler.custom_sampler.path=pkg://r1_recipe.verl.cpu.sampler",
